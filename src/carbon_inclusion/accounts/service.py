@@ -1,0 +1,371 @@
+"""Accounts and sign-in: registration, password sign-in, refresh rotation, logout."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from carbon_inclusion.accounts.models import District, Organisation, RefreshToken, User
+from carbon_inclusion.accounts.phones import normalise_phone
+from carbon_inclusion.accounts.schemas import (
+    DistrictOut,
+    OrganisationRef,
+    RegisterRequest,
+    TokenPair,
+    UserOut,
+)
+from carbon_inclusion.db import Database
+from carbon_inclusion.errors import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+)
+from carbon_inclusion.ratelimit import RateLimiter
+from carbon_inclusion.security.passwords import (
+    hash_password,
+    needs_rehash,
+    password_problems,
+    verify_password,
+)
+from carbon_inclusion.security.tokens import AccessTokens
+from carbon_inclusion.settings import Settings
+
+BAD_CREDENTIALS = "The phone number or password is incorrect."
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: what the access token says, checked against the user's current row."""
+
+    id: uuid.UUID
+    role: str
+    organisation_id: uuid.UUID | None
+    district_code: str | None
+
+
+def _clean_nickname(raw: str) -> str | None:
+    nickname = " ".join(raw.split())
+    if not 1 <= len(nickname) <= 20:
+        return None
+    if any(not ch.isprintable() for ch in nickname):
+        return None
+    return nickname
+
+
+def _hash_secret(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def _split_refresh_token(token: str) -> tuple[uuid.UUID, str] | None:
+    token_id, _, secret = token.partition(".")
+    if not secret:
+        return None
+    try:
+        return uuid.UUID(token_id), secret
+    except ValueError:
+        return None
+
+
+class AccountsService:
+    def __init__(
+        self, db: Database, tokens: AccessTokens, limiter: RateLimiter, settings: Settings
+    ) -> None:
+        self.db = db
+        self.tokens = tokens
+        self.limiter = limiter
+        self.settings = settings
+        self._principals: dict[uuid.UUID, tuple[float, Principal | None]] = {}
+
+    # --- registration and profile -------------------------------------------------------
+
+    async def register(self, body: RegisterRequest) -> UserOut:
+        errors: list[FieldError] = []
+        phone = normalise_phone(body.phone)
+        if phone is None:
+            errors.append(FieldError("phone", "must be a mainland China mobile number"))
+        problem = password_problems(body.password, phone_digits=phone or "")
+        if problem:
+            errors.append(FieldError("password", f"password {problem}"))
+        nickname = _clean_nickname(body.nickname)
+        if nickname is None:
+            errors.append(FieldError("nickname", "must be 1 to 20 printable characters"))
+        async with self.db.read() as session:
+            district = await session.get(District, body.district)
+        if district is None:
+            errors.append(FieldError("district", f"unknown district {body.district!r}"))
+        if errors:
+            raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
+        assert phone is not None and nickname is not None
+        return await self._create_user(
+            role="citizen", phone=phone, password=body.password, nickname=nickname,
+            district_code=body.district,
+        )
+
+    async def create_user(
+        self,
+        *,
+        role: str,
+        phone: str,
+        password: str,
+        nickname: str,
+        organisation_id: uuid.UUID | None = None,
+        district_code: str | None = None,
+    ) -> UserOut:
+        """For administrators and the CLI: validates like registration does."""
+        normalised = normalise_phone(phone)
+        if normalised is None:
+            raise InvalidInput.field("phone", "must be a mainland China mobile number")
+        problem = password_problems(password, phone_digits=normalised)
+        if problem:
+            raise InvalidInput.field("password", f"password {problem}", code="weak_password")
+        clean = _clean_nickname(nickname)
+        if clean is None:
+            raise InvalidInput.field("nickname", "must be 1 to 20 printable characters")
+        return await self._create_user(
+            role=role, phone=normalised, password=password, nickname=clean,
+            district_code=district_code, organisation_id=organisation_id,
+        )
+
+    async def _create_user(self, *, role: str, phone: str, password: str, nickname: str,
+                           district_code: str | None = None,
+                           organisation_id: uuid.UUID | None = None) -> UserOut:
+        user = User(
+            role=role, phone=phone, password_hash=hash_password(password), nickname=nickname,
+            district_code=district_code, organisation_id=organisation_id, status="active",
+        )
+        try:
+            async with self.db.transaction() as session:
+                session.add(user)
+        except IntegrityError as exc:
+            if "uq_users_phone" in str(exc.orig):
+                raise Conflict(
+                    "An account with this phone number already exists.",
+                    code="phone_taken",
+                    errors=[FieldError("phone", "already registered")],
+                ) from None
+            raise
+        return await self.profile(user.id)
+
+    async def profile(self, user_id: uuid.UUID) -> UserOut:
+        async with self.db.read() as session:
+            row = (
+                await session.execute(
+                    select(User, District, Organisation)
+                    .outerjoin(District, District.code == User.district_code)
+                    .outerjoin(Organisation, Organisation.id == User.organisation_id)
+                    .where(User.id == user_id)
+                )
+            ).first()
+        if row is None:
+            raise NotFound("No such user.")
+        user, district, org = row
+        return UserOut(
+            id=user.id,
+            role=user.role,
+            phone=user.phone,
+            nickname=user.nickname,
+            district=district_out(district) if district else None,
+            organisation=OrganisationRef(org.id, org.name) if org else None,
+            status=user.status,
+            created_at=user.created_at,
+        )
+
+    async def create_organisation(self, name: str) -> Organisation:
+        clean = " ".join(name.split())
+        if not clean:
+            raise InvalidInput.field("name", "must not be blank")
+        org = Organisation(name=clean)
+        try:
+            async with self.db.transaction() as session:
+                session.add(org)
+        except IntegrityError:
+            raise Conflict("An organisation with this name already exists.",
+                           code="organisation_exists",
+                           errors=[FieldError("name", "already exists")]) from None
+        return org
+
+    async def organisation(self, organisation_id: uuid.UUID) -> Organisation:
+        async with self.db.read() as session:
+            org = await session.get(Organisation, organisation_id)
+        if org is None:
+            raise NotFound("No such organisation.")
+        return org
+
+    async def districts(self) -> list[DistrictOut]:
+        async with self.db.read() as session:
+            rows = (await session.scalars(select(District).order_by(District.adcode))).all()
+        return [district_out(d) for d in rows]
+
+    async def set_status(self, user_id: uuid.UUID, status: str) -> None:
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                update(User).where(User.id == user_id).values(status=status)
+            )
+            if result.rowcount == 0:
+                raise NotFound("No such user.")
+            if status != "active":
+                await session.execute(
+                    update(RefreshToken)
+                    .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+                    .values(revoked_at=dt.datetime.now(dt.UTC))
+                )
+        self._principals.pop(user_id, None)
+
+    # --- sign-in ------------------------------------------------------------------------
+
+    async def sign_in(self, phone_raw: str, password: str, client_ip: str) -> TokenPair:
+        s = self.settings
+        by_ip = await self.limiter.hit(f"login:ip:{client_ip}", s.login_attempts_per_ip,
+                                       s.login_window_s)
+        if not by_ip.allowed:
+            raise RateLimited("Too many sign-in attempts from this address.",
+                              retry_after=by_ip.retry_after_s)
+        phone = normalise_phone(phone_raw)
+        phone_key = f"login:phone:{hashlib.sha256((phone or phone_raw).encode()).hexdigest()[:32]}"
+        by_phone = await self.limiter.peek(phone_key, s.login_failures_per_phone)
+        if not by_phone.allowed:
+            raise RateLimited("Too many failed sign-in attempts for this phone number.",
+                              retry_after=by_phone.retry_after_s)
+        user = None
+        if phone is not None:
+            async with self.db.read() as session:
+                user = (await session.scalars(select(User).where(User.phone == phone))).first()
+        ok = verify_password(user.password_hash if user else None, password)
+        if not ok or user is None or user.status != "active":
+            await self.limiter.hit(phone_key, s.login_failures_per_phone, s.login_window_s)
+            raise Unauthenticated(BAD_CREDENTIALS, code="invalid_credentials")
+        await self.limiter.reset(phone_key)
+        if needs_rehash(user.password_hash):
+            async with self.db.transaction() as session:
+                await session.execute(
+                    update(User).where(User.id == user.id)
+                    .values(password_hash=hash_password(password))
+                )
+        async with self.db.transaction() as session:
+            refresh = self._new_refresh(session, user.id, family_id=uuid.uuid4())
+        return self._pair(user.id, user.role, refresh)
+
+    async def refresh(self, token: str) -> TokenPair:
+        parts = _split_refresh_token(token)
+        if parts is None:
+            raise Unauthenticated("The refresh token is not valid.", code="invalid_token")
+        token_id, secret = parts
+        now = dt.datetime.now(dt.UTC)
+        reused_family: uuid.UUID | None = None
+        async with self.db.transaction() as session:
+            row = (
+                await session.scalars(
+                    select(RefreshToken).where(RefreshToken.id == token_id).with_for_update()
+                )
+            ).first()
+            if row is None or not hmac.compare_digest(row.secret_hash, _hash_secret(secret)):
+                raise Unauthenticated("The refresh token is not valid.", code="invalid_token")
+            if row.revoked_at is not None or row.expires_at <= now:
+                raise Unauthenticated("The refresh token has expired or was revoked.",
+                                      code="invalid_token")
+            if row.used_at is not None:
+                # A rotated token came back: someone holds a copy. End the whole sign-in.
+                await session.execute(
+                    update(RefreshToken)
+                    .where(RefreshToken.family_id == row.family_id,
+                           RefreshToken.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                )
+                reused_family = row.family_id
+            else:
+                user = await session.get(User, row.user_id)
+                if user is None or user.status != "active":
+                    raise Unauthenticated("The account is not active.", code="invalid_token")
+                row.used_at = now
+                new = self._new_refresh(session, user.id, family_id=row.family_id)
+                role = user.role
+        if reused_family is not None:
+            raise Unauthenticated(
+                "The refresh token was already used; every session of this sign-in is revoked.",
+                code="refresh_token_reused",
+            )
+        return self._pair(row.user_id, role, new)
+
+    async def logout(self, principal: Principal, refresh_token: str | None) -> None:
+        now = dt.datetime.now(dt.UTC)
+        async with self.db.transaction() as session:
+            stmt = update(RefreshToken).where(
+                RefreshToken.user_id == principal.id, RefreshToken.revoked_at.is_(None)
+            )
+            if refresh_token is not None:
+                parts = _split_refresh_token(refresh_token)
+                if parts is None:
+                    raise InvalidInput.field("refresh_token", "is not a refresh token")
+                family = (
+                    await session.scalars(
+                        select(RefreshToken.family_id).where(
+                            RefreshToken.id == parts[0], RefreshToken.user_id == principal.id
+                        )
+                    )
+                ).first()
+                if family is None:
+                    raise InvalidInput.field("refresh_token", "is not one of your sessions")
+                stmt = stmt.where(RefreshToken.family_id == family)
+            await session.execute(stmt.values(revoked_at=now))
+
+    def _new_refresh(self, session, user_id: uuid.UUID, *, family_id: uuid.UUID) -> str:
+        secret = secrets.token_urlsafe(32)
+        row = RefreshToken(
+            id=uuid.uuid4(),
+            family_id=family_id,
+            user_id=user_id,
+            secret_hash=_hash_secret(secret),
+            expires_at=dt.datetime.now(dt.UTC)
+            + dt.timedelta(seconds=self.settings.refresh_token_ttl_s),
+        )
+        session.add(row)
+        return f"{row.id}.{secret}"
+
+    def _pair(self, user_id: uuid.UUID, role: str, refresh_token: str) -> TokenPair:
+        return TokenPair(
+            access_token=self.tokens.issue(user_id, role),
+            refresh_token=refresh_token,
+            expires_in=self.tokens.ttl_s,
+        )
+
+    # --- per-request principal ----------------------------------------------------------
+
+    async def principal(self, user_id: uuid.UUID, role: str) -> Principal | None:
+        """The active user behind a verified token, cached for a few seconds per process."""
+        now = time.monotonic()
+        cached = self._principals.get(user_id)
+        if cached is not None and cached[0] > now:
+            found = cached[1]
+        else:
+            async with self.db.engine.connect() as conn:
+                row = (
+                    await conn.execute(
+                        select(User.role, User.status, User.organisation_id, User.district_code)
+                        .where(User.id == user_id)
+                    )
+                ).first()
+            found = None
+            if row is not None and row.status == "active":
+                found = Principal(user_id, row.role, row.organisation_id, row.district_code)
+            if len(self._principals) > 50_000:
+                self._principals.clear()
+            self._principals[user_id] = (now + 5.0, found)
+        if found is None or found.role != role:
+            return None
+        return found
+
+
+def district_out(d: District) -> DistrictOut:
+    return DistrictOut(code=d.code, adcode=d.adcode, name_zh=d.name_zh, name_en=d.name_en,
+                       kind=d.kind)

@@ -1,0 +1,172 @@
+"""The composition root: ``create_app(settings)`` wires storage, services, routes and errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.config.compression import CompressionConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from carbon_inclusion.accounts.routes import (
+    AdminAccountsController,
+    AuthController,
+    DistrictController,
+    MeController,
+    OrganisationController,
+)
+from carbon_inclusion.accounts.service import AccountsService
+from carbon_inclusion.behaviours.routes import (
+    AdminReviewController,
+    AdminSimulateController,
+    BehaviourController,
+    PartnerBehaviourController,
+    WalletController,
+)
+from carbon_inclusion.behaviours.service import BehaviourService
+from carbon_inclusion.db import Database
+from carbon_inclusion.logs import configure_logging
+from carbon_inclusion.methodologies.routes import (
+    AdminMethodologyController,
+    MethodologyController,
+)
+from carbon_inclusion.methodologies.service import MethodologyService
+from carbon_inclusion.partners.routes import (
+    AdminPartnerController,
+    BindingController,
+    PartnerDirectoryController,
+)
+from carbon_inclusion.partners.service import PartnerService
+from carbon_inclusion.ratelimit import RateLimiter
+from carbon_inclusion.redis_store import RedisStore
+from carbon_inclusion.security.tokens import AccessTokens, KeyRing
+from carbon_inclusion.settings import Settings
+from carbon_inclusion.web.auth import BearerAuthMiddleware, current_principal, role_guard
+from carbon_inclusion.web.health import HealthController
+from carbon_inclusion.web.problems import EXCEPTION_HANDLERS
+
+API_VERSION = "1.0.0"
+
+ROUTE_HANDLERS = [
+    HealthController,
+    AuthController,
+    MeController,
+    DistrictController,
+    OrganisationController,
+    AdminAccountsController,
+    MethodologyController,
+    AdminMethodologyController,
+    PartnerDirectoryController,
+    AdminPartnerController,
+    BindingController,
+    BehaviourController,
+    WalletController,
+    PartnerBehaviourController,
+    AdminReviewController,
+    AdminSimulateController,
+]
+
+
+def build_state(settings: Settings) -> State:
+    """Every long-lived object the routes use, built once per process."""
+    db = Database.from_settings(settings)
+    redis = RedisStore.from_settings(settings)
+    ring = KeyRing.load(settings.jwt_keys_dir, settings.jwt_active_kid,
+                        create=not settings.is_production)
+    tokens = AccessTokens(ring, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+                          ttl_s=settings.access_token_ttl_s)
+    limiter = RateLimiter(redis)
+    accounts = AccountsService(db, tokens, limiter, settings)
+    methodologies = MethodologyService(db)
+    partners = PartnerService(db, settings)
+    behaviours = BehaviourService(db, settings, methodologies, partners, limiter)
+    return State(
+        {
+            "settings": settings,
+            "db": db,
+            "redis": redis,
+            "tokens": tokens,
+            "limiter": limiter,
+            "accounts": accounts,
+            "methodologies": methodologies,
+            "partners": partners,
+            "behaviours": behaviours,
+        }
+    )
+
+
+def _from_state(name: str) -> Provide:
+    def provide(state: State) -> object:
+        return state[name]
+
+    provide.__name__ = f"provide_{name}"
+    return Provide(provide, sync_to_thread=False)
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Carbon-inclusion (碳普惠) API",
+        version=API_VERSION,
+        description=(
+            "Citizens record low-carbon behaviours and earn points; methodologies turn "
+            "behaviours into grams of CO2e; enterprises buy serial-numbered credits to make "
+            "events carbon neutral. Errors are RFC 9457 problem+json."
+        ),
+        # The docs page and the live document are public.
+        openapi_router=Router("/docs", route_handlers=[], opt={"public": True},
+                              include_in_schema=False),
+        render_plugins=[ScalarRenderPlugin(path="/")],
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+            }
+        ),
+        security=[{"bearer": []}],
+        use_handler_docstrings=False,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    configure_logging(settings)
+    state = build_state(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await app.state.db.dispose()
+            await app.state.redis.close()
+
+    return Litestar(
+        route_handlers=ROUTE_HANDLERS,
+        state=state,
+        lifespan=[lifespan],
+        dependencies={
+            "settings": _from_state("settings"),
+            "db": _from_state("db"),
+            "accounts": _from_state("accounts"),
+            "methodologies": _from_state("methodologies"),
+            "partners": _from_state("partners"),
+            "behaviours": _from_state("behaviours"),
+            "principal": Provide(current_principal, sync_to_thread=False),
+        },
+        middleware=[BearerAuthMiddleware],
+        guards=[role_guard],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=openapi_config(),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        debug=False,
+    )
+
+
+def create_app_from_env() -> Litestar:
+    """Factory for the ASGI server (``granian --factory``)."""
+    return create_app(Settings.from_env())

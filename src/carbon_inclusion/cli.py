@@ -1,0 +1,238 @@
+"""The ``carbon-inclusion`` command: serve, db upgrade, seed, admin, openapi, methodology."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from carbon_inclusion.settings import Settings, SettingsError
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _with_db(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
+    from carbon_inclusion.db import Database
+
+    async def run() -> T:
+        db = Database.from_settings(settings)
+        try:
+            return await fn(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+@click.group()
+def main() -> None:
+    """Carbon-inclusion (碳普惠) programme backend."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (HOST).")
+@click.option("--port", type=int, default=None, help="Port to listen on (PORT).")
+@click.option("--workers", type=int, default=None, help="Worker processes (WEB_WORKERS).")
+@click.option("--no-setup", is_flag=True, help="Skip migrations and seed data.")
+def serve(host: str | None, port: int | None, workers: int | None, no_setup: bool) -> None:
+    """Resolve storage (starting embedded servers if needed), migrate, seed and serve."""
+    from carbon_inclusion.devservices import DevServices, install_signal_handlers
+
+    services = DevServices(
+        Path(".data"),
+        database_url=os.environ.get("DATABASE_URL") or None,
+        redis_url=os.environ.get("REDIS_URL") or None,
+        mode=os.environ.get("EMBEDDED_SERVICES", "auto"),
+    )
+    endpoints = services.start()
+    install_signal_handlers(services)
+    try:
+        os.environ["DATABASE_URL"] = endpoints.database_url
+        os.environ["REDIS_URL"] = endpoints.redis_url
+        settings = _settings()
+        if not no_setup:
+            _setup(settings)
+        from carbon_inclusion.security.tokens import KeyRing
+
+        # Create the development signing key once, before workers race to do it.
+        KeyRing.load(settings.jwt_keys_dir, settings.jwt_active_kid,
+                     create=not settings.is_production)
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        click.echo(
+            f"serving on http://{host or settings.host}:{port or settings.port} "
+            f"(docs at /docs)", err=True,
+        )
+        Granian(
+            "carbon_inclusion.app:create_app_from_env",
+            factory=True,
+            address=host or settings.host,
+            port=port or settings.port,
+            interface=Interfaces.ASGI,
+            workers=workers or settings.workers,
+            log_access=False,
+        ).serve()
+    finally:
+        services.stop()
+
+
+def _setup(settings: Settings) -> None:
+    from carbon_inclusion.db.migrate import upgrade
+    from carbon_inclusion.seeding import seed_all
+
+    upgrade(settings.database_url)
+    counts = _with_db(settings, seed_all)
+    click.echo(f"migrated to head; seeded {counts}", err=True)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from carbon_inclusion.db.migrate import upgrade
+
+    upgrade(_settings().database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Also fill an empty database with a demo month.")
+def seed(demo: bool) -> None:
+    """Load reference data from seed/ (safe to run again)."""
+    from carbon_inclusion.seeding import seed_all
+
+    counts = _with_db(_settings(), seed_all)
+    click.echo(json.dumps(counts))
+    if demo:
+        raise click.ClickException("the demo programme arrives with the credits issue")
+
+
+@main.group()
+def admin() -> None:
+    """Administrator accounts."""
+
+
+@admin.command("create")
+@click.option("--phone", required=True)
+@click.option("--nickname", default="admin")
+@click.password_option(envvar="ADMIN_PASSWORD", help="Password (or ADMIN_PASSWORD).")
+def admin_create(phone: str, nickname: str, password: str) -> None:
+    """Create an administrator."""
+    from carbon_inclusion.app import build_state
+    from carbon_inclusion.errors import DomainError
+
+    settings = _settings()
+    state = build_state(settings)
+
+    async def run() -> Any:
+        try:
+            return await state.accounts.create_user(
+                role="admin", phone=phone, password=password, nickname=nickname
+            )
+        finally:
+            await state.db.dispose()
+            await state.redis.close()
+
+    try:
+        user = asyncio.run(run())
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo(f"administrator {user.id} created")
+
+
+@main.group()
+def openapi() -> None:
+    """The OpenAPI document."""
+
+
+@openapi.command("export")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path),
+                default=Path("openapi/openapi.json"))
+def openapi_export(path: Path) -> None:
+    """Write the OpenAPI document the app serves to PATH."""
+    from carbon_inclusion.openapi_doc import render_openapi
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_openapi(), encoding="utf-8")
+    click.echo(f"wrote {path}")
+
+
+@main.group()
+def methodology() -> None:
+    """Methodology documents kept in version control."""
+
+
+def _read_document(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
+
+
+@methodology.command("check")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def methodology_check(files: tuple[Path, ...]) -> None:
+    """Type-check methodology documents without touching the database."""
+    from carbon_inclusion.errors import InvalidInput
+    from carbon_inclusion.methodologies.service import check_document
+
+    failed = False
+    for path in files:
+        try:
+            m = check_document(_read_document(path))
+        except InvalidInput as exc:
+            failed = True
+            for e in exc.errors:
+                click.echo(f"{path}: {e.field}: {e.message}", err=True)
+            continue
+        click.echo(f"{path}: ok {m.code} v{m.version} sha256={m.sha256}")
+    if failed:
+        sys.exit(1)
+
+
+@methodology.command("publish")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def methodology_publish(files: tuple[Path, ...]) -> None:
+    """Create and publish methodology documents (already-published identical ones are kept)."""
+    from carbon_inclusion.errors import DomainError
+    from carbon_inclusion.methodologies.service import MethodologyService
+
+    async def run(db: Any) -> list[str]:
+        service = MethodologyService(db)
+        out = []
+        for path in files:
+            doc = _read_document(path)
+            out.append(f"{path}: {await service.ensure_published(doc)}")
+        return out
+
+    try:
+        for line in _with_db(_settings(), run):
+            click.echo(line)
+    except DomainError as exc:
+        detail = "; ".join(f"{e.field}: {e.message}" for e in exc.errors) or exc.detail
+        raise click.ClickException(detail) from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

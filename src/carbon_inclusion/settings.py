@@ -1,0 +1,160 @@
+"""Runtime settings: one frozen object read from the environment.
+
+Every setting has an environment variable (listed in the README). ``Settings.from_env`` is the
+only place that reads ``os.environ``; everything else receives a ``Settings``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEV_SECRET_KEY = "dev-only-secret-key-change-me-in-production-0000"  # noqa: S105
+ENVIRONMENTS = ("development", "test", "production")
+
+
+class SettingsError(ValueError):
+    """The environment does not describe a runnable service."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept ``postgres://`` / ``postgresql://`` URLs and pin the asyncpg driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    environment: str = "development"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/carbon_inclusion"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Every Redis key and channel starts with this, so several deployments (or a test session)
+    # can share one Redis without seeing each other.
+    redis_prefix: str = "ci:"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    programme_timezone: str = "Asia/Shanghai"
+    public_base_url: str = "http://127.0.0.1:8000"
+    secret_key: str = DEV_SECRET_KEY
+    jwt_issuer: str = "carbon-inclusion"
+    jwt_audience: str = "carbon-inclusion-api"
+    jwt_keys_dir: Path = field(default_factory=lambda: Path(".data/jwt"))
+    jwt_active_kid: str | None = None
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    max_body_bytes: int = 64 * 1024
+    # Sign-in throttling: failed attempts per phone, and all attempts per client address.
+    login_failures_per_phone: int = 5
+    login_attempts_per_ip: int = 60
+    login_window_s: int = 900
+    log_json: bool = True
+    # How long a rotated partner secret keeps verifying.
+    partner_secret_grace_s: int = 24 * 3600
+    # Behaviours: how old a behaviour may be when it is claimed or its card is bound, how far
+    # in the future a clock may run, and how close two records must be to be the same trip.
+    claim_window_days: int = 30
+    clock_skew_s: int = 300
+    same_trip_window_s: int = 600
+    claims_per_minute: int = 30
+    partner_batches_per_minute: int = 600
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.programme_timezone)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        d = cls()
+        settings = cls(
+            environment=env.get("APP_ENV", d.environment),
+            database_url=normalise_database_url(env.get("DATABASE_URL") or d.database_url),
+            redis_url=env.get("REDIS_URL") or d.redis_url,
+            redis_prefix=env.get("REDIS_PREFIX", d.redis_prefix),
+            host=env.get("HOST", d.host),
+            port=_int(env, "PORT", d.port, 1),
+            workers=_int(env, "WEB_WORKERS", d.workers, 1),
+            db_pool_size=_int(env, "DB_POOL_SIZE", d.db_pool_size, 1),
+            db_max_overflow=_int(env, "DB_MAX_OVERFLOW", d.db_max_overflow, 0),
+            programme_timezone=env.get("PROGRAMME_TZ", d.programme_timezone),
+            public_base_url=env.get("PUBLIC_BASE_URL", d.public_base_url).rstrip("/"),
+            secret_key=env.get("SECRET_KEY", d.secret_key),
+            jwt_issuer=env.get("JWT_ISSUER", d.jwt_issuer),
+            jwt_audience=env.get("JWT_AUDIENCE", d.jwt_audience),
+            jwt_keys_dir=Path(env.get("JWT_KEYS_DIR") or d.jwt_keys_dir),
+            jwt_active_kid=env.get("JWT_ACTIVE_KID") or None,
+            access_token_ttl_s=_int(env, "ACCESS_TOKEN_TTL", d.access_token_ttl_s, 60),
+            refresh_token_ttl_s=_int(env, "REFRESH_TOKEN_TTL", d.refresh_token_ttl_s, 300),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", d.max_body_bytes, 1024),
+            login_failures_per_phone=_int(
+                env, "LOGIN_FAILURES_PER_PHONE", d.login_failures_per_phone, 1
+            ),
+            login_attempts_per_ip=_int(env, "LOGIN_ATTEMPTS_PER_IP", d.login_attempts_per_ip, 1),
+            login_window_s=_int(env, "LOGIN_WINDOW", d.login_window_s, 1),
+            log_json=_bool(env, "LOG_JSON", d.log_json),
+            partner_secret_grace_s=_int(env, "PARTNER_SECRET_GRACE", d.partner_secret_grace_s, 0),
+            claim_window_days=_int(env, "CLAIM_WINDOW_DAYS", d.claim_window_days, 1),
+            clock_skew_s=_int(env, "CLOCK_SKEW", d.clock_skew_s, 0),
+            same_trip_window_s=_int(env, "SAME_TRIP_WINDOW", d.same_trip_window_s, 0),
+            claims_per_minute=_int(env, "CLAIMS_PER_MINUTE", d.claims_per_minute, 1),
+            partner_batches_per_minute=_int(
+                env, "PARTNER_BATCHES_PER_MINUTE", d.partner_batches_per_minute, 1),
+        )
+        if settings.is_production and "JWT_KEYS_DIR" not in env:
+            raise SettingsError("production needs JWT_KEYS_DIR (a directory of Ed25519 PEM keys)")
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.environment not in ENVIRONMENTS:
+            raise SettingsError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}")
+        try:
+            ZoneInfo(self.programme_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(f"PROGRAMME_TZ {self.programme_timezone!r} is unknown") from None
+        if not self.database_url.startswith("postgresql+asyncpg://"):
+            raise SettingsError("DATABASE_URL must be a PostgreSQL URL")
+        if self.is_production and (self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32):
+            raise SettingsError(
+                "production refuses to start without SECRET_KEY "
+                "(at least 32 characters, not the development default)"
+            )

@@ -1,0 +1,244 @@
+"""RFC 9457 problem+json at the edge: the only place domain errors meet HTTP statuses."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from carbon_inclusion.errors import DomainError, FieldError, RateLimited, Unavailable
+
+log = logging.getLogger("carbon_inclusion.errors")
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:carbon-inclusion:problem:"
+
+STATUS_BY_KIND: dict[str, int] = {
+    "invalid": 422,
+    "unauthenticated": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "rate_limited": 429,
+    "unavailable": 503,
+    "error": 400,
+}
+
+
+class ProblemField(msgspec.Struct):
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """RFC 9457 problem details, as documented in OpenAPI for every error response."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[ProblemField] = []
+
+
+def problem_response(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors:
+        body["errors"] = [e.as_dict() for e in errors]
+    if extra:
+        body.update({k: v for k, v in extra.items() if k not in body})
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def domain_error_handler(_: Request, exc: DomainError) -> Response[dict[str, Any]]:
+    headers = None
+    if isinstance(exc, RateLimited | Unavailable):
+        headers = {"Retry-After": str(exc.retry_after)}
+    elif exc.kind == "unauthenticated":
+        headers = {"WWW-Authenticate": 'Bearer realm="carbon-inclusion"'}
+    return problem_response(
+        STATUS_BY_KIND.get(exc.kind, 400),
+        exc.code,
+        exc.title,
+        exc.detail,
+        errors=exc.errors,
+        headers=headers,
+        extra=exc.extra,
+    )
+
+
+_PATH_RE = re.compile(r"at `\$((?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*)`")
+_UNKNOWN_FIELD_RE = re.compile(r"unknown field `([^`]+)`")
+_MISSING_FIELD_RE = re.compile(r"missing required field `([^`]+)`")
+
+
+def _field_from_message(message: str, key: str | None) -> str:
+    """Turn msgspec's ``... - at `$.data[0].x``` into ``data[0].x``."""
+    path = ""
+    m = _PATH_RE.search(message)
+    if m:
+        path = m.group(1).lstrip(".")
+    for rx in (_UNKNOWN_FIELD_RE, _MISSING_FIELD_RE):
+        m2 = rx.search(message)
+        if m2:
+            path = f"{path}.{m2.group(1)}" if path else m2.group(1)
+    if path:
+        return path
+    return key if key and key != "body" else "body"
+
+
+def _clean_message(message: str) -> str:
+    return _PATH_RE.sub("", message).rstrip(" -")
+
+
+def validation_error_handler(request: Request, exc: ValidationException) -> Response[Any]:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    errors: list[FieldError] = []
+    malformed = False
+    for item in extra:
+        if not isinstance(item, dict):
+            continue
+        message = str(item.get("message", "invalid value"))
+        source = item.get("source")
+        key = item.get("key")
+        if "malformed" in message.lower() or "invalid json" in message.lower():
+            malformed = True
+        if source in ("query", "path", "header", "cookie") and key:
+            errors.append(FieldError(str(key), _clean_message(message)))
+        else:
+            errors.append(FieldError(_field_from_message(message, key), _clean_message(message)))
+    if malformed or "malformed" in (exc.detail or "").lower():
+        return problem_response(
+            400, "malformed_body", "Malformed request body", "The request body is not valid JSON.",
+            errors=[FieldError("body", "not valid JSON")],
+        )
+    if not errors:
+        errors = [FieldError("body", exc.detail or "invalid request")]
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
+    return problem_response(422, "invalid_input", "Invalid input", detail, errors=errors)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def http_error_handler(_: Request, exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if status >= 500:
+        log.error("http error %s: %s", status, exc.detail)
+        return problem_response(status, "server_error", "Server error", "Something went wrong.")
+    code = _HTTP_CODES.get(status, "http_error")
+    errors = None
+    if status == 400:
+        # Litestar raises a bare 400 only when it cannot decode the body.
+        code, errors = "malformed_body", [FieldError("body", exc.detail or "not valid JSON")]
+    if isinstance(exc, NotAuthorizedException):
+        code = "unauthenticated"
+    elif isinstance(exc, PermissionDeniedException):
+        code = "forbidden"
+    title = {
+        "not_found": "Not found",
+        "method_not_allowed": "Method not allowed",
+        "body_too_large": "Request body too large",
+        "unauthenticated": "Authentication required",
+        "forbidden": "Forbidden",
+        "malformed_body": "Malformed request body",
+    }.get(code, "Bad request")
+    detail = exc.detail or title
+    headers = dict(exc.headers or {})
+    return problem_response(status, code, title, detail, errors=errors, headers=headers or None)
+
+
+def _is_dependency_down(exc: BaseException) -> bool:
+    """True for errors meaning PostgreSQL or Redis cannot be reached right now."""
+    import asyncpg
+    import redis.exceptions
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(
+            current,
+            OSError
+            | ConnectionError
+            | PoolTimeout
+            | OperationalError
+            | InterfaceError
+            | asyncpg.exceptions.CannotConnectNowError
+            | asyncpg.exceptions.ConnectionDoesNotExistError
+            | asyncpg.exceptions.InterfaceError
+            | asyncpg.exceptions.AdminShutdownError
+            | asyncpg.exceptions.TooManyConnectionsError
+            | redis.exceptions.ConnectionError
+            | redis.exceptions.TimeoutError,
+        ):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def unexpected_error_handler(request: Request, exc: Exception) -> Response[Any]:
+    if _is_dependency_down(exc):
+        log.warning("dependency unavailable on %s %s: %r", request.method, request.url.path, exc)
+        return problem_response(
+            503,
+            "dependency_unavailable",
+            "Service temporarily unavailable",
+            "A storage service is unreachable. Retry shortly; a retry with the same "
+            "Idempotency-Key is never applied twice.",
+            headers={"Retry-After": "5"},
+        )
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "server_error",
+        "Server error",
+        "Something went wrong on our side; nothing was changed.",
+    )
+
+
+EXCEPTION_HANDLERS = {
+    DomainError: domain_error_handler,
+    ValidationException: validation_error_handler,
+    HTTPException: http_error_handler,
+    Exception: unexpected_error_handler,
+}
+

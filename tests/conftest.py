@@ -1,0 +1,176 @@
+"""Test storage: real PostgreSQL and Redis, in a database and key prefix of this session's own.
+
+Storage is resolved like ``make run`` does (``TEST_DATABASE_URL``/``DATABASE_URL`` and
+``REDIS_URL`` when set, else the local servers when they answer, else embedded ones under
+``.data/``). A fresh database ``ci_test_<random>`` is created, migrated and seeded for the
+session and dropped at the end; Redis keys live under ``test:<random>:`` and are deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from carbon_inclusion.devservices import DevServices, drop_database, ensure_database
+from sqlalchemy.engine import make_url
+
+from carbon_inclusion.app import create_app
+from carbon_inclusion.db.migrate import upgrade
+from carbon_inclusion.seeding import seed_all
+from carbon_inclusion.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "Low-carbon-2026"
+
+
+@dataclass(frozen=True)
+class Storage:
+    database_url: str
+    redis_url: str
+
+
+@pytest.fixture(scope="session")
+def storage() -> Iterator[Storage]:
+    services = DevServices(
+        ROOT / ".data",
+        database_url=os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL"),
+        redis_url=os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL"),
+        mode=os.environ.get("EMBEDDED_SERVICES", "auto"),
+    )
+    endpoints = services.start()
+    url = make_url(endpoints.database_url).set(database=f"ci_test_{secrets.token_hex(4)}")
+    test_url = url.render_as_string(hide_password=False)
+    ensure_database(test_url)
+    try:
+        upgrade(test_url)
+        yield Storage(test_url, endpoints.redis_url)
+    finally:
+        drop_database(test_url)
+        services.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(storage: Storage, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        environment="test",
+        database_url=storage.database_url,
+        redis_url=storage.redis_url,
+        redis_prefix=f"test:{secrets.token_hex(4)}:",
+        jwt_keys_dir=tmp_path_factory.mktemp("jwt"),
+        # Tests sign in hundreds of times from one address; the throttle has its own tests.
+        login_attempts_per_ip=100_000,
+        # Races send a hundred claims at once; the per-citizen throttle has its own test.
+        claims_per_minute=100_000,
+        log_json=False,
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator:
+    application = create_app(settings)
+    await seed_all(application.state.db, ROOT / "seed")
+    yield application
+    await application.state.db.dispose()
+    await _delete_prefix(application.state.redis.client, settings.redis_prefix)
+    await application.state.redis.close()
+
+
+async def _delete_prefix(client: aioredis.Redis, prefix: str) -> None:
+    async for key in client.scan_iter(match=prefix + "*", count=1000):
+        await client.delete(key)
+
+
+@pytest.fixture(scope="session")
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+def new_phone() -> str:
+    """A fresh, valid mainland mobile number (tests never share one)."""
+    return "139" + str(secrets.randbelow(10**8)).zfill(8)
+
+
+@dataclass
+class User:
+    id: str
+    phone: str
+    role: str
+    access_token: str
+    refresh_token: str
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+async def sign_in(client: httpx.AsyncClient, phone: str, password: str = PASSWORD) -> dict:
+    r = await client.post("/v1/auth/token", json={"phone": phone, "password": password})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.fixture
+def make_citizen(client: httpx.AsyncClient):
+    async def make(district: str = "yuzhong", nickname: str = "绿色出行者") -> User:
+        phone = new_phone()
+        r = await client.post(
+            "/v1/auth/register",
+            json={"phone": phone, "password": PASSWORD, "nickname": nickname,
+                  "district": district},
+        )
+        assert r.status_code == 201, r.text
+        tokens = await sign_in(client, phone)
+        return User(r.json()["id"], phone, "citizen", tokens["access_token"],
+                    tokens["refresh_token"])
+
+    return make
+
+
+@pytest.fixture
+def make_user(app, client: httpx.AsyncClient):
+    """Creates an admin or enterprise user through the service, as the CLI/admin API do."""
+
+    async def make(role: str, organisation_id=None) -> User:
+        phone = new_phone()
+        user = await app.state.accounts.create_user(
+            role=role, phone=phone, password=PASSWORD, nickname=f"{role}-user",
+            organisation_id=organisation_id,
+        )
+        tokens = await sign_in(client, phone)
+        return User(str(user.id), phone, role, tokens["access_token"], tokens["refresh_token"])
+
+    return make
+
+
+@pytest.fixture
+async def citizen(make_citizen) -> User:
+    return await make_citizen()
+
+
+@pytest.fixture
+async def admin(make_user) -> User:
+    return await make_user("admin")
+
+
+
+
+@pytest.fixture
+async def organisation(client, admin) -> dict:
+    r = await client.post("/v1/admin/organisations", headers=admin.headers,
+                          json={"name": f"绿色会展 {admin.phone}"})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+@pytest.fixture
+async def enterprise(make_user, organisation) -> User:
+    return await make_user("enterprise", organisation_id=organisation["id"])

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from carbon_inclusion.openapi_doc import render_openapi
+from carbon_inclusion.settings import DEV_SECRET_KEY, Settings, SettingsError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_committed_openapi_document_matches_what_the_app_serves():
+    committed = (ROOT / "openapi" / "openapi.json").read_text(encoding="utf-8")
+    assert committed == render_openapi(), "openapi/ drifted: run `make openapi` and commit"
+
+
+def test_every_operation_has_an_id_tags_and_documented_problems():
+    doc = json.loads(render_openapi())
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            assert op.get("operationId"), (method, path)
+            assert op.get("tags"), (method, path)
+            if path not in ("/healthz", "/readyz", "/.well-known/jwks.json"):
+                assert "422" in op["responses"] or method == "get", (method, path)
+                assert "503" in op["responses"], (method, path)
+
+
+async def test_health_and_readiness(client):
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"postgres": "ok", "migrations": "ok", "redis": "ok"}
+
+
+async def test_unknown_routes_and_methods_are_problems(client):
+    r = await client.get("/v1/nothing-here")
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/problem+json")
+    r = await client.delete("/v1/districts")
+    assert r.status_code == 405
+    assert r.json()["status"] == 405
+
+
+async def test_the_docs_page_is_served(client):
+    r = await client.get("/docs")
+    assert r.status_code == 200
+    assert "text/html" in r.headers["content-type"]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"APP_ENV": "production", "JWT_KEYS_DIR": "/k"}, "SECRET_KEY"),
+        ({"APP_ENV": "production", "JWT_KEYS_DIR": "/k", "SECRET_KEY": DEV_SECRET_KEY},
+         "SECRET_KEY"),
+        ({"APP_ENV": "production", "SECRET_KEY": "x" * 40}, "JWT_KEYS_DIR"),
+        ({"PROGRAMME_TZ": "Mars/Olympus"}, "PROGRAMME_TZ"),
+        ({"PORT": "eighty"}, "PORT"),
+        ({"APP_ENV": "staging"}, "APP_ENV"),
+    ],
+)
+def test_settings_refuse_what_cannot_run(env, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_production_refuses_to_start_without_signing_keys(tmp_path):
+    from carbon_inclusion.app import create_app
+
+    settings = Settings.from_env({"APP_ENV": "production", "SECRET_KEY": "s" * 40,
+                                  "JWT_KEYS_DIR": str(tmp_path)})
+    with pytest.raises(ValueError, match="no signing keys"):
+        create_app(settings)
+
+
+def test_settings_read_the_environment():
+    s = Settings.from_env({"DATABASE_URL": "postgres://u@h:5/d", "PROGRAMME_TZ": "Asia/Urumqi",
+                           "WEB_WORKERS": "4"})
+    assert s.database_url == "postgresql+asyncpg://u@h:5/d"
+    assert s.tz.key == "Asia/Urumqi"
+    assert s.workers == 4
+    assert Settings.from_env({}).programme_timezone == "Asia/Shanghai"

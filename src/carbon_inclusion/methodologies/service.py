@@ -1,0 +1,356 @@
+"""Methodology lifecycle: draft → published → retired, with every action audited.
+
+Documents are checked by ``carbon_inclusion.rules`` (pure); this module stores them, keeps
+published versions immutable, keeps periods in force from overlapping, and picks the
+version in force for a behaviour's ``occurred_at``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carbon_inclusion import rules
+from carbon_inclusion.audit.service import record
+from carbon_inclusion.db import Database
+from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
+from carbon_inclusion.methodologies.models import MethodologyVersion
+from carbon_inclusion.methodologies.schemas import EvaluationOut, VersionOut, VersionPage
+from carbon_inclusion.web.pagination import decode_cursor, encode_cursor
+
+PUBLIC_STATUSES = ("published", "retired")
+
+
+def check_document(raw: Any) -> rules.Methodology:
+    """Parse and type-check a submitted document, or raise InvalidInput naming each field."""
+    if not isinstance(raw, dict):
+        raise InvalidInput.field("body", "a methodology document is a JSON object",
+                                 code="invalid_document")
+    try:
+        return rules.load_document(raw)
+    except rules.DocumentError as exc:
+        errors = [FieldError(e.field, e.message) for e in exc.errors]
+        raise InvalidInput(
+            "The methodology document does not check: "
+            + "; ".join(f"{e.field}: {e.message}" for e in errors),
+            code="invalid_document",
+            errors=errors,
+        ) from None
+
+
+def version_out(row: MethodologyVersion) -> VersionOut:
+    doc = row.document
+    return VersionOut(
+        code=row.code,
+        version=row.version,
+        behaviour=row.behaviour,
+        status=row.status,
+        title=dict(doc.get("title", {})),
+        effective_from=dt.datetime.fromisoformat(doc["effective_from"]),
+        effective_to=dt.datetime.fromisoformat(doc["effective_to"])
+        if doc.get("effective_to") else None,
+        in_force_from=row.in_force_from,
+        in_force_to=row.in_force_to,
+        sha256=row.sha256,
+        created_at=row.created_at,
+        published_at=row.published_at,
+        retired_at=row.retired_at,
+        document=doc,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """The version in force for one behaviour, compiled and ready to evaluate."""
+
+    id: uuid.UUID
+    code: str
+    version: int
+    sha256: str
+    compiled: rules.CompiledMethodology
+
+
+async def _lock_code(session: AsyncSession, code: str) -> None:
+    # Serialises version numbering and publication per code; other codes proceed.
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('methodology:' || :c))"),
+                          {"c": code})
+
+
+def _overlaps(a_from: dt.datetime, a_to: dt.datetime | None,
+              b_from: dt.datetime, b_to: dt.datetime | None) -> bool:
+    return (b_to is None or a_from < b_to) and (a_to is None or b_from < a_to)
+
+
+class MethodologyService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._compiled: dict[tuple[str, int, str], rules.CompiledMethodology] = {}
+
+    # --- administration -----------------------------------------------------------------
+
+    async def create_draft(self, actor_id: uuid.UUID | None, raw: Any) -> VersionOut:
+        m = check_document(raw)
+        async with self.db.transaction() as session:
+            await _lock_code(session, m.code)
+            latest = await session.scalar(
+                select(func.max(MethodologyVersion.version))
+                .where(MethodologyVersion.code == m.code)
+            )
+            if latest is not None and m.version <= latest:
+                raise Conflict(
+                    f"{m.code} is already at version {latest}; a new version must be greater.",
+                    code="version_not_increasing",
+                    errors=[FieldError("version", f"must be greater than {latest}")],
+                    latest_version=latest,
+                )
+            await self._check_overlap(session, m, exclude_id=None)
+            row = MethodologyVersion(
+                code=m.code, version=m.version, behaviour=m.behaviour, status="draft",
+                document=m.to_dict(), sha256=m.sha256,
+                in_force_from=m.effective_from, in_force_to=m.effective_to,
+                created_by=actor_id,
+            )
+            session.add(row)
+            await session.flush()
+            record(session, actor_id=actor_id, action="methodology.draft_created",
+                   subject_type="methodology", subject_id=f"{m.code}/v{m.version}",
+                   document_sha256=m.sha256)
+            return version_out(row)
+
+    async def update_draft(self, actor_id: uuid.UUID | None, code: str, version: int,
+                           raw: Any) -> VersionOut:
+        m = check_document(raw)
+        if (m.code, m.version) != (code, version):
+            raise InvalidInput(
+                "The document's code and version must match the URL.",
+                code="identity_mismatch",
+                errors=[FieldError("code", f"must be {code}"),
+                        FieldError("version", f"must be {version}")],
+            )
+        async with self.db.transaction() as session:
+            await _lock_code(session, code)
+            row = await self._get(session, code, version, for_update=True)
+            if row.status != "draft":
+                raise Conflict(f"{code} v{version} is {row.status}; published versions never "
+                               "change. Create a new version instead.", code="immutable_version")
+            await self._check_overlap(session, m, exclude_id=row.id)
+            row.document, row.sha256, row.behaviour = m.to_dict(), m.sha256, m.behaviour
+            row.in_force_from, row.in_force_to = m.effective_from, m.effective_to
+            record(session, actor_id=actor_id, action="methodology.draft_updated",
+                   subject_type="methodology", subject_id=f"{code}/v{version}",
+                   document_sha256=m.sha256)
+            await session.flush()
+            return version_out(row)
+
+    async def publish(self, actor_id: uuid.UUID | None, code: str, version: int) -> VersionOut:
+        now = dt.datetime.now(dt.UTC)
+        try:
+            async with self.db.transaction() as session:
+                await _lock_code(session, code)
+                row = await self._get(session, code, version, for_update=True)
+                if row.status != "draft":
+                    raise Conflict(f"{code} v{version} is already {row.status}.",
+                                   code="already_published")
+                m = check_document(row.document)  # re-check: the engine may be stricter now
+                superseded = await self._check_overlap(session, m, exclude_id=row.id)
+                for prev in superseded:
+                    # An open-ended earlier version is closed where the new one starts.
+                    prev.in_force_to = m.effective_from
+                    record(session, actor_id=actor_id, action="methodology.superseded",
+                           subject_type="methodology", subject_id=f"{prev.code}/v{prev.version}",
+                           document_sha256=prev.sha256,
+                           details={"in_force_to": m.effective_from.isoformat(),
+                                    "by_version": version})
+                await session.flush()
+                row.status, row.published_at = "published", now
+                record(session, actor_id=actor_id, action="methodology.published",
+                       subject_type="methodology", subject_id=f"{code}/v{version}",
+                       document_sha256=row.sha256)
+                await session.flush()
+                return version_out(row)
+        except IntegrityError as exc:
+            if "ex_methodology_versions_period" in str(exc.orig):
+                raise Conflict("Its period in force overlaps another published version.",
+                               code="overlapping_period") from None
+            raise
+
+    async def retire(self, actor_id: uuid.UUID | None, code: str, version: int,
+                     reason: str) -> VersionOut:
+        now = dt.datetime.now(dt.UTC)
+        async with self.db.transaction() as session:
+            await _lock_code(session, code)
+            row = await self._get(session, code, version, for_update=True)
+            if row.status != "published":
+                raise Conflict(f"{code} v{version} is {row.status}; only a published version "
+                               "can be retired.", code="not_published")
+            # Behaviours that occurred before now keep being scored by it; none after.
+            end = max(now, row.in_force_from)
+            if row.in_force_to is None or row.in_force_to > end:
+                row.in_force_to = end
+            row.status, row.retired_at, row.retire_reason = "retired", now, reason
+            record(session, actor_id=actor_id, action="methodology.retired",
+                   subject_type="methodology", subject_id=f"{code}/v{version}",
+                   document_sha256=row.sha256, details={"reason": reason})
+            await session.flush()
+            return version_out(row)
+
+    async def evaluate(self, code: str, version: int, data: dict[str, Any],
+                       evidence: str) -> EvaluationOut:
+        async with self.db.read() as session:
+            row = await self._get(session, code, version)
+        compiled = self._compile(row)
+        result = evaluate_or_raise(compiled, data, evidence)
+        return EvaluationOut(
+            code=code, version=version, reduction_g=str(result.reduction_g),
+            points=result.points, evidence=result.evidence, needs_review=result.needs_review,
+            inputs=result.inputs, params=result.params, intermediates=result.intermediates,
+        )
+
+    async def _check_overlap(self, session: AsyncSession, m: rules.Methodology,
+                             exclude_id: uuid.UUID | None) -> list[MethodologyVersion]:
+        """Refuse overlapping periods; return open-ended predecessors this version closes."""
+        stmt = select(MethodologyVersion).where(
+            MethodologyVersion.code == m.code,
+            MethodologyVersion.status.in_(PUBLIC_STATUSES),
+            or_(MethodologyVersion.in_force_to.is_(None),
+                MethodologyVersion.in_force_to > m.effective_from),
+        )
+        if exclude_id is not None:
+            stmt = stmt.where(MethodologyVersion.id != exclude_id)
+        superseded = []
+        for other in (await session.scalars(stmt.with_for_update())).all():
+            if not _overlaps(m.effective_from, m.effective_to, other.in_force_from,
+                             other.in_force_to):
+                continue
+            if other.in_force_to is None and other.in_force_from < m.effective_from:
+                superseded.append(other)
+                continue
+            raise Conflict(
+                f"The period overlaps {other.code} v{other.version} "
+                f"({other.in_force_from.isoformat()} – "
+                f"{other.in_force_to.isoformat() if other.in_force_to else 'open'}).",
+                code="overlapping_period",
+                errors=[FieldError("effective_from", "overlaps a published version")],
+                overlapping_version=other.version,
+            )
+        return superseded
+
+    # --- reading ------------------------------------------------------------------------
+
+    async def get(self, code: str, version: int, *, public: bool) -> VersionOut:
+        async with self.db.read() as session:
+            row = await self._get(session, code, version)
+        if public and row.status not in PUBLIC_STATUSES:
+            raise NotFound(f"No published methodology {code} v{version}.")
+        return version_out(row)
+
+    async def list(self, *, limit: int, cursor: str | None, statuses: tuple[str, ...],
+                   code: str | None = None, behaviour: str | None = None) -> VersionPage:
+        after = decode_cursor(cursor, 2)
+        stmt = select(MethodologyVersion).where(MethodologyVersion.status.in_(statuses))
+        if code:
+            stmt = stmt.where(MethodologyVersion.code == code)
+        if behaviour:
+            stmt = stmt.where(MethodologyVersion.behaviour == behaviour)
+        if after is not None:
+            stmt = stmt.where(
+                (MethodologyVersion.code > after[0])
+                | ((MethodologyVersion.code == after[0])
+                   & (MethodologyVersion.version < int(after[1])))
+            )
+        stmt = stmt.order_by(MethodologyVersion.code, MethodologyVersion.version.desc())
+        async with self.db.read() as session:
+            rows = (await session.scalars(stmt.limit(limit + 1))).all()
+        items = [version_out(r) for r in rows[:limit]]
+        next_cursor = (encode_cursor([rows[limit - 1].code, rows[limit - 1].version])
+                       if len(rows) > limit else None)
+        return VersionPage(items=items, next_cursor=next_cursor)
+
+    async def resolve(self, behaviour: str, occurred_at: dt.datetime) -> Resolved | None:
+        """The version in force for ``behaviour`` at ``occurred_at`` (half-open periods)."""
+        async with self.db.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(MethodologyVersion.id, MethodologyVersion.code,
+                           MethodologyVersion.version, MethodologyVersion.sha256,
+                           MethodologyVersion.document)
+                    .where(
+                        MethodologyVersion.behaviour == behaviour,
+                        MethodologyVersion.status.in_(PUBLIC_STATUSES),
+                        MethodologyVersion.in_force_from <= occurred_at,
+                        or_(MethodologyVersion.in_force_to.is_(None),
+                            MethodologyVersion.in_force_to > occurred_at),
+                    )
+                    .order_by(MethodologyVersion.in_force_from.desc())
+                    .limit(1)
+                )
+            ).first()
+        if row is None:
+            return None
+        key = (row.code, row.version, row.sha256)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = rules.compile_methodology(rules.load_document(row.document))
+            self._compiled[key] = compiled
+        return Resolved(row.id, row.code, row.version, row.sha256, compiled)
+
+    def _compile(self, row: MethodologyVersion) -> rules.CompiledMethodology:
+        key = (row.code, row.version, row.sha256)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = rules.compile_methodology(rules.load_document(row.document))
+            if row.status != "draft":  # drafts change; published versions never do
+                self._compiled[key] = compiled
+        return compiled
+
+    async def _get(self, session: AsyncSession, code: str, version: int, *,
+                   for_update: bool = False) -> MethodologyVersion:
+        stmt = select(MethodologyVersion).where(MethodologyVersion.code == code,
+                                                MethodologyVersion.version == version)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await session.scalars(stmt)).first()
+        if row is None:
+            raise NotFound(f"No methodology {code} v{version}.")
+        return row
+
+    # --- seed and CLI -------------------------------------------------------------------
+
+    async def ensure_published(self, raw: dict[str, Any]) -> str:
+        """Create and publish ``raw`` unless that exact version is already there."""
+        m = check_document(raw)
+        async with self.db.read() as session:
+            existing = (await session.scalars(select(MethodologyVersion).where(
+                MethodologyVersion.code == m.code, MethodologyVersion.version == m.version,
+            ))).first()
+        if existing is not None:
+            if existing.sha256 != m.sha256:
+                raise Conflict(f"{m.code} v{m.version} exists with a different document "
+                               f"(sha256 {existing.sha256[:12]}…).", code="immutable_version")
+            if existing.status == "draft":
+                await self.publish(None, m.code, m.version)
+                return "published"
+            return "unchanged"
+        await self.create_draft(None, raw)
+        await self.publish(None, m.code, m.version)
+        return "published"
+
+
+def evaluate_or_raise(compiled: rules.CompiledMethodology, data: Any,
+                      evidence: str) -> rules.Evaluation:
+    if not isinstance(data, dict):
+        raise InvalidInput.field("data", "must be an object of the methodology's inputs")
+    try:
+        return compiled.evaluate(data, evidence)
+    except rules.InputError as exc:
+        errors = [FieldError(e.field, e.message) for e in exc.errors]
+        raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors),
+                           code="invalid_behaviour_data", errors=errors) from None
+
+

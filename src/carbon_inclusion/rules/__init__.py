@@ -1,0 +1,44 @@
+"""The rules engine: methodology documents, their checks, and the evaluator. Pure: no I/O.
+
+    m = load_document(raw)            # DocumentError(.errors) naming each field at fault
+    c = compile_methodology(m)        # once per published version
+    e = c.evaluate(data, "partner_verified")   # InputError(.errors) on bad data
+    paid = apply_daily_limits(c.limits, used_today, e.reduction_g, e.points,
+                              lambda g: c.points_for(e, g))
+"""
+
+from carbon_inclusion.rules.calendar import day_bounds, programme_day
+from carbon_inclusion.rules.document import (
+    EVIDENCE_TIERS,
+    DailyLimits,
+    Document,
+    Methodology,
+    canonical_json,
+    load_document,
+    methodology_schema,
+)
+from carbon_inclusion.rules.errors import DocumentError, InputError, Problem, RulesError
+from carbon_inclusion.rules.evaluate import CompiledMethodology, Evaluation, compile_methodology
+from carbon_inclusion.rules.limits import DayUsage, Paid, apply_daily_limits
+
+__all__ = [
+    "EVIDENCE_TIERS",
+    "CompiledMethodology",
+    "DailyLimits",
+    "DayUsage",
+    "Document",
+    "DocumentError",
+    "Evaluation",
+    "InputError",
+    "Methodology",
+    "Paid",
+    "Problem",
+    "RulesError",
+    "apply_daily_limits",
+    "canonical_json",
+    "compile_methodology",
+    "day_bounds",
+    "load_document",
+    "methodology_schema",
+    "programme_day",
+]

@@ -1,0 +1,20 @@
+"""Programme days: caps, streaks and weekly boards count days in the programme's time zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+
+def programme_day(moment: dt.datetime, tz: ZoneInfo) -> dt.date:
+    """The calendar day ``moment`` falls on in the programme's time zone."""
+    if moment.tzinfo is None:
+        raise ValueError("moment must be timezone-aware")
+    return moment.astimezone(tz).date()
+
+
+def day_bounds(day: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """The half-open UTC interval [start, end) of ``day`` in the programme's time zone."""
+    start = dt.datetime.combine(day, dt.time(), tzinfo=tz)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)

@@ -1,0 +1,418 @@
+"""The methodology document: its schema, and the checks that run when one is submitted.
+
+The schema is the msgspec types below (``methodology_schema()`` renders them as JSON
+Schema). Loading a document checks, in order: its shape and types, then its names, then each
+formula against the names and types it may use (see ``expressions``), and reports every
+fault with the dotted path of the field it is in.
+
+A loaded document is normalised (decimals as strings, times as RFC 3339): ``to_dict()`` is
+what is stored and served, and ``sha256`` is the hash of its canonical JSON, so the same
+document always has the same hash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import keyword
+import re
+from decimal import Decimal
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from carbon_inclusion.rules.errors import DocumentError, Problem
+from carbon_inclusion.rules.expressions import (
+    BOOL,
+    RESERVED,
+    Formula,
+    FormulaError,
+    Range,
+    Type,
+    number,
+    parse,
+)
+from carbon_inclusion.validation import field_of
+
+CODE_PATTERN = r"^[A-Z][A-Z0-9-]{1,31}$"
+BEHAVIOUR_PATTERN = r"^[a-z][a-z0-9_]{1,47}$"
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+LIMIT = Decimal("1e12")  # no factor, bound or cap in a methodology is anywhere near this
+
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+LongText = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+RoundingMode = Literal["half_even", "half_up", "half_down", "down", "up", "floor", "ceiling"]
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    pass
+
+
+class Title(_Strict, kw_only=True):
+    zh: Text
+    en: Text
+
+
+class InputSpec(_Strict, kw_only=True):
+    """One datum a behaviour carries: an enum, or a bounded decimal or integer."""
+
+    type: Literal["decimal", "integer", "enum"]
+    values: list[Annotated[str, msgspec.Meta(min_length=1, max_length=40)]] | None = None
+    min: Decimal | None = None
+    max: Decimal | None = None
+    places: Annotated[int, msgspec.Meta(ge=0, le=6)] | None = None
+    default: str | None = None  # makes the input optional; the value used is stored
+    unit: Text | None = None
+    description: LongText | None = None
+
+
+class Param(_Strict, kw_only=True):
+    """A named constant of the formula, with its unit and where its value comes from."""
+
+    value: Decimal | dict[str, Decimal]
+    unit: Text
+    source: LongText
+    note: LongText | None = None
+
+
+class Step(_Strict, kw_only=True):
+    """A named intermediate value, shown by ``evaluate`` and usable by later formulas."""
+
+    name: str
+    formula: LongText
+    unit: Text | None = None
+
+
+class Condition(_Strict, kw_only=True):
+    """A rule the behaviour's data must satisfy, e.g. a metro trip states its distance."""
+
+    require: LongText
+    field: str
+    message: LongText
+
+
+class Rounding(_Strict, kw_only=True):
+    """Stated in every document: grams are rounded to ``places`` decimals by ``mode``."""
+
+    places: Annotated[int, msgspec.Meta(ge=0, le=3)]  # stored as NUMERIC(20, 3)
+    mode: RoundingMode
+
+
+class Reduction(_Strict, kw_only=True):
+    formula: LongText
+    rounding: Rounding
+
+
+class Points(_Strict, kw_only=True):
+    formula: LongText
+
+
+class EvidenceTier(_Strict, kw_only=True):
+    """How a behaviour proven this way pays: ``factor`` of the grams, and whether a person
+    must review it before anything is credited."""
+
+    factor: Decimal  # 0..1, checked in load_document
+    review: bool = False
+
+
+class DailyLimits(_Strict, kw_only=True):
+    """Per citizen, per programme day, per behaviour type. The remainder up to a cap is paid."""
+
+    count: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None
+    grams: Decimal | None = None  # > 0, checked in load_document
+    points: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
+class Limits(_Strict, kw_only=True):
+    per_day: DailyLimits | None = None
+
+
+class Document(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The whole document. Stored with every field present, defaults included."""
+
+    code: Annotated[str, msgspec.Meta(pattern=CODE_PATTERN)]
+    version: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+    title: Title
+    behaviour: Annotated[str, msgspec.Meta(pattern=BEHAVIOUR_PATTERN)]
+    effective_from: dt.datetime
+    effective_to: dt.datetime | None = None
+    inputs: dict[str, Any]
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+    conditions: list[Condition] = msgspec.field(default_factory=list)
+    steps: list[Step] = msgspec.field(default_factory=list)
+    reduction_g: Reduction
+    points: Points
+    evidence: dict[str, Any]
+    limits: Limits = msgspec.field(default_factory=Limits)
+    allow_negative: bool = False
+    summary: LongText | None = None
+    notes: list[LongText] = msgspec.field(default_factory=list)
+
+
+EVIDENCE_TIERS = ("partner_verified", "self_reported")
+
+
+class Methodology:
+    """A checked document with its typed parts, parsed formulas and content hash."""
+
+    def __init__(self, doc: Document, inputs: dict[str, InputSpec], params: dict[str, Param],
+                 evidence: dict[str, EvidenceTier], formulas: dict[str, Formula]) -> None:
+        self.doc = doc
+        self.inputs = inputs
+        self.params = params
+        self.evidence = evidence
+        self.formulas = formulas  # "steps.<name>", "reduction_g", "points", in order
+
+    code = property(lambda self: self.doc.code)
+    version = property(lambda self: self.doc.version)
+    behaviour = property(lambda self: self.doc.behaviour)
+    effective_from = property(lambda self: self.doc.effective_from)
+    effective_to = property(lambda self: self.doc.effective_to)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = msgspec.to_builtins(self.doc)
+        out["inputs"] = msgspec.to_builtins(self.inputs)
+        out["params"] = msgspec.to_builtins(self.params)
+        out["evidence"] = msgspec.to_builtins(self.evidence)
+        return out
+
+    @cached_property
+    def canonical_json(self) -> bytes:
+        return canonical_json(self.to_dict())
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.canonical_json).hexdigest()
+
+    def __repr__(self) -> str:
+        return f"<Methodology {self.code} v{self.version} {self.sha256[:12]}>"
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
+
+
+def methodology_schema() -> dict[str, Any]:
+    """JSON Schema of the document's shape (the semantic checks come on top)."""
+    return msgspec.json.schema(Document)
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def _convert(raw: Any, kind: type[msgspec.Struct], path: str,
+             problems: list[Problem]) -> Any:
+    try:
+        return msgspec.convert(raw, kind)
+    except msgspec.ValidationError as exc:
+        problems.append(Problem(*field_of(exc, path)))
+        return None
+
+
+def _entries(raw: dict[str, Any], kind: type[msgspec.Struct], path: str,
+             problems: list[Problem]) -> dict[str, Any]:
+    out = {}
+    for name, value in raw.items():
+        item = _convert(value, kind, f"{path}.{name}", problems)
+        if item is not None:
+            out[name] = item
+    return out
+
+
+def load_document(raw: Any) -> Methodology:
+    """Check ``raw`` (decoded JSON) and return it loaded, or raise ``DocumentError``."""
+    problems: list[Problem] = []
+    doc = _convert(raw, Document, "", problems)
+    if doc is None:
+        raise DocumentError(problems)
+    inputs = _entries(doc.inputs, InputSpec, "inputs", problems)
+    params = _entries(doc.params, Param, "params", problems)
+    evidence = _entries(doc.evidence, EvidenceTier, "evidence", problems)
+    _check_header(doc, problems)
+    _check_names(doc, problems)
+    types: dict[str, Type] = {}
+    for name, spec in inputs.items():
+        types[name] = _input_type(spec, f"inputs.{name}", problems)
+    for name, param in params.items():
+        types[name] = _param_type(param, f"params.{name}", problems)
+    if not doc.evidence:
+        problems.append(Problem("evidence", "declare at least one evidence tier"))
+    for name, tier in evidence.items():
+        if not (tier.factor.is_finite() and 0 <= tier.factor <= 1):
+            problems.append(Problem(f"evidence.{name}.factor", "must be between 0 and 1"))
+        if name not in EVIDENCE_TIERS:
+            problems.append(Problem(f"evidence.{name}",
+                                    f"unknown tier; use {' or '.join(EVIDENCE_TIERS)}"))
+    if problems:  # formulas are checked against a sound set of names only
+        raise DocumentError(problems)
+
+    formulas: dict[str, Formula] = {}
+    input_types = dict(types)
+    for i, cond in enumerate(doc.conditions):
+        path = f"conditions[{i}]"
+        if cond.field not in inputs:
+            problems.append(Problem(f"{path}.field", "must name an input"))
+        try:
+            formula = parse(cond.require, input_types)
+        except FormulaError as exc:
+            problems.append(Problem(f"{path}.require", str(exc)))
+            continue
+        if formula.type.kind != "bool":
+            problems.append(Problem(f"{path}.require",
+                                    f"is {formula.type.describe()}, not a condition"))
+        formulas[f"conditions.{i}"] = formula
+
+    def check(path: str, source: str, scope: dict[str, Type]) -> Formula | None:
+        try:
+            formula = parse(source, scope)
+        except FormulaError as exc:
+            problems.append(Problem(path, str(exc)))
+            return None
+        if not formula.type.numeric:
+            problems.append(Problem(path, f"is {formula.type.describe()}, not a number"))
+            return None
+        return formula
+
+    for i, step in enumerate(doc.steps):
+        formula = check(f"steps[{i}].formula", step.formula, types)
+        if formula is not None:
+            formulas[f"steps.{step.name}"] = formula
+            types[step.name] = Type("number", formula.type.range)
+        else:
+            types[step.name] = number(-LIMIT, LIMIT)
+    reduction = check("reduction_g.formula", doc.reduction_g.formula, types)
+    if reduction is not None:
+        formulas["reduction_g"] = reduction
+        r = reduction.type.range
+        assert r is not None
+        lo = r.lo if doc.allow_negative else max(r.lo, Decimal(0))
+        types_points = {**types, "reduction_g": Type("number", Range(lo, max(lo, r.hi)))}
+        points = check("points.formula", doc.points.formula, types_points)
+        if points is not None:
+            if points.type.kind != "integer":
+                problems.append(Problem("points.formula",
+                                        "must give a whole number: wrap it in floor(...) "
+                                        "or ceil(...)"))
+            elif "reduction_g" not in points.names:
+                problems.append(Problem("points.formula",
+                                        "must be computed from reduction_g"))
+            else:
+                formulas["points"] = points
+    if problems:
+        raise DocumentError(problems)
+    unused = set(params) - {n for f in formulas.values() for n in f.names}
+    for name in sorted(unused):
+        problems.append(Problem(f"params.{name}", "is not used by any formula"))
+    if problems:
+        raise DocumentError(problems)
+    return Methodology(doc, inputs, params, evidence, formulas)
+
+
+def _check_header(doc: Document, problems: list[Problem]) -> None:
+    if doc.effective_from.tzinfo is None:
+        problems.append(Problem("effective_from", "must include a UTC offset, e.g. +08:00"))
+    if doc.effective_to is not None:
+        if doc.effective_to.tzinfo is None:
+            problems.append(Problem("effective_to", "must include a UTC offset, e.g. +08:00"))
+        elif doc.effective_from.tzinfo is not None and doc.effective_to <= doc.effective_from:
+            problems.append(Problem("effective_to", "must be later than effective_from"))
+    if not doc.inputs:
+        problems.append(Problem("inputs", "declare at least one input"))
+    per_day = doc.limits.per_day
+    if per_day is not None and per_day.grams is not None and not (
+            per_day.grams.is_finite() and 0 < per_day.grams < LIMIT):
+        problems.append(Problem("limits.per_day.grams", "must be a positive number"))
+    if len(doc.inputs) > 20 or len(doc.params) > 50 or len(doc.steps) > 20:
+        problems.append(Problem("inputs", "at most 20 inputs, 50 params and 20 steps"))
+
+
+def _check_names(doc: Document, problems: list[Problem]) -> None:
+    seen: dict[str, str] = {}
+    declared = [(f"inputs.{n}", n) for n in doc.inputs]
+    declared += [(f"params.{n}", n) for n in doc.params]
+    declared += [(f"steps[{i}].name", s.name) for i, s in enumerate(doc.steps)]
+    for path, name in declared:
+        if not NAME_PATTERN.match(name) or keyword.iskeyword(name):
+            problems.append(Problem(path, "a name is lower-case letters, digits and _, "
+                                    "starting with a letter, at most 40 characters"))
+        elif name in RESERVED:
+            problems.append(Problem(path, f"`{name}` is reserved"))
+        elif name in seen:
+            problems.append(Problem(path, f"`{name}` is already declared at {seen[name]}"))
+        seen[name] = path
+
+
+def _finite(value: Decimal, path: str, problems: list[Problem]) -> bool:
+    if not value.is_finite() or abs(value) > LIMIT:
+        problems.append(Problem(path, f"must be a finite number of magnitude under {LIMIT}"))
+        return False
+    return True
+
+
+def _input_type(spec: InputSpec, path: str, problems: list[Problem]) -> Type:
+    if spec.type == "enum":
+        if not spec.values:
+            problems.append(Problem(f"{path}.values", "an enum declares its values"))
+        elif len(set(spec.values)) != len(spec.values):
+            problems.append(Problem(f"{path}.values", "values must be distinct"))
+        for field in ("min", "max", "places"):
+            if getattr(spec, field) is not None:
+                problems.append(Problem(f"{path}.{field}", "an enum has no " + field))
+        if spec.default is not None and spec.default not in (spec.values or ()):
+            problems.append(Problem(f"{path}.default", "must be one of the values"))
+        return Type("enum", values=frozenset(spec.values or ()))
+    if spec.values is not None:
+        problems.append(Problem(f"{path}.values", "only an enum has values"))
+    ok = True
+    for field in ("min", "max"):
+        value = getattr(spec, field)
+        if value is None:
+            problems.append(Problem(f"{path}.{field}", "a number input declares its bounds"))
+            ok = False
+        elif not _finite(value, f"{path}.{field}", problems):
+            ok = False
+        elif spec.type == "integer" and value != value.to_integral_value():
+            problems.append(Problem(f"{path}.{field}", "must be a whole number"))
+            ok = False
+    if not ok:
+        return number(-LIMIT, LIMIT)
+    assert spec.min is not None and spec.max is not None
+    if spec.min > spec.max:
+        problems.append(Problem(f"{path}.max", "must not be below min"))
+    if spec.type == "integer" and spec.places is not None:
+        problems.append(Problem(f"{path}.places", "an integer has no decimal places"))
+    if spec.default is not None and not _within(spec.default, spec.min, spec.max):
+        problems.append(Problem(f"{path}.default", "must be a number within min and max"))
+    return number(spec.min, spec.max, integer=spec.type == "integer")
+
+
+def _within(text: str, lo: Decimal, hi: Decimal) -> bool:
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        return False
+    return value.is_finite() and lo <= value <= hi
+
+
+def _param_type(param: Param, path: str, problems: list[Problem]) -> Type:
+    if not param.source.strip():
+        problems.append(Problem(f"{path}.source", "cite where the value comes from"))
+    if isinstance(param.value, dict):
+        if not param.value:
+            problems.append(Problem(f"{path}.value", "a table needs at least one entry"))
+            return Type("table", Range(Decimal(0), Decimal(0)))
+        for key, v in param.value.items():
+            _finite(v, f"{path}.value.{key}", problems)
+        finite = [v for v in param.value.values() if v.is_finite()] or [Decimal(0)]
+        return Type("table", Range(min(finite), max(finite)), frozenset(param.value))
+    if not _finite(param.value, f"{path}.value", problems):
+        return number(-LIMIT, LIMIT)
+    return number(param.value, param.value,
+                  integer=param.value == param.value.to_integral_value())
+
+
+__all__ = ["BOOL", "Document", "Methodology", "canonical_json", "load_document",
+           "methodology_schema"]

@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+
+from carbon_inclusion.accounts.service import Principal
+from carbon_inclusion.behaviours.schemas import (
+    BatchResult,
+    BehaviourOut,
+    BehaviourPage,
+    ClaimIn,
+    EntryPage,
+    PartnerBatchIn,
+    ReviewDecision,
+    SimulateIn,
+    SimulationOut,
+    WalletOut,
+)
+from carbon_inclusion.behaviours.service import BehaviourService
+from carbon_inclusion.errors import InvalidInput
+from carbon_inclusion.partners.service import PartnerService
+from carbon_inclusion.validation import field_of
+from carbon_inclusion.web.auth import ADMIN, CITIZEN, PARTNER
+from carbon_inclusion.web.openapi import problems
+from carbon_inclusion.web.pagination import DEFAULT_LIMIT, check_limit
+
+Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size (≤ 100)")]
+Cursor = Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")]
+IdempotencyKey = Annotated[str | None, HeaderParameter(
+    name="Idempotency-Key", required=False,
+    description="Required. A replay with the same key and body returns the first answer.")]
+KEY_PATTERN = re.compile(r"^[\x21-\x7e]{8,128}$")
+PARTNER_MAX_BODY = 5 * 1024 * 1024
+
+
+class BehaviourController(Controller):
+    path = "/v1/behaviours"
+    tags = ["behaviours"]  # noqa: RUF012
+    opt = CITIZEN
+
+    @post("/", operation_id="claimBehaviour", status_code=201,
+          responses=problems(401, 403, 409, 429),
+          summary="Record a low-carbon behaviour from the app",
+          description="Scored by the methodology version in force at `occurred_at`, as "
+          "self-reported evidence. A replay with the same `Idempotency-Key` and body returns "
+          "the first answer; the same key with another body is 422; a concurrent duplicate "
+          "is 409. A reduced or zero award says why in `reason` (`daily_cap_reached` with "
+          "`reason_detail.earn_again_at`, `outside_claim_window`, `recorded_by_partner`).")
+    async def claim(self, data: JSONBody[ClaimIn], principal: NamedDependency[Principal],
+                    behaviours: NamedDependency[BehaviourService],
+                    idempotency_key: IdempotencyKey = None) -> Response[BehaviourOut]:
+        if not idempotency_key or not KEY_PATTERN.match(idempotency_key):
+            raise InvalidInput.field("Idempotency-Key", "send a unique key of 8–128 "
+                                     "printable characters with every new behaviour",
+                                     code="idempotency_key_required")
+        out, _created = await behaviours.claim(principal.id, principal.district_code,
+                                               idempotency_key, data)
+        return Response(out, status_code=201)
+
+    @get("/", operation_id="listBehaviours", responses=problems(401, 403),
+         summary="The caller's behaviours, newest first")
+    async def list_own(
+        self, principal: NamedDependency[Principal],
+        behaviours: NamedDependency[BehaviourService],
+        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+        type: Annotated[str | None, QueryParameter(max_length=48)] = None,
+        occurred_from: Annotated[dt.datetime | None, QueryParameter()] = None,
+        occurred_to: Annotated[dt.datetime | None, QueryParameter()] = None,
+    ) -> BehaviourPage:
+        for name, value in (("occurred_from", occurred_from), ("occurred_to", occurred_to)):
+            if value is not None and value.tzinfo is None:
+                raise InvalidInput.field(name, "must include a UTC offset")
+        return await behaviours.list(principal.id, limit=check_limit(limit), cursor=cursor,
+                                     type=type, occurred_from=occurred_from,
+                                     occurred_to=occurred_to)
+
+    @get("/{behaviour_id:uuid}", operation_id="getBehaviour", responses=problems(401, 403, 404),
+         summary="One of the caller's behaviours, with the inputs and parameters it was "
+         "scored with")
+    async def get_one(self, behaviour_id: FromPath[uuid.UUID],
+                      principal: NamedDependency[Principal],
+                      behaviours: NamedDependency[BehaviourService]) -> BehaviourOut:
+        return await behaviours.get(principal.id, behaviour_id)
+
+
+class WalletController(Controller):
+    path = "/v1/wallet"
+    tags = ["wallet"]  # noqa: RUF012
+    opt = CITIZEN
+
+    @get("/", operation_id="getWallet", responses=problems(401, 403),
+         summary="Balance, lifetime earned and points waiting for review")
+    async def wallet(self, principal: NamedDependency[Principal],
+                     behaviours: NamedDependency[BehaviourService]) -> WalletOut:
+        return await behaviours.wallet(principal.id)
+
+    @get("/entries", operation_id="listWalletEntries", responses=problems(401, 403),
+         summary="Ledger entries of the caller's wallet, newest first")
+    async def entries(self, principal: NamedDependency[Principal],
+                      behaviours: NamedDependency[BehaviourService],
+                      limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> EntryPage:
+        return await behaviours.entries(principal.id, limit=check_limit(limit), cursor=cursor)
+
+
+class PartnerBehaviourController(Controller):
+    path = "/v1/partner/behaviours"
+    tags = ["partners"]  # noqa: RUF012
+    opt = PARTNER
+
+    @post("/", operation_id="pushPartnerBehaviours", status_code=200,
+          request_max_body_size=PARTNER_MAX_BODY, security=[],
+          responses=problems(401, 413, 429),
+          summary="Push up to 1,000 verified records (signed, see DESIGN §9)",
+          description="Headers `X-Partner-Id`, `X-Timestamp` (Unix seconds) and "
+          "`X-Signature` = hex HMAC-SHA256(secret, timestamp + '.' + body). Each record is "
+          "answered on its own: `credited`, `pending_review`, `duplicate` (same "
+          "`external_id` seen before), `unbound` (kept and credited when the citizen binds "
+          "the reference within the claim window) or `rejected` with the reason.")
+    async def push(self, request: Request, partners: NamedDependency[PartnerService],
+                   behaviours: NamedDependency[BehaviourService]) -> BatchResult:
+        body = await request.body()
+        partner = await partners.authenticate(request.headers.get("x-partner-id"),
+                                              request.headers.get("x-timestamp"),
+                                              request.headers.get("x-signature"), body)
+        try:
+            batch = msgspec.json.decode(body, type=PartnerBatchIn)
+        except msgspec.ValidationError as exc:
+            raise InvalidInput.field(*field_of(exc)) from None
+        except msgspec.DecodeError:
+            raise InvalidInput.field("body", "is not valid JSON",
+                                     code="malformed_body") from None
+        return await behaviours.ingest(partner, batch.records)
+
+
+class AdminReviewController(Controller):
+    path = "/v1/admin/reviews"
+    tags = ["admin", "behaviours"]  # noqa: RUF012
+    opt = ADMIN
+
+    @get("/", operation_id="listReviews", responses=problems(401, 403),
+         summary="Behaviours waiting for review, oldest first")
+    async def pending(self, behaviours: NamedDependency[BehaviourService],
+                      limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> BehaviourPage:
+        return await behaviours.reviews(limit=check_limit(limit), cursor=cursor)
+
+    @get("/{behaviour_id:uuid}", operation_id="getReviewBehaviour",
+         responses=problems(401, 403, 404), summary="Any behaviour, with its explanation")
+    async def get_one(self, behaviour_id: FromPath[uuid.UUID],
+                      behaviours: NamedDependency[BehaviourService]) -> BehaviourOut:
+        return await behaviours.get(None, behaviour_id)
+
+    @post("/{behaviour_id:uuid}/approve", operation_id="approveBehaviour", status_code=200,
+          responses=problems(401, 403, 404, 409),
+          summary="Credit a waiting behaviour (daily caps apply to its day)")
+    async def approve(self, behaviour_id: FromPath[uuid.UUID], data: JSONBody[ReviewDecision],
+                      principal: NamedDependency[Principal],
+                      behaviours: NamedDependency[BehaviourService]) -> BehaviourOut:
+        return await behaviours.approve(principal.id, behaviour_id, data.reason)
+
+    @post("/{behaviour_id:uuid}/reject", operation_id="rejectBehaviour", status_code=200,
+          responses=problems(401, 403, 404, 409),
+          summary="Refuse a waiting behaviour, or take back a credited one (reversing entry)")
+    async def reject(self, behaviour_id: FromPath[uuid.UUID], data: JSONBody[ReviewDecision],
+                     principal: NamedDependency[Principal],
+                     behaviours: NamedDependency[BehaviourService]) -> BehaviourOut:
+        return await behaviours.reject(principal.id, behaviour_id, data.reason)
+
+
+class AdminSimulateController(Controller):
+    path = "/v1/admin/methodologies"
+    tags = ["admin", "methodologies"]  # noqa: RUF012
+    opt = ADMIN
+
+    @post("/{code:str}/versions/{version:int}/simulate", operation_id="simulateMethodology",
+          status_code=200, responses=problems(401, 403, 404),
+          summary="Score the behaviours recorded in a past window under this version",
+          description="Compares with what was actually paid, per behaviour type and "
+          "district: totals of grams and points, and how many scores changed. Figures are "
+          "before daily caps.")
+    async def simulate(self, code: FromPath[str], version: FromPath[int],
+                       data: JSONBody[SimulateIn],
+                       behaviours: NamedDependency[BehaviourService]) -> SimulationOut:
+        return await behaviours.simulate(code, version, data.occurred_from, data.occurred_to)

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+BehaviourType = Annotated[str, msgspec.Meta(pattern="^[a-z][a-z0-9_]{1,47}$",
+                                            examples=["transit_trip"])]
+Status = Literal["credited", "pending_review", "rejected", "superseded"]
+
+
+class ClaimIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A behaviour the citizen reports from the app (paid as ``self_reported`` evidence)."""
+
+    type: BehaviourType
+    occurred_at: Annotated[dt.datetime, msgspec.Meta(tz=True)]
+    data: dict[str, Any]
+
+
+class MethodologyRef(msgspec.Struct):
+    code: str
+    version: int
+
+
+class Explanation(msgspec.Struct):
+    """Why this many points: what the methodology version computed, before daily caps."""
+
+    inputs: dict[str, Any]
+    params: dict[str, Any]
+    intermediates: dict[str, Any]
+    computed_reduction_g: str
+    computed_points: int
+
+
+class BehaviourOut(msgspec.Struct, omit_defaults=False):
+    id: uuid.UUID
+    type: str
+    status: Status
+    occurred_at: dt.datetime
+    source: Literal["app", "partner"]
+    evidence: str
+    reduction_g: str
+    points: int
+    methodology: MethodologyRef | None
+    reason: str | None
+    reason_detail: dict[str, Any] | None
+    flags: list[str]
+    partner_id: str | None
+    created_at: dt.datetime
+    explanation: Explanation | None = None
+
+
+class BehaviourPage(msgspec.Struct):
+    items: list[BehaviourOut]
+    next_cursor: str | None
+
+
+class PartnerRecordIn(msgspec.Struct, forbid_unknown_fields=True):
+    external_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128,
+                                             pattern=r"^[\x21-\x7e]+$")]
+    external_ref: Annotated[str, msgspec.Meta(min_length=4, max_length=64,
+                                              pattern="^[A-Za-z0-9-]+$")]
+    type: BehaviourType
+    occurred_at: Annotated[dt.datetime, msgspec.Meta(tz=True)]
+    data: dict[str, Any]
+
+
+class PartnerBatchIn(msgspec.Struct, forbid_unknown_fields=True):
+    # Records are checked one by one, so one bad record never sinks the batch.
+    records: Annotated[list[Any], msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class RecordResult(msgspec.Struct):
+    index: int
+    external_id: str | None
+    status: Literal["credited", "pending_review", "duplicate", "unbound", "rejected"]
+    reason: str | None = None
+    errors: list[dict[str, str]] | None = None
+    behaviour_id: uuid.UUID | None = None
+    points: int | None = None
+
+
+class BatchResult(msgspec.Struct):
+    received: int
+    counts: dict[str, int]
+    results: list[RecordResult]
+
+
+class ReviewDecision(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class WalletOut(msgspec.Struct):
+    balance: int
+    lifetime_earned: int
+    pending: int
+
+
+class EntryOut(msgspec.Struct):
+    id: uuid.UUID
+    kind: str
+    points: int
+    behaviour_id: uuid.UUID | None
+    redemption_id: uuid.UUID | None
+    reverses_id: uuid.UUID | None
+    memo: str | None
+    created_at: dt.datetime
+
+
+class EntryPage(msgspec.Struct):
+    items: list[EntryOut]
+    next_cursor: str | None
+
+
+class SimulateIn(msgspec.Struct, forbid_unknown_fields=True):
+    occurred_from: Annotated[dt.datetime, msgspec.Meta(tz=True)]
+    occurred_to: Annotated[dt.datetime, msgspec.Meta(tz=True)]
+
+
+class SimulationRow(msgspec.Struct):
+    type: str
+    district: str
+    behaviours: int
+    paid_reduction_g: str
+    paid_points: int
+    simulated_reduction_g: str
+    simulated_points: int
+    changed: int
+    not_scorable: int
+
+
+class SimulationOut(msgspec.Struct):
+    code: str
+    version: int
+    occurred_from: dt.datetime
+    occurred_to: dt.datetime
+    rows: list[SimulationRow]

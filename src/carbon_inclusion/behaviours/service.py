@@ -27,14 +27,14 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, bindparam, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion import rules
 from carbon_inclusion.accounts.models import User
-from carbon_inclusion.behaviours.models import Behaviour, DailyTotal, PartnerRecord
+from carbon_inclusion.behaviours.models import Behaviour, PartnerRecord
 from carbon_inclusion.behaviours.schemas import (
     BatchResult,
     BehaviourOut,
@@ -240,7 +240,7 @@ class BehaviourService:
                 async with self.db.connect() as conn:
                     done = await self._ingest(conn, partner, parsed)
                 break
-            except IntegrityError as exc:  # a deadlock-free race lost on a unique key: retry
+            except DBAPIError as exc:  # locks are taken in order; retry if the server disagrees
                 if attempt == 2 or "deadlock" not in str(exc.orig).lower():
                     raise
         for i, result in done.items():
@@ -261,9 +261,9 @@ class BehaviourService:
                  "ref_hash": hashes[r.external_ref], "type": r.type,
                  "occurred_at": r.occurred_at, "data": r.data, "status": "received"}
                 for _, r in parsed]
-        stmt = (pg_insert(PartnerRecord).on_conflict_do_nothing(
-            index_elements=["partner_id", "external_id"])
-            .returning(PartnerRecord.external_id, PartnerRecord.id))
+        t = PartnerRecord.__table__
+        stmt = (pg_insert(t).on_conflict_do_nothing(index_elements=["partner_id", "external_id"])
+                .returning(t.c.external_id, t.c.id))
         inserted = {row.external_id: row.id
                     for row in (await conn.execute(stmt, rows)).all()}
         bound = await self._bound(conn, partner.id, set(hashes.values()))
@@ -302,12 +302,14 @@ class BehaviourService:
                                    statuses: list[dict[str, Any]]) -> None:
         if not statuses:
             return
-        t = PartnerRecord.__table__
-        await conn.execute(
-            update(t).where(t.c.id == bindparam("rid")).values(
-                status=bindparam("status"), reason=bindparam("reason"),
-                citizen_id=bindparam("citizen"), behaviour_id=bindparam("behaviour")),
-            statuses)
+        await conn.execute(text(
+            "UPDATE partner_records r SET status = u.status, reason = u.reason, "
+            "citizen_id = u.citizen, behaviour_id = u.behaviour "
+            "FROM unnest(CAST(:rid AS uuid[]), CAST(:status AS text[]), CAST(:reason AS text[]),"
+            " CAST(:citizen AS uuid[]), CAST(:behaviour AS uuid[])) "
+            "AS u(rid, status, reason, citizen, behaviour) WHERE r.id = u.rid"),
+            {k: [s[k] for s in statuses]
+             for k in ("rid", "status", "reason", "citizen", "behaviour")})
 
     async def _bound(self, conn: AsyncConnection, partner_id: str,
                      hashes: set[bytes]) -> dict[bytes, tuple[uuid.UUID, str]]:
@@ -423,8 +425,9 @@ class BehaviourService:
                     to_pay.append((row, compiled, evaluation))
         await self._supersede(conn, superseded, now)
         await self._pay(conn, to_pay)
-        await conn.execute(pg_insert(Behaviour), rows)
-        await self._post_credits(conn, rows)
+        entries = self._credits(rows)
+        await conn.execute(insert(Behaviour.__table__), rows)
+        await ledger.post(conn, entries)
         return outcomes
 
     def _row(self, c: Candidate, version: _Version, e: rules.Evaluation,
@@ -500,16 +503,16 @@ class BehaviourService:
         if not to_pay:
             return
         keys = sorted({(r["citizen_id"], r["type"], r["programme_day"]) for r, _, _ in to_pay})
-        stmt = pg_insert(DailyTotal).values([
-            {"citizen_id": c, "type": t, "day": d, "count": 0, "grams": ZERO, "points": 0}
-            for c, t, d in keys])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["citizen_id", "type", "day"],
-            set_={"count": DailyTotal.count}).returning(
-            DailyTotal.citizen_id, DailyTotal.type, DailyTotal.day, DailyTotal.count,
-            DailyTotal.grams, DailyTotal.points)
+        # Creates missing counters and locks all of them, in key order (no deadlocks).
+        locked = await conn.execute(text(
+            "INSERT INTO daily_totals (citizen_id, type, day, count, grams, points) "
+            "SELECT c, t, d, 0, 0, 0 FROM unnest(CAST(:c AS uuid[]), CAST(:t AS text[]), "
+            "CAST(:d AS date[])) AS u(c, t, d) ORDER BY c, t, d "
+            "ON CONFLICT (citizen_id, type, day) DO UPDATE SET count = daily_totals.count "
+            "RETURNING citizen_id, type, day, count, grams, points"),
+            {"c": [k[0] for k in keys], "t": [k[1] for k in keys], "d": [k[2] for k in keys]})
         used = {(r.citizen_id, r.type, r.day): rules.DayUsage(r.count, r.grams, r.points)
-                for r in (await conn.execute(stmt)).all()}
+                for r in locked.all()}
         for row, compiled, e in sorted(to_pay, key=lambda x: x[0]["occurred_at"]):
             key = (row["citizen_id"], row["type"], row["programme_day"])
             paid = rules.apply_daily_limits(compiled.limits, used[key], e.reduction_g,
@@ -524,13 +527,18 @@ class BehaviourService:
                 row["reason"] = "daily_cap_reached"
                 row["reason_detail"] = {"capped_by": list(paid.capped_by),
                                         "earn_again_at": end.astimezone(self.tz).isoformat()}
+        items = sorted(used.items())
         await conn.execute(text(
-            "UPDATE daily_totals SET count = :n, grams = :g, points = :p "
-            "WHERE citizen_id = :c AND type = :t AND day = :d"),
-            [{"c": k[0], "t": k[1], "d": k[2], "n": u.count, "g": u.reduction_g,
-              "p": u.points} for k, u in used.items()])
+            "UPDATE daily_totals x SET count = u.n, grams = u.g, points = u.p "
+            "FROM unnest(CAST(:c AS uuid[]), CAST(:t AS text[]), CAST(:d AS date[]), "
+            "CAST(:n AS int[]), CAST(:g AS numeric[]), CAST(:p AS int[])) AS u(c, t, d, n, g, p) "
+            "WHERE x.citizen_id = u.c AND x.type = u.t AND x.day = u.d"),
+            {"c": [k[0] for k, _ in items], "t": [k[1] for k, _ in items],
+             "d": [k[2] for k, _ in items], "n": [u.count for _, u in items],
+             "g": [u.reduction_g for _, u in items], "p": [u.points for _, u in items]})
 
-    async def _post_credits(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    def _credits(self, rows: list[dict[str, Any]]) -> list[ledger.Entry]:
+        """Ledger entries for the credited rows; sets each row's ``ledger_entry_id``."""
         entries = []
         for row in rows:
             if row["status"] == "credited" and row["points"] > 0:
@@ -542,14 +550,7 @@ class BehaviourService:
                     request_hash=row["request_hash"] or hashlib.sha256(
                         f"{row['partner_id']}:{row['external_id']}".encode()).digest(),
                     behaviour_id=row["id"]))
-        if entries:
-            await ledger.post(conn, entries)
-            t = Behaviour.__table__
-            await conn.execute(
-                update(t).where(t.c.id == bindparam("bid"))
-                .values(ledger_entry_id=bindparam("eid")),
-                [{"bid": r["id"], "eid": r["ledger_entry_id"]} for r in rows
-                 if r["ledger_entry_id"] is not None])
+        return entries
 
     # --- methodology versions -----------------------------------------------------------
 

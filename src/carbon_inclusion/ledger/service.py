@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from carbon_inclusion.db.bulk import as_arrays, unnest_insert
 from carbon_inclusion.ids import uuid7
-from carbon_inclusion.ledger.models import CITIZEN, JournalEntry, Posting, Wallet
+from carbon_inclusion.ledger.models import CITIZEN, Posting, Wallet
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +66,21 @@ async def post(conn: AsyncConnection, entries: Sequence[Entry]) -> list[uuid.UUI
                          "account_citizen_id": e.citizen_id, "amount": e.points})
         postings.append({"entry_id": entry_id, "account": e.counter,
                          "account_citizen_id": None, "amount": -e.points})
-    await conn.execute(insert(JournalEntry), rows)
-    await conn.execute(insert(Posting), postings)
+    # One statement each, whatever the number of entries: the postings triggers run per
+    # statement (balance check, wallet moves), so an entry's postings must arrive together.
+    await conn.execute(_INSERT_ENTRIES, as_arrays(rows, ENTRY_COLUMNS))
+    await conn.execute(_INSERT_POSTINGS, as_arrays(postings, POSTING_COLUMNS))
     return ids
+
+
+ENTRY_COLUMNS = (("id", "uuid"), ("citizen_id", "uuid"), ("kind", "text"),
+                 ("points", "bigint"), ("behaviour_id", "uuid"), ("redemption_id", "uuid"),
+                 ("reverses_id", "uuid"), ("idempotency_key", "text"),
+                 ("request_hash", "bytea"), ("memo", "text"))
+POSTING_COLUMNS = (("entry_id", "uuid"), ("account", "text"), ("account_citizen_id", "uuid"),
+                   ("amount", "bigint"))
+_INSERT_ENTRIES = unnest_insert("journal_entries", ENTRY_COLUMNS)
+_INSERT_POSTINGS = unnest_insert("postings", POSTING_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,11 +140,14 @@ def upgrade() -> None:
 
 
 # The ledger's rules, enforced where no code path can skip them:
-# * an entry's postings sum to zero, and its citizen postings to its ``points`` (checked at
-#   commit, so the postings of one entry can be inserted one by one);
+# * an entry's postings sum to zero and its citizen postings to its ``points``: checked at
+#   commit for new entries, and for the entries a postings statement touches right after it
+#   (so an entry's postings are inserted in one statement);
 # * entries and postings are append-only;
-# * a citizen posting moves the wallet row in the same statement; ``balance >= 0`` is a CHECK,
-#   so an overspend fails whatever the interleaving.
+# * the citizen postings of a statement move the wallets in the same statement (rows locked in
+#   citizen order, so concurrent writers cannot deadlock here); ``balance >= 0`` is a CHECK,
+#   so an overspend fails whatever the interleaving. Statement-level triggers with transition
+#   tables keep a batch of 1,000 entries to a handful of statements.
 LEDGER_TRIGGERS = [
 """
 CREATE FUNCTION ci_entry_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -152,80 +155,68 @@ DECLARE
     total numeric;
     mine numeric;
     lines int;
-    expected bigint;
-    entry uuid;
 BEGIN
-    IF TG_TABLE_NAME = 'postings' THEN
-        entry := NEW.entry_id;
-    ELSE
-        entry := NEW.id;
-    END IF;
     SELECT coalesce(sum(amount), 0), coalesce(sum(amount) FILTER (WHERE account = 'citizen'), 0),
            count(*)
-      INTO total, mine, lines FROM postings WHERE entry_id = entry;
-    SELECT points INTO expected FROM journal_entries WHERE id = entry;
-    IF lines < 2 OR total <> 0 OR mine <> expected THEN
+      INTO total, mine, lines FROM postings WHERE entry_id = NEW.id;
+    IF lines < 2 OR total <> 0 OR mine <> NEW.points THEN
         RAISE EXCEPTION 'journal entry % does not balance (% lines, sum %, citizen %, points %)',
-            entry, lines, total, mine, expected USING ERRCODE = 'check_violation';
+            NEW.id, lines, total, mine, NEW.points USING ERRCODE = 'check_violation';
     END IF;
     RETURN NULL;
 END $$
 """,
 """CREATE CONSTRAINT TRIGGER journal_entries_balanced AFTER INSERT ON journal_entries
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ci_entry_balanced()""",
-"""CREATE CONSTRAINT TRIGGER postings_balanced AFTER INSERT ON postings
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ci_entry_balanced()""",
+"""
+CREATE FUNCTION ci_postings_added() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    bad uuid;
+BEGIN
+    SELECT p.entry_id INTO bad
+      FROM postings p
+     WHERE p.entry_id IN (SELECT DISTINCT entry_id FROM added)
+     GROUP BY p.entry_id
+    HAVING sum(p.amount) <> 0
+     LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'journal entry % does not balance', bad
+            USING ERRCODE = 'check_violation';
+    END IF;
+
+    PERFORM 1 FROM wallets w
+     WHERE w.citizen_id IN (SELECT account_citizen_id FROM added WHERE account = 'citizen')
+     ORDER BY w.citizen_id FOR UPDATE;
+    -- UPDATE first: an INSERT's proposed row must pass the CHECK even when it would conflict.
+    WITH moves AS (
+        SELECT a.account_citizen_id AS citizen_id, sum(a.amount) AS amount,
+               coalesce(sum(a.amount) FILTER (WHERE e.kind IN ('behaviour_credit', 'reversal')),
+                        0) AS earned
+          FROM added a JOIN journal_entries e ON e.id = a.entry_id
+         WHERE a.account = 'citizen' GROUP BY a.account_citizen_id)
+    UPDATE wallets w SET balance = w.balance + m.amount, earned = w.earned + m.earned,
+                         updated_at = now()
+      FROM moves m WHERE w.citizen_id = m.citizen_id;
+    WITH moves AS (
+        SELECT a.account_citizen_id AS citizen_id, sum(a.amount) AS amount,
+               coalesce(sum(a.amount) FILTER (WHERE e.kind IN ('behaviour_credit', 'reversal')),
+                        0) AS earned
+          FROM added a JOIN journal_entries e ON e.id = a.entry_id
+         WHERE a.account = 'citizen' GROUP BY a.account_citizen_id)
+    INSERT INTO wallets AS w (citizen_id, balance, earned)
+    SELECT m.citizen_id, m.amount, m.earned FROM moves m
+     WHERE NOT EXISTS (SELECT 1 FROM wallets x WHERE x.citizen_id = m.citizen_id)
+     ORDER BY m.citizen_id
+    ON CONFLICT (citizen_id) DO UPDATE
+        SET balance = w.balance + EXCLUDED.balance, earned = w.earned + EXCLUDED.earned,
+            updated_at = now();
+    RETURN NULL;
+END $$
+""",
+"""CREATE TRIGGER postings_added AFTER INSERT ON postings
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION ci_postings_added()""",
 """CREATE TRIGGER journal_entries_append_only BEFORE UPDATE OR DELETE ON journal_entries
     FOR EACH ROW EXECUTE FUNCTION ci_append_only()""",
 """CREATE TRIGGER postings_append_only BEFORE UPDATE OR DELETE ON postings
     FOR EACH ROW EXECUTE FUNCTION ci_append_only()""",
-"""
-CREATE FUNCTION ci_wallet_post() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    kind text;
-    earned_delta bigint;
-BEGIN
-    IF NEW.account <> 'citizen' THEN
-        RETURN NULL;
-    END IF;
-    SELECT e.kind INTO kind FROM journal_entries e WHERE e.id = NEW.entry_id;
-    earned_delta := CASE WHEN kind IN ('behaviour_credit', 'reversal') THEN NEW.amount ELSE 0 END;
-    -- UPDATE first: an INSERT's proposed row must pass the CHECK even when it would conflict.
-    UPDATE wallets SET balance = balance + NEW.amount, earned = earned + earned_delta,
-                       updated_at = now()
-     WHERE citizen_id = NEW.account_citizen_id;
-    IF NOT FOUND THEN
-        INSERT INTO wallets AS w (citizen_id, balance, earned)
-        VALUES (NEW.account_citizen_id, NEW.amount, earned_delta)
-        ON CONFLICT (citizen_id) DO UPDATE
-            SET balance = w.balance + EXCLUDED.balance, earned = w.earned + EXCLUDED.earned,
-                updated_at = now();
-    END IF;
-    RETURN NULL;
-END $$
-""",
-"""CREATE TRIGGER postings_move_wallet AFTER INSERT ON postings
-    FOR EACH ROW EXECUTE FUNCTION ci_wallet_post()""",
 ]
-
-
-def downgrade() -> None:
-    op.drop_index('ix_postings_entry', table_name='postings')
-    op.drop_index('ix_postings_account_citizen', table_name='postings', postgresql_where='account_citizen_id IS NOT NULL')
-    op.drop_table('postings')
-    op.drop_table('wallets')
-    op.drop_index('uq_journal_entries_reverses', table_name='journal_entries', postgresql_where='reverses_id IS NOT NULL')
-    op.drop_index('uq_journal_entries_citizen_idempotency', table_name='journal_entries')
-    op.drop_index('ix_journal_entries_citizen_created', table_name='journal_entries')
-    op.drop_table('journal_entries')
-    op.drop_index('ix_behaviours_type_occurred', table_name='behaviours')
-    op.drop_index('ix_behaviours_pending', table_name='behaviours', postgresql_where=sa.text("status = 'pending_review'"))
-    op.drop_index('ix_behaviours_citizen_type_occurred', table_name='behaviours')
-    op.drop_index('ix_behaviours_citizen_occurred', table_name='behaviours')
-    op.drop_index('ix_behaviours_citizen_created', table_name='behaviours')
-    op.drop_table('behaviours')
-    op.drop_index('ix_partner_records_unbound', table_name='partner_records', postgresql_where=sa.text("status = 'unbound'"))
-    op.drop_table('partner_records')
-    op.drop_table('daily_totals')
-    op.execute("DROP FUNCTION ci_wallet_post()")
-    op.execute("DROP FUNCTION ci_entry_balanced()")

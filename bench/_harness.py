@@ -1,0 +1,99 @@
+"""Shared set-up for benchmarks: a fresh database and a real server on a free port.
+
+Storage is resolved like ``make run`` (local servers, else embedded); the benchmark gets a
+database ``ci_bench_<random>`` of its own, migrated and seeded, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Server:
+    base_url: str
+    database_url: str
+    redis_url: str
+    env: dict[str, str]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def storage() -> Iterator[tuple[str, str]]:
+    from carbon_inclusion.db.migrate import upgrade
+    from carbon_inclusion.devservices import DevServices, drop_database, ensure_database
+
+    services = DevServices(ROOT / ".data", database_url=os.environ.get("DATABASE_URL"),
+                           redis_url=os.environ.get("REDIS_URL"),
+                           mode=os.environ.get("EMBEDDED_SERVICES", "auto"))
+    endpoints = services.start()
+    url = make_url(endpoints.database_url).set(database=f"ci_bench_{secrets.token_hex(4)}")
+    database_url = url.render_as_string(hide_password=False)
+    ensure_database(database_url)
+    try:
+        upgrade(database_url)
+        yield database_url, endpoints.redis_url
+    finally:
+        drop_database(database_url)
+        services.stop()
+
+
+@contextlib.contextmanager
+def server(database_url: str, redis_url: str, **overrides: str) -> Iterator[Server]:
+    """``carbon-inclusion serve`` (granian, WEB_WORKERS workers) on a free port."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+           "REDIS_PREFIX": f"bench:{secrets.token_hex(4)}:", "PORT": str(port),
+           "LOG_JSON": "true", "LOGIN_ATTEMPTS_PER_IP": "1000000",
+           "CLAIMS_PER_MINUTE": "1000000", "PARTNER_BATCHES_PER_MINUTE": "1000000",
+           "JWT_KEYS_DIR": str(ROOT / ".data" / "bench-jwt"), **overrides}
+    proc = subprocess.Popen(  # noqa: S603
+        [str(BIN / "carbon-inclusion"), "serve"], env=env, cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("server did not start: "
+                                   + (proc.stderr.read().decode() if proc.stderr else ""))
+            time.sleep(0.2)
+        yield Server(base, database_url, redis_url, env)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def ratio_line(name: str, value: float, baseline: float, unit: str) -> str:
+    return f"{name:<44} {value:>12,.1f} {unit:<10} ({value / baseline:.2f}× baseline)"

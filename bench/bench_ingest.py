@@ -1,0 +1,159 @@
+"""Partner ingestion: records/s through the real signed endpoint, against raw executemany.
+
+100,000 transit records for 1,000 bound cards, in batches of 1,000, sent by 4 concurrent
+senders to ``POST /v1/partner/behaviours``. Baseline: asyncpg ``executemany`` of the same
+rows into a bare table, in the same run. Targets (issue #4): ≥ 2,000 records/s and ≥ 25 % of
+the raw insert rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import random
+import secrets
+import time
+import uuid
+
+import asyncpg
+import httpx
+from sqlalchemy.engine import make_url
+
+from _harness import run, server, storage
+from carbon_inclusion.security.passwords import hash_password
+from carbon_inclusion.security.secrets import sign_partner_request
+
+RECORDS = int(os.environ.get("BENCH_RECORDS", "100000"))
+BATCH = 1000
+CARDS = 1000
+SENDERS = 4
+
+
+async def connect(database_url: str) -> asyncpg.Connection:
+    u = make_url(database_url)
+    return await asyncpg.connect(host=u.host, port=u.port, user=u.username,
+                                 password=u.password, database=u.database)
+
+
+async def setup(base: str, database_url: str) -> tuple[str, str, list[str]]:
+    """A partner (through the admin API) and 1,000 citizens with a bound card each."""
+    from carbon_inclusion.security.secrets import RefHasher, derive_key
+    from carbon_inclusion.settings import Settings
+
+    conn = await connect(database_url)
+    phone = "136" + str(secrets.randbelow(10**8)).zfill(8)
+    admin_id = uuid.uuid4()
+    password = "Low-carbon-2026"
+    await conn.execute(
+        "INSERT INTO users (id, role, phone, password_hash, nickname, status) "
+        "VALUES ($1, 'admin', $2, $3, 'bench-admin', 'active')",
+        admin_id, "+86" + phone, hash_password(password))
+    async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+        token = (await c.post("/v1/auth/token", json={"phone": phone, "password": password})
+                 ).json()["access_token"]
+        pid = "bench-" + secrets.token_hex(3)
+        r = await c.post("/v1/admin/partners/", headers={"Authorization": f"Bearer {token}"},
+                         json={"id": pid, "name": "bench metro", "kind": "transit"})
+        r.raise_for_status()
+        secret = r.json()["secret"]
+    # The server runs with the development SECRET_KEY, as this process does.
+    hash_ref = RefHasher(derive_key(Settings().secret_key, "binding-refs"))
+    cards, users, bindings = [], [], []
+    pw = hash_password(password)
+    for i in range(CARDS):
+        cid = uuid.uuid4()
+        ref = f"CQ{i:06d}{secrets.token_hex(2).upper()}"
+        cards.append(ref)
+        users.append((cid, "citizen", "+86135" + str(10**7 + i).zfill(8), pw, f"c{i}",
+                      random.choice(["yuzhong", "jiangbei", "shapingba", "nanan"]), "active"))
+        bindings.append((uuid.uuid4(), cid, pid, hash_ref(pid, ref), ref[-4:]))
+    await conn.executemany(
+        "INSERT INTO users (id, role, phone, password_hash, nickname, district_code, status) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)", users)
+    await conn.executemany(
+        "INSERT INTO bindings (id, citizen_id, partner_id, ref_hash, ref_hint) "
+        "VALUES ($1, $2, $3, $4, $5)", bindings)
+    await conn.close()
+    return pid, secret, cards
+
+
+def records(cards: list[str]) -> list[dict]:
+    now = dt.datetime.now(dt.UTC)
+    out = []
+    for i in range(RECORDS):
+        ref = cards[i % CARDS]
+        k = i // CARDS  # each card's k-th trip, 17 minutes apart
+        at = now - dt.timedelta(minutes=30 + 17 * k, seconds=i % CARDS)
+        out.append({"external_id": f"trip-{i:07d}", "external_ref": ref, "type": "transit_trip",
+                    "occurred_at": at.isoformat(),
+                    "data": {"mode": "metro",
+                             "distance_km": f"{random.randint(10, 400) / 10:.1f}"}})
+    return out
+
+
+async def push(base: str, pid: str, secret: str, batches: list[list[dict]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    queue: asyncio.Queue[list[dict]] = asyncio.Queue()
+    for b in batches:
+        queue.put_nowait(b)
+
+    async def sender() -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=120) as c:
+            while not queue.empty():
+                batch = queue.get_nowait()
+                body = json.dumps({"records": batch}).encode()
+                ts = str(int(time.time()))
+                r = await c.post("/v1/partner/behaviours/", content=body, headers={
+                    "X-Partner-Id": pid, "X-Timestamp": ts,
+                    "X-Signature": sign_partner_request(secret, ts, body),
+                    "Content-Type": "application/json"})
+                r.raise_for_status()
+                for k, v in r.json()["counts"].items():
+                    counts[k] = counts.get(k, 0) + v
+
+    await asyncio.gather(*[sender() for _ in range(SENDERS)])
+    return counts
+
+
+async def raw_insert(database_url: str, rows: list[dict]) -> float:
+    conn = await connect(database_url)
+    await conn.execute("CREATE TABLE bench_raw (partner_id text, external_id text, "
+                       "ref text, type text, occurred_at timestamptz, data jsonb, "
+                       "UNIQUE (partner_id, external_id))")
+    args = [("p", r["external_id"], r["external_ref"], r["type"],
+             dt.datetime.fromisoformat(r["occurred_at"]), json.dumps(r["data"])) for r in rows]
+    began = time.perf_counter()
+    for i in range(0, len(args), BATCH):
+        await conn.executemany("INSERT INTO bench_raw VALUES ($1, $2, $3, $4, $5, $6)",
+                               args[i:i + BATCH])
+    elapsed = time.perf_counter() - began
+    await conn.execute("DROP TABLE bench_raw")
+    await conn.close()
+    return len(rows) / elapsed
+
+
+def main() -> None:
+    with storage() as (database_url, redis_url), server(database_url, redis_url) as srv:
+        pid, secret, cards = run(setup(srv.base_url, database_url))
+        rows = records(cards)
+        raw_rate = run(raw_insert(database_url, rows))
+        batches = [rows[i:i + BATCH] for i in range(0, len(rows), BATCH)]
+        began = time.perf_counter()
+        counts = run(push(srv.base_url, pid, secret, batches))
+        rate = len(rows) / (time.perf_counter() - began)
+        replay_began = time.perf_counter()
+        replay = run(push(srv.base_url, pid, secret, batches[:10]))
+        replay_rate = 10 * BATCH / (time.perf_counter() - replay_began)
+    print(f"partner ingestion, {len(rows):,} records in batches of {BATCH}, {SENDERS} senders")
+    print(f"  baseline raw executemany         : {raw_rate:>10,.0f} records/s")
+    print(f"  POST /v1/partner/behaviours      : {rate:>10,.0f} records/s "
+          f"({rate / raw_rate:.0%} of raw) {counts}")
+    print(f"  replayed batches (all duplicate) : {replay_rate:>10,.0f} records/s {replay}")
+    ok = rate >= 2000 and rate >= 0.25 * raw_rate
+    print(f"  target ≥ 2,000 records/s and ≥ 25 % of raw: {'PASS' if ok else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()

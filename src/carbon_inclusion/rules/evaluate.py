@@ -16,7 +16,6 @@ Order of work, the same on every run:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from decimal import (
     ROUND_CEILING,
     ROUND_DOWN,
@@ -47,20 +46,92 @@ ROUNDING = {"half_even": ROUND_HALF_EVEN, "half_up": ROUND_HALF_UP,
 ARITHMETIC = Context(prec=34, rounding=ROUND_HALF_EVEN,
                      traps=[InvalidOperation, DivisionByZero, Overflow])
 ZERO = Decimal(0)
+QUANTA = {places: Decimal(1).scaleb(-places) for places in range(7)}
 
 
-@dataclass(frozen=True, slots=True)
+class CheckedEval(SimpleEval):
+    """simpleeval, minus its per-node scan of every intermediate value for forbidden objects.
+
+    That scan guards against names bound to modules or dangerous callables. Here every name
+    is a declared input (``Decimal``/``str``), parameter (``Decimal`` or a table of them) or
+    step, and every call is one of ``FUNCTIONS``, all fixed when the document was checked
+    (``expressions.parse``), so the scan can find nothing and only costs time (about a third
+    of an evaluation). For the same reason names and constants are looked up directly (no
+    fall-back to functions, no length check on literals the checker already bounded).
+    Node dispatch, operators and calls are simpleeval's own.
+    """
+
+    def _eval(self, node: Any) -> Any:
+        return self.nodes[type(node)](node)
+
+    def _eval_name(self, node: Any) -> Any:
+        return self.names[node.id]
+
+    def _eval_compare(self, node: Any) -> Any:
+        if len(node.ops) == 1:  # the usual case, without the loop
+            op = self.operators[type(node.ops[0])]
+            return op(self._eval(node.left), self._eval(node.comparators[0]))
+        return super()._eval_compare(node)
+
+    @staticmethod
+    def _eval_constant(node: Any) -> Any:
+        return node.value
+
+
 class Evaluation:
-    """The result of scoring one behaviour, with everything needed to explain it."""
+    """The result of scoring one behaviour, with everything needed to explain it.
 
-    reduction_g: Decimal
-    points: int
-    evidence: str
-    needs_review: bool
-    inputs: dict[str, str]
-    params: dict[str, Any]
-    intermediates: dict[str, Any]
-    values: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    ``inputs`` (as stored) and ``intermediates`` (every value worked out on the way) are
+    rendered as text when asked for, not on every evaluation.
+    """
+
+    __slots__ = ("_steps", "_trace", "evidence", "needs_review", "params", "points",
+                 "reduction_g", "values")
+
+    def __init__(self, reduction_g: Decimal, points: int, evidence: str, needs_review: bool,
+                 params: dict[str, Any], values: dict[str, Any], steps: tuple[str, ...],
+                 trace: tuple[Any, ...]) -> None:
+        self.reduction_g = reduction_g
+        self.points = points
+        self.evidence = evidence
+        self.needs_review = needs_review
+        self.params = params
+        self.values = values  # inputs, parameters, steps and reduction_g by name
+        self._steps = steps
+        self._trace = trace  # (exact, clamped, gross, factor)
+
+    @property
+    def inputs(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.values.items() if k in self._input_names}
+
+    @property
+    def _input_names(self) -> frozenset[str]:
+        return self.values["__inputs__"]
+
+    @property
+    def intermediates(self) -> dict[str, Any]:
+        exact, clamped, gross, factor = self._trace
+        out: dict[str, Any] = {name: str(self.values[name]) for name in self._steps}
+        out["reduction_g_exact"] = str(exact)
+        if clamped:
+            out["clamped_to_zero"] = True
+        out["reduction_g_gross"] = str(gross)
+        out["evidence_factor"] = str(factor)
+        out["reduction_g"] = str(self.reduction_g)
+        return out
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.reduction_g, self.points, self.evidence, self.needs_review, self.inputs,
+                self.intermediates)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Evaluation) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"Evaluation(reduction_g={self.reduction_g!r}, points={self.points}, "
+                f"evidence={self.evidence!r}, needs_review={self.needs_review})")
 
 
 class CompiledMethodology:
@@ -83,48 +154,54 @@ class CompiledMethodology:
         self._params_out = {name: _plain(v) for name, v in self._params.items()}
         self._steps = [(key.removeprefix("steps."), f.tree)
                        for key, f in m.formulas.items() if key.startswith("steps.")]
+        self._input_names = frozenset(m.inputs)
+        self._step_names = tuple(key.removeprefix("steps.") for key in m.formulas
+                                 if key.startswith("steps."))
         self._conditions = [(c.field, c.message, m.formulas[f"conditions.{i}"].tree)
                             for i, c in enumerate(m.doc.conditions)]
         self._reduction = m.formulas["reduction_g"].tree
         self._points = m.formulas["points"].tree
         rounding = m.doc.reduction_g.rounding
-        self._quantum = Decimal(1).scaleb(-rounding.places)
+        self._quantum = QUANTA[rounding.places]
         self._rounding = ROUNDING[rounding.mode]
-        self._evaluator = SimpleEval(operators=dict(OPERATORS), functions=dict(FUNCTIONS),
-                                     names={})
+        self._evaluator = CheckedEval(operators=dict(OPERATORS), functions=dict(FUNCTIONS),
+                                      names={})
 
     # --- inputs ---------------------------------------------------------------------------
 
-    def read_inputs(self, data: Mapping[str, Any]) -> dict[str, Decimal | str]:
-        """Check ``data`` against the declared inputs; raise InputError naming each field."""
+    def read_inputs(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Check ``data`` against the declared inputs and conditions; raise InputError
+        naming each field. Returns the values by name, parameters included."""
+        with localcontext(ARITHMETIC):
+            return self._read_inputs(data)
+
+    def _read_inputs(self, data: Mapping[str, Any]) -> dict[str, Any]:
         problems: list[Problem] = []
-        values: dict[str, Decimal | str] = {}
-        for name in data:
-            if name not in self.input_specs:
-                problems.append(Problem(f"data.{name}", "is not an input of "
-                                        f"{self.code} v{self.version} (inputs: "
-                                        f"{', '.join(self.input_specs)})"))
+        if not data.keys() <= self._input_names:
+            problems += [Problem(f"data.{name}", f"is not an input of {self.code} "
+                                 f"v{self.version} (inputs: {', '.join(self.input_specs)})")
+                         for name in data if name not in self._input_names]
+        env: dict[str, Any] = dict(self._params)
         for name, spec in self.input_specs.items():
-            path = f"data.{name}"
             raw = data.get(name)
             if raw is None:
                 if spec.default is None:
-                    problems.append(Problem(path, "is required"))
+                    problems.append(Problem(f"data.{name}", "is required"))
                     continue
                 raw = spec.default
             value, message = _read(spec, raw)
             if message:
-                problems.append(Problem(path, message))
+                problems.append(Problem(f"data.{name}", message))
             else:
-                values[name] = value
+                env[name] = value
         if not problems:
             for field_name, message, tree in self._conditions:
-                with localcontext(ARITHMETIC):
-                    if not self._run(tree, dict(values)):
-                        problems.append(Problem(f"data.{field_name}", message))
+                if not self._run(tree, env):
+                    problems.append(Problem(f"data.{field_name}", message))
         if problems:
             raise InputError(problems)
-        return values
+        env["__inputs__"] = self._input_names
+        return env
 
     # --- scoring --------------------------------------------------------------------------
 
@@ -134,33 +211,22 @@ class CompiledMethodology:
         if tier is None:
             raise InputError([Problem("evidence", f"must be one of "
                                       f"{', '.join(self.evidence_tiers)}")])
-        values = self.read_inputs(data)
-        env: dict[str, Any] = {**self._params, **values}
-        intermediates: dict[str, Any] = {}
-        try:
-            with localcontext(ARITHMETIC):
+        quantum, rounding = self._quantum, self._rounding
+        with localcontext(ARITHMETIC):
+            env = self._read_inputs(data)
+            try:
                 for name, tree in self._steps:
                     env[name] = self._run(tree, env)
-                    intermediates[name] = str(env[name])
                 exact = self._run(self._reduction, env)
-                intermediates["reduction_g_exact"] = str(exact)
-                if exact < 0 and not self.allow_negative:
-                    exact = ZERO
-                    intermediates["clamped_to_zero"] = True
-                gross = exact.quantize(self._quantum, rounding=self._rounding)
-                net = (gross * tier.factor).quantize(self._quantum, rounding=self._rounding)
-                intermediates["reduction_g_gross"] = str(gross)
-                intermediates["evidence_factor"] = str(tier.factor)
-                intermediates["reduction_g"] = str(net)
+                clamped = exact < 0 and not self.allow_negative
+                gross = (ZERO if clamped else exact).quantize(quantum, rounding=rounding)
+                net = (gross * tier.factor).quantize(quantum, rounding=rounding)
                 env["reduction_g"] = net
                 points = self._points_of(env)
-        except (ArithmeticError, InvalidExpression, TypeError, KeyError) as exc:
-            raise InputError([Problem("data", f"cannot be scored: {exc!r}")]) from None
-        return Evaluation(
-            reduction_g=net, points=points, evidence=evidence, needs_review=tier.review,
-            inputs={k: str(v) for k, v in values.items()}, params=self._params_out,
-            intermediates=intermediates, values=env,
-        )
+            except (ArithmeticError, InvalidExpression, TypeError, KeyError) as exc:
+                raise InputError([Problem("data", f"cannot be scored: {exc!r}")]) from None
+        return Evaluation(net, points, evidence, tier.review, self._params_out, env,
+                          self._step_names, (exact, clamped, gross, tier.factor))
 
     def points_for(self, evaluation: Evaluation, reduction_g: Decimal) -> int:
         """Points the same behaviour would earn had it been credited ``reduction_g`` grams
@@ -209,8 +275,8 @@ def _read(spec: InputSpec, raw: Any) -> tuple[Any, str | None]:
         unit = f" {spec.unit}" if spec.unit else ""
         return None, f"must be between {spec.min} and {spec.max}{unit}"
     places = 0 if spec.type == "integer" else spec.places
-    if places is not None and value != value.quantize(Decimal(1).scaleb(-places),
-                                                      context=ARITHMETIC):
+    if places is not None and value.as_tuple().exponent < -places \
+            and value != value.quantize(QUANTA[places]):  # 12.50 is fine for one place
         return None, ("must be a whole number" if places == 0
                       else f"has more than {places} decimal place{'s' if places > 1 else ''}")
     return value, None

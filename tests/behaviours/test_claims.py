@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 
 import pytest
 from sqlalchemy import text
 
+from carbon_inclusion.behaviours.schemas import ClaimIn
+from carbon_inclusion.behaviours.service import BehaviourService
+from carbon_inclusion.errors import RateLimited
 from tests.behaviours.conftest import SHANGHAI, balance, claim, days_ago, key
 
 
@@ -26,14 +30,21 @@ async def test_a_claim_is_scored_by_the_version_in_force_and_paid(client, citize
         ("behaviour_credit", 29, b["id"])]
 
 
-async def test_before_october_the_first_version_scores_the_bus_per_ride(client, citizen):
-    # v1 (to 2026-10-01 +08:00) pays a bus ride 120 g whatever the distance; half when
-    # self-reported: 60.0 g → 6 points. 2026-09-30 23:59 Shanghai is still v1.
-    at = dt.datetime(2026, 9, 30, 23, 59, tzinfo=SHANGHAI)
-    if at < dt.datetime.now(dt.UTC) - dt.timedelta(days=30):
-        pytest.skip("2026-09-30 is outside the claim window now")
-    r = await claim(client, citizen, "transit_trip", at, {"mode": "bus", "distance_km": "8"})
-    assert (r.json()["methodology"]["version"], r.json()["reduction_g"]) == (1, "60.0")
+async def test_the_version_in_force_at_occurred_at_scores_it(app, citizen):
+    # v1 (to 2026-10-01 00:00 +08:00) pays a bus ride 120 g whatever the distance; v2 pays
+    # 8 km × 26.9 g. Self-reported, half: 60.0 g and 107.6 g. A long claim window reaches back.
+    s = app.state
+    service = BehaviourService(s.db, s.settings.with_overrides(claim_window_days=3650),
+                               s.methodologies, s.partners, s.limiter)
+    cid = uuid.UUID(citizen.id)
+    before = dt.datetime(2026, 9, 30, 23, 45, 0, tzinfo=SHANGHAI)  # apart from "after" by
+    # more than the same-trip window, or the second would wait for review
+    after = dt.datetime(2026, 10, 1, 0, 0, 0, tzinfo=SHANGHAI)
+    data = {"mode": "bus", "distance_km": "8"}
+    v1, _ = await service.claim(cid, "yuzhong", key(), ClaimIn("transit_trip", before, data))
+    v2, _ = await service.claim(cid, "yuzhong", key(), ClaimIn("transit_trip", after, data))
+    assert (v1.methodology.version, v1.reduction_g) == (1, "60.0")
+    assert (v2.methodology.version, v2.reduction_g) == (2, "107.6")
 
 
 async def test_the_explanation_shows_inputs_and_parameters(client, citizen):
@@ -194,7 +205,6 @@ async def test_claims_are_throttled_per_citizen(app, client, citizen):
     import uuid
 
     from carbon_inclusion.behaviours.schemas import ClaimIn
-    from carbon_inclusion.errors import RateLimited
     for i in range(2):
         body = ClaimIn("transit_trip", days_ago(1, hour=7 + i), {"mode": "bus"})
         await strict.claim(uuid.UUID(citizen.id), "yuzhong", key(), body)

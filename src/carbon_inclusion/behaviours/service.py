@@ -1,18 +1,5 @@
-"""Recording behaviours and paying for them: app claims, partner batches, bindings, review.
-
-Every path ends in ``_record``, which takes a list of candidate behaviours and, inside the
-caller's transaction:
-
-1. picks the methodology version in force at each ``occurred_at`` and scores it;
-2. finds the same trip recorded twice (a partner record supersedes an app self-report; a
-   self-report of a trip a partner already sent is refused; two self-reports close together
-   are flagged for review), locking the rows it compares against;
-3. locks the day's cap counters of every (citizen, type, day) it touches, in a fixed order,
-   and pays the remainder up to each cap from the cumulative totals it just locked;
-4. writes the behaviours, their ledger entries and the new totals.
-
-It is set-based (a handful of statements per batch, whatever its size) so that a partner's
-batch of 1,000 records costs about as much as a few single claims.
+"""Recording behaviours and paying for them: app claims, partner batches, bindings, review,
+wallet reads and methodology simulation. The recording itself is ``pipeline.Recorder``.
 """
 
 from __future__ import annotations
@@ -21,20 +8,28 @@ import datetime as dt
 import hashlib
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion import rules
 from carbon_inclusion.accounts.models import User
 from carbon_inclusion.behaviours.models import Behaviour, PartnerRecord
+from carbon_inclusion.behaviours.pipeline import (
+    OPEN,
+    VERSIONS_JSON,
+    Candidate,
+    Outcome,
+    Recorder,
+    lock_key,
+    parse_versions,
+    release,
+)
 from carbon_inclusion.behaviours.schemas import (
     BatchResult,
     BehaviourOut,
@@ -56,7 +51,7 @@ from carbon_inclusion.ids import uuid7
 from carbon_inclusion.ledger import service as ledger
 from carbon_inclusion.ledger.models import JournalEntry
 from carbon_inclusion.methodologies.models import MethodologyVersion
-from carbon_inclusion.methodologies.service import PUBLIC_STATUSES, MethodologyService
+from carbon_inclusion.methodologies.service import MethodologyService
 from carbon_inclusion.partners.models import Binding
 from carbon_inclusion.partners.service import AuthenticatedPartner, PartnerService
 from carbon_inclusion.ratelimit import RateLimiter
@@ -66,7 +61,12 @@ from carbon_inclusion.validation import field_of
 from carbon_inclusion.web.pagination import decode_cursor, encode_cursor
 
 ZERO = Decimal(0)
-OPEN = ("credited", "pending_review")
+
+# The first statement of a claim: the key's lock (try: a concurrent duplicate gets 409), then
+# the lock of the citizen's behaviours of this type, and the versions that may score it.
+_CLAIM_LOCKS = ("CASE WHEN pg_try_advisory_xact_lock(hashtextextended(:key, 0)) "
+                "THEN (SELECT true FROM pg_advisory_xact_lock(:type_lock)) ELSE false END")
+_CLAIM_START = text(f"SELECT {_CLAIM_LOCKS} AS got, {VERSIONS_JSON} AS versions")
 
 
 def grams_text(value: Decimal) -> str:
@@ -90,49 +90,6 @@ def has_nul(value: Any) -> bool:
     return False
 
 
-@dataclass
-class Candidate:
-    """A behaviour about to be recorded, from the app or from a partner."""
-
-    citizen_id: uuid.UUID
-    district: str
-    type: str
-    occurred_at: dt.datetime
-    data: dict[str, Any]
-    source: str  # "app" | "partner"
-    evidence: str  # "self_reported" | "partner_verified"
-    partner_id: str | None = None
-    external_id: str | None = None
-    idempotency_key: str | None = None
-    request_hash: bytes | None = None
-    record_id: uuid.UUID | None = None  # the partner_records row it came from
-
-
-@dataclass
-class Outcome:
-    candidate: Candidate
-    errors: list[FieldError] = field(default_factory=list)  # refused: nothing stored
-    behaviour: dict[str, Any] | None = None  # the row written
-
-    @property
-    def status(self) -> str:
-        return self.behaviour["status"] if self.behaviour else "rejected"
-
-
-_Payable = tuple[dict[str, Any], "rules.CompiledMethodology", "rules.Evaluation"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Version:
-    id: uuid.UUID
-    code: str
-    version: int
-    sha256: str
-    in_force_from: dt.datetime
-    in_force_to: dt.datetime | None
-    document: dict[str, Any]
-
-
 class BehaviourService:
     def __init__(self, db: Database, settings: Settings, methodologies: MethodologyService,
                  partners: PartnerService, limiter: RateLimiter) -> None:
@@ -142,7 +99,7 @@ class BehaviourService:
         self.methodologies = methodologies
         self.partners = partners
         self.limiter = limiter
-        self._compiled: dict[str, rules.CompiledMethodology] = {}
+        self.recorder = Recorder(settings)
         partners.on_bound = self.credit_bound
 
     # --- app claims ---------------------------------------------------------------------
@@ -156,41 +113,43 @@ class BehaviourService:
         if has_nul(body.data):
             raise InvalidInput.field("data", "must not contain NUL characters")
         digest = request_hash(msgspec.to_builtins(body))
-        replay = await self._replay(citizen_id, key, digest)
-        if replay is not None:
-            return replay, False
         decision = await self.limiter.hit(f"claims:{citizen_id}",
                                           self.settings.claims_per_minute, 60)
         if not decision.allowed:
             raise RateLimited("Too many behaviours recorded in a minute.",
                               retry_after=decision.retry_after_s)
-        async with self.db.connect() as conn:
-            got = await conn.scalar(
-                text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"),
-                {"k": f"claim:{citizen_id}:{key}"})
-            if not got:
-                raise Conflict("A request with this Idempotency-Key is still being processed.",
-                               code="idempotency_key_in_use")
-            # The first request may have committed between our look and our lock.
-            existing = await self._by_key(conn, citizen_id, key)
-            if existing is not None:
-                return self._check_replay(existing, digest), False
-            candidate = Candidate(
-                citizen_id=citizen_id, district=district or "", type=body.type,
-                occurred_at=body.occurred_at, data=body.data, source="app",
-                evidence="self_reported", idempotency_key=key, request_hash=digest)
-            (outcome,) = await self._record(conn, [candidate])
-            if outcome.errors:
-                raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in outcome.errors),
-                                   code="invalid_behaviour", errors=outcome.errors)
-            assert outcome.behaviour is not None
-            return self._out(outcome.behaviour), True
-
-    async def _replay(self, citizen_id: uuid.UUID, key: str,
-                      digest: bytes) -> BehaviourOut | None:
+        candidate = Candidate(
+            citizen_id=citizen_id, district=district or "", type=body.type,
+            occurred_at=body.occurred_at, data=body.data, source="app",
+            evidence="self_reported", idempotency_key=key, request_hash=digest)
+        try:
+            async with self.db.connect() as conn:
+                # The key's lock answers a concurrent duplicate at once (409); the lock of
+                # the citizen's behaviours of this type is the pipeline's, taken here in the
+                # same round trip, with the versions that may score it.
+                first = (await conn.execute(_CLAIM_START, {
+                    "key": f"claim:{citizen_id}:{key}",
+                    "type_lock": lock_key(citizen_id, body.type), "types": [body.type],
+                })).one()
+                if not first.got:
+                    raise Conflict("A request with this Idempotency-Key is still being "
+                                   "processed.", code="idempotency_key_in_use")
+                (outcome,) = await self.recorder.record(
+                    conn, [candidate], versions=parse_versions(first.versions), locked=True)
+                if outcome.errors:
+                    raise InvalidInput(
+                        "; ".join(f"{e.field}: {e.message}" for e in outcome.errors),
+                        code="invalid_behaviour", errors=outcome.errors)
+                assert outcome.behaviour is not None
+                return self._out(outcome.behaviour), True
+        except IntegrityError as exc:
+            # The key was used before (the unique key says so): answer as the first time.
+            if "uq_behaviours_citizen_id_idempotency_key" not in str(exc.orig):
+                raise
         async with self.db.engine.connect() as conn:
             existing = await self._by_key(conn, citizen_id, key)
-        return None if existing is None else self._check_replay(existing, digest)
+        assert existing is not None
+        return self._check_replay(existing, digest), False
 
     async def _by_key(self, conn: AsyncConnection, citizen_id: uuid.UUID,
                       key: str) -> Any:
@@ -286,7 +245,7 @@ class BehaviourService:
                 occurred_at=r.occurred_at, data=r.data, source="partner",
                 evidence="partner_verified", partner_id=partner.id,
                 external_id=r.external_id, record_id=record_id)))
-        outcomes = await self._record(conn, [c for _, c in candidates])
+        outcomes = await self.recorder.record(conn, [c for _, c in candidates])
         for (i, c), o in zip(candidates, outcomes, strict=True):
             out[i] = _record_result(i, o)
             b = o.behaviour
@@ -342,7 +301,7 @@ class BehaviourService:
                 occurred_at=r.occurred_at, data=r.data, source="partner",
                 evidence="partner_verified", partner_id=partner_id,
                 external_id=r.external_id, record_id=r.id) for r in fresh]
-            outcomes = await self._record(conn, candidates)
+            outcomes = await self.recorder.record(conn, candidates)
             credited = 0
             for c, o in zip(candidates, outcomes, strict=True):
                 ok = not o.errors and o.status != "rejected"
@@ -353,226 +312,6 @@ class BehaviourService:
                                  "behaviour": o.behaviour["id"] if o.behaviour else None})
             await self._set_record_statuses(conn, statuses)
         return credited
-
-    # --- the pipeline -------------------------------------------------------------------
-
-    async def _record(self, conn: AsyncConnection,
-                      candidates: Sequence[Candidate]) -> list[Outcome]:
-        now = dt.datetime.now(dt.UTC)
-        outcomes = [Outcome(c) for c in candidates]
-        if not candidates:
-            return outcomes
-        versions = await self._versions(conn, {c.type for c in candidates})
-        scored: list[tuple[Outcome, _Version, rules.CompiledMethodology,
-                           rules.Evaluation]] = []
-        for o in outcomes:
-            c = o.candidate
-            if c.occurred_at > now + dt.timedelta(seconds=self.settings.clock_skew_s):
-                o.errors = [FieldError("occurred_at", "is in the future")]
-                continue
-            version = _in_force(versions.get(c.type, []), c.occurred_at)
-            if version is None:
-                o.errors = [FieldError("type", f"no methodology scores {c.type!r}")
-                            if c.type not in versions else
-                            FieldError("occurred_at", f"no methodology for {c.type} was in "
-                                       "force at that time")]
-                continue
-            compiled = self._compiled_for(version)
-            try:
-                evaluation = compiled.evaluate(c.data, c.evidence)
-            except rules.InputError as exc:
-                o.errors = [FieldError(e.field, e.message) for e in exc.errors]
-                continue
-            scored.append((o, version, compiled, evaluation))
-        if not scored:
-            return outcomes
-
-        # One writer at a time per citizen and behaviour type (taken in a fixed order, so two
-        # batches never deadlock): the same-trip checks below then see every earlier record.
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k "
-                 "ORDER BY k"),
-            {"keys": sorted({_lock_key(s[0].candidate) for s in scored})})
-        window = dt.timedelta(seconds=self.settings.same_trip_window_s)
-        nearby = await self._nearby(conn, [s[0].candidate for s in scored], window)
-        oldest = now - dt.timedelta(days=self.settings.claim_window_days)
-        rows: list[dict[str, Any]] = []
-        to_pay: list[_Payable] = []
-        superseded: list[Any] = []
-        for o, version, compiled, evaluation in scored:
-            c = o.candidate
-            row = self._row(c, version, evaluation, now)
-            rows.append(row)
-            o.behaviour = row
-            same_trip = [b for b in nearby.get((c.citizen_id, c.type), ())
-                         if abs(b.occurred_at - c.occurred_at) <= window
-                         and b.id not in {s.id for s in superseded}]
-            if c.occurred_at < oldest:
-                _refuse(row, "outside_claim_window",
-                        {"claim_window_days": self.settings.claim_window_days})
-            elif c.source == "app" and any(b.source == "partner" for b in same_trip):
-                first = next(b for b in same_trip if b.source == "partner")
-                _refuse(row, "recorded_by_partner", {"behaviour_id": str(first.id)})
-            else:
-                if c.source == "partner":
-                    superseded += [b for b in same_trip if b.source == "app"]
-                elif same_trip:
-                    row["flags"] = ["overlapping"]
-                if evaluation.needs_review or row["flags"]:
-                    row["status"] = "pending_review"
-                    row["reason"] = "overlapping" if row["flags"] else "needs_review"
-                else:
-                    to_pay.append((row, compiled, evaluation))
-        await self._supersede(conn, superseded, now)
-        await self._pay(conn, to_pay)
-        entries = self._credits(rows)
-        await conn.execute(insert(Behaviour.__table__), rows)
-        await ledger.post(conn, entries)
-        return outcomes
-
-    def _row(self, c: Candidate, version: _Version, e: rules.Evaluation,
-             now: dt.datetime) -> dict[str, Any]:
-        return {
-            "id": uuid7(), "citizen_id": c.citizen_id, "type": c.type,
-            "occurred_at": c.occurred_at,
-            "programme_day": rules.programme_day(c.occurred_at, self.tz),
-            "district_code": c.district, "source": c.source, "evidence": c.evidence,
-            "partner_id": c.partner_id, "external_id": c.external_id,
-            "idempotency_key": c.idempotency_key, "request_hash": c.request_hash,
-            "status": "credited", "reason": None, "reason_detail": None, "flags": [],
-            "data": e.inputs, "methodology_id": version.id, "methodology_code": version.code,
-            "methodology_version": version.version, "computed_reduction_g": e.reduction_g,
-            "computed_points": e.points, "reduction_g": ZERO, "points": 0,
-            "ledger_entry_id": None, "created_at": now, "decided_at": now,
-            "reviewed_by": None, "review_reason": None,
-        }
-
-    async def _nearby(self, conn: AsyncConnection, candidates: list[Candidate],
-                      window: dt.timedelta) -> dict[tuple[uuid.UUID, str], list[Any]]:
-        """Open behaviours of the same citizens and types close in time, locked."""
-        lo = min(c.occurred_at for c in candidates) - window
-        hi = max(c.occurred_at for c in candidates) + window
-        t = Behaviour.__table__
-        found = (await conn.execute(
-            select(t.c.id, t.c.citizen_id, t.c.type, t.c.occurred_at, t.c.source,
-                   t.c.status, t.c.points, t.c.reduction_g, t.c.programme_day,
-                   t.c.ledger_entry_id)
-            .where(t.c.citizen_id.in_({c.citizen_id for c in candidates}),
-                   t.c.type.in_({c.type for c in candidates}),
-                   t.c.status.in_(OPEN), t.c.occurred_at.between(lo, hi))
-            .order_by(t.c.id).with_for_update())).all()
-        nearby: dict[tuple[uuid.UUID, str], list[Any]] = defaultdict(list)
-        for b in found:
-            nearby[(b.citizen_id, b.type)].append(b)
-        return nearby
-
-    async def _supersede(self, conn: AsyncConnection, behaviours: list[Any],
-                         now: dt.datetime) -> None:
-        """A partner record replaces the app's self-report of the same trip: undo its pay."""
-        if not behaviours:
-            return
-        t = Behaviour.__table__
-        await conn.execute(
-            update(t).where(t.c.id == bindparam("bid"))
-            .values(status="superseded", reason="superseded_by_partner", decided_at=now),
-            [{"bid": b.id} for b in behaviours])
-        paid = [b for b in behaviours if b.status == "credited"]
-        await self._release_caps(conn, paid)
-        await self._reverse(conn, paid, "superseded by a partner record")
-
-    async def _release_caps(self, conn: AsyncConnection, behaviours: Iterable[Any]) -> None:
-        rows = [{"c": b.citizen_id, "t": b.type, "d": b.programme_day, "g": b.reduction_g,
-                 "p": b.points} for b in behaviours]
-        if rows:
-            await conn.execute(text(
-                "UPDATE daily_totals SET count = count - 1, grams = grams - :g, "
-                "points = points - :p WHERE citizen_id = :c AND type = :t AND day = :d"), rows)
-
-    async def _reverse(self, conn: AsyncConnection, behaviours: Iterable[Any],
-                       memo: str) -> None:
-        entries = [ledger.Entry(
-            citizen_id=b.citizen_id, kind="reversal", points=-b.points, counter="reversal",
-            idempotency_key=f"reversal:{b.ledger_entry_id}",
-            request_hash=hashlib.sha256(str(b.ledger_entry_id).encode()).digest(),
-            behaviour_id=b.id, reverses_id=b.ledger_entry_id, memo=memo)
-            for b in behaviours if b.points > 0 and b.ledger_entry_id is not None]
-        await ledger.post(conn, entries)
-
-    async def _pay(self, conn: AsyncConnection, to_pay: list[_Payable]) -> None:
-        """Apply the daily caps from locked cumulative totals and fill in what is paid."""
-        if not to_pay:
-            return
-        keys = sorted({(r["citizen_id"], r["type"], r["programme_day"]) for r, _, _ in to_pay})
-        # Creates missing counters and locks all of them, in key order (no deadlocks).
-        locked = await conn.execute(text(
-            "INSERT INTO daily_totals (citizen_id, type, day, count, grams, points) "
-            "SELECT c, t, d, 0, 0, 0 FROM unnest(CAST(:c AS uuid[]), CAST(:t AS text[]), "
-            "CAST(:d AS date[])) AS u(c, t, d) ORDER BY c, t, d "
-            "ON CONFLICT (citizen_id, type, day) DO UPDATE SET count = daily_totals.count "
-            "RETURNING citizen_id, type, day, count, grams, points"),
-            {"c": [k[0] for k in keys], "t": [k[1] for k in keys], "d": [k[2] for k in keys]})
-        used = {(r.citizen_id, r.type, r.day): rules.DayUsage(r.count, r.grams, r.points)
-                for r in locked.all()}
-        for row, compiled, e in sorted(to_pay, key=lambda x: x[0]["occurred_at"]):
-            key = (row["citizen_id"], row["type"], row["programme_day"])
-            paid = rules.apply_daily_limits(compiled.limits, used[key], e.reduction_g,
-                                            e.points, lambda g, e=e, c=compiled:
-                                            c.points_for(e, g))
-            u = used[key]
-            used[key] = rules.DayUsage(u.count + 1, u.reduction_g + paid.reduction_g,
-                                       u.points + paid.points)
-            row["reduction_g"], row["points"] = paid.reduction_g, paid.points
-            if paid.capped_by:
-                _, end = rules.day_bounds(row["programme_day"], self.tz)
-                row["reason"] = "daily_cap_reached"
-                row["reason_detail"] = {"capped_by": list(paid.capped_by),
-                                        "earn_again_at": end.astimezone(self.tz).isoformat()}
-        items = sorted(used.items())
-        await conn.execute(text(
-            "UPDATE daily_totals x SET count = u.n, grams = u.g, points = u.p "
-            "FROM unnest(CAST(:c AS uuid[]), CAST(:t AS text[]), CAST(:d AS date[]), "
-            "CAST(:n AS int[]), CAST(:g AS numeric[]), CAST(:p AS int[])) AS u(c, t, d, n, g, p) "
-            "WHERE x.citizen_id = u.c AND x.type = u.t AND x.day = u.d"),
-            {"c": [k[0] for k, _ in items], "t": [k[1] for k, _ in items],
-             "d": [k[2] for k, _ in items], "n": [u.count for _, u in items],
-             "g": [u.reduction_g for _, u in items], "p": [u.points for _, u in items]})
-
-    def _credits(self, rows: list[dict[str, Any]]) -> list[ledger.Entry]:
-        """Ledger entries for the credited rows; sets each row's ``ledger_entry_id``."""
-        entries = []
-        for row in rows:
-            if row["status"] == "credited" and row["points"] > 0:
-                row["ledger_entry_id"] = uuid7()
-                entries.append(ledger.Entry(
-                    id=row["ledger_entry_id"], citizen_id=row["citizen_id"],
-                    kind="behaviour_credit", points=row["points"], counter="issuance",
-                    idempotency_key=f"behaviour:{row['id']}",
-                    request_hash=row["request_hash"] or hashlib.sha256(
-                        f"{row['partner_id']}:{row['external_id']}".encode()).digest(),
-                    behaviour_id=row["id"]))
-        return entries
-
-    # --- methodology versions -----------------------------------------------------------
-
-    async def _versions(self, conn: AsyncConnection,
-                        types: set[str]) -> dict[str, list[_Version]]:
-        m = MethodologyVersion
-        rows = (await conn.execute(
-            select(m.id, m.code, m.version, m.sha256, m.in_force_from, m.in_force_to,
-                   m.document, m.behaviour)
-            .where(m.behaviour.in_(types), m.status.in_(PUBLIC_STATUSES)))).all()
-        out: dict[str, list[_Version]] = defaultdict(list)
-        for r in rows:
-            out[r.behaviour].append(_Version(r.id, r.code, r.version, r.sha256,
-                                             r.in_force_from, r.in_force_to, r.document))
-        return out
-
-    def _compiled_for(self, v: _Version) -> rules.CompiledMethodology:
-        compiled = self._compiled.get(v.sha256)
-        if compiled is None:
-            compiled = rules.compile_methodology(rules.load_document(v.document))
-            self._compiled[v.sha256] = compiled
-        return compiled
 
     # --- reading ------------------------------------------------------------------------
 
@@ -598,15 +337,11 @@ class BehaviourService:
             row = (await conn.execute(stmt)).first()
             if row is None:
                 raise NotFound("No such behaviour.")
-            version = (await conn.execute(
-                select(MethodologyVersion.id, MethodologyVersion.code,
-                       MethodologyVersion.version, MethodologyVersion.sha256,
-                       MethodologyVersion.in_force_from, MethodologyVersion.in_force_to,
-                       MethodologyVersion.document)
-                .where(MethodologyVersion.id == row.methodology_id))).first()
+            methodology = (await self.recorder.compiled_by_id(conn, row.methodology_id)
+                           if row.methodology_id else None)
         out = self._out(row._asdict())
-        if version is not None:
-            e = self._compiled_for(_Version(*version)).evaluate(row.data, row.evidence)
+        if methodology is not None:
+            e = methodology.evaluate(row.data, row.evidence)
             out.explanation = Explanation(
                 inputs=e.inputs, params=e.params, intermediates=e.intermediates,
                 computed_reduction_g=str(e.reduction_g), computed_points=e.points)
@@ -656,42 +391,25 @@ class BehaviourService:
 
     async def approve(self, admin_id: uuid.UUID, behaviour_id: uuid.UUID,
                       reason: str) -> BehaviourOut:
+        """Credit a waiting behaviour; the daily caps of its day apply as they stand now."""
         now = dt.datetime.now(dt.UTC)
         async with self.db.connect() as conn:
             row = await self._locked(conn, behaviour_id)
             if row.status != "pending_review":
                 raise Conflict(f"This behaviour is {row.status}, not waiting for review.",
                                code="not_pending_review")
-            version = (await conn.execute(
-                select(MethodologyVersion.id, MethodologyVersion.code,
-                       MethodologyVersion.version, MethodologyVersion.sha256,
-                       MethodologyVersion.in_force_from, MethodologyVersion.in_force_to,
-                       MethodologyVersion.document)
-                .where(MethodologyVersion.id == row.methodology_id))).one()
-            compiled = self._compiled_for(_Version(*version))
-            e = compiled.evaluate(row.data, row.evidence)
+            methodology = await self.recorder.compiled_by_id(conn, row.methodology_id)
+            e = methodology.evaluate(row.data, row.evidence)
             data = row._asdict() | {"status": "credited", "reason": None, "decided_at": now,
                                     "reviewed_by": admin_id, "review_reason": reason}
-            await self._pay(conn, [(data, compiled, e)])
-            await self._post_credits_existing(conn, data)
+            used = await self.recorder.read_totals(
+                conn, [(row.citizen_id, row.type, row.programme_day)])
+            self.recorder.pay([(data, methodology, e)], used)
+            entries = self.recorder.credits([data])
+            await self.recorder.write_totals(conn, used)
+            await ledger.post(conn, entries)
+            await self._update(conn, data)
             return self._out(data)
-
-    async def _post_credits_existing(self, conn: AsyncConnection, data: dict[str, Any]) -> None:
-        if data["points"] > 0:
-            data["ledger_entry_id"] = uuid7()
-            await ledger.post(conn, [ledger.Entry(
-                id=data["ledger_entry_id"], citizen_id=data["citizen_id"],
-                kind="behaviour_credit", points=data["points"], counter="issuance",
-                idempotency_key=f"behaviour:{data['id']}",
-                request_hash=data["request_hash"] or hashlib.sha256(
-                    str(data["id"]).encode()).digest(),
-                behaviour_id=data["id"], memo="approved on review")])
-        t = Behaviour.__table__
-        await conn.execute(update(t).where(t.c.id == data["id"]).values(
-            status=data["status"], reason=data["reason"], reason_detail=data["reason_detail"],
-            reduction_g=data["reduction_g"], points=data["points"],
-            ledger_entry_id=data["ledger_entry_id"], decided_at=data["decided_at"],
-            reviewed_by=data["reviewed_by"], review_reason=data["review_reason"]))
 
     async def reject(self, admin_id: uuid.UUID, behaviour_id: uuid.UUID,
                      reason: str) -> BehaviourOut:
@@ -703,22 +421,35 @@ class BehaviourService:
                 raise Conflict(f"This behaviour is already {row.status}.",
                                code="not_reviewable")
             if row.status == "credited":
-                await self._release_caps(conn, [row])
-                await self._reverse(conn, [row], f"rejected on review: {reason}")
-            t = Behaviour.__table__
-            await conn.execute(update(t).where(t.c.id == behaviour_id).values(
-                status="rejected", reason="rejected_on_review", decided_at=now,
-                reviewed_by=admin_id, review_reason=reason))
-            return self._out(row._asdict() | {"status": "rejected",
-                                              "reason": "rejected_on_review"})
+                used = await self.recorder.read_totals(
+                    conn, [(row.citizen_id, row.type, row.programme_day)])
+                release(used, row)
+                await self.recorder.write_totals(conn, used)
+                await self.recorder.reverse(conn, [row], f"rejected on review: {reason}")
+            data = row._asdict() | {"status": "rejected", "reason": "rejected_on_review",
+                                    "decided_at": now, "reviewed_by": admin_id,
+                                    "review_reason": reason}
+            await self._update(conn, data)
+            return self._out(data)
 
     async def _locked(self, conn: AsyncConnection, behaviour_id: uuid.UUID) -> Any:
+        """The behaviour, read again after taking its citizen-and-type lock (the pipeline's),
+        so counters and same-trip decisions cannot change underneath a review."""
         t = Behaviour.__table__
-        row = (await conn.execute(select(t).where(t.c.id == behaviour_id)
-                                  .with_for_update())).first()
+        stmt = select(t).where(t.c.id == behaviour_id)
+        row = (await conn.execute(stmt)).first()
         if row is None:
             raise NotFound("No such behaviour.")
-        return row
+        await self.recorder.lock(conn, [(row.citizen_id, row.type)])
+        return (await conn.execute(stmt)).one()
+
+    async def _update(self, conn: AsyncConnection, data: dict[str, Any]) -> None:
+        t = Behaviour.__table__
+        await conn.execute(update(t).where(t.c.id == data["id"]).values(
+            status=data["status"], reason=data["reason"], reason_detail=data["reason_detail"],
+            reduction_g=data["reduction_g"], points=data["points"],
+            ledger_entry_id=data["ledger_entry_id"], decided_at=data["decided_at"],
+            reviewed_by=data["reviewed_by"], review_reason=data["review_reason"]))
 
     # --- wallet -------------------------------------------------------------------------
 
@@ -800,22 +531,6 @@ class BehaviourService:
                 for k, a in sorted(acc.items())]
         return SimulationOut(code=code, version=version, occurred_from=occurred_from,
                              occurred_to=occurred_to, rows=rows)
-
-
-def _lock_key(c: Candidate) -> int:
-    digest = hashlib.blake2b(f"behaviours:{c.citizen_id}:{c.type}".encode(), digest_size=8)
-    return int.from_bytes(digest.digest(), "big", signed=True)
-
-
-def _in_force(versions: list[_Version], at: dt.datetime) -> _Version | None:
-    for v in versions:
-        if v.in_force_from <= at and (v.in_force_to is None or at < v.in_force_to):
-            return v
-    return None
-
-
-def _refuse(row: dict[str, Any], reason: str, detail: dict[str, Any]) -> None:
-    row["status"], row["reason"], row["reason_detail"] = "rejected", reason, detail
 
 
 def _record_result(i: int, o: Outcome) -> RecordResult:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
-from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -162,11 +162,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=settings.max_body_bytes,
         openapi_config=openapi_config(),
-        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         debug=False,
     )
 
 
 def create_app_from_env() -> Litestar:
-    """Factory for the ASGI server (``granian --factory``)."""
-    return create_app(Settings.from_env())
+    """Factory for the ASGI server (``granian --factory``), called once per worker."""
+    app = create_app(Settings.from_env())
+    # Everything built so far lives as long as the worker: keep it out of the collector's
+    # way, and collect the young generation less often (fewer, shorter pauses under load).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 50)
+    return app

@@ -63,8 +63,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
+    # Enough for the concurrency a worker sees, so connections are reused, not re-opened.
+    db_pool_size: int = 20
+    db_max_overflow: int = 5
     programme_timezone: str = "Asia/Shanghai"
     public_base_url: str = "http://127.0.0.1:8000"
     secret_key: str = DEV_SECRET_KEY

@@ -39,7 +39,7 @@ async def test_admin_routes_are_403_for_citizens(client, citizen):
     assert r.status_code == 403
 
 
-def test_a_route_that_declares_no_access_is_closed_to_everyone():
+async def test_a_route_that_declares_no_access_is_closed_to_everyone():
     class Conn:
         scope = {"user": None}  # noqa: RUF012
 
@@ -48,4 +48,4 @@ def test_a_route_that_declares_no_access_is_closed_to_everyone():
         return None
 
     with pytest.raises(Exception, match="closed"):
-        role_guard(Conn(), undeclared)  # type: ignore[arg-type]
+        await role_guard(Conn(), undeclared)  # type: ignore[arg-type]

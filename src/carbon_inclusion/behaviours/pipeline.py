@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion import rules
@@ -179,18 +179,8 @@ class Recorder:
     async def write_totals(self, conn: AsyncConnection,
                            used: dict[DayKey, rules.DayUsage]) -> None:
         """Store the counters as computed under the lock (absolute values, not deltas)."""
-        if not used:
-            return
-        items = sorted(used.items())
-        await conn.execute(text(
-            "INSERT INTO daily_totals (citizen_id, type, day, count, grams, points) "
-            "SELECT * FROM unnest(CAST(:c AS uuid[]), CAST(:t AS text[]), CAST(:d AS date[]), "
-            "CAST(:n AS int[]), CAST(:g AS numeric[]), CAST(:p AS int[])) "
-            "ON CONFLICT (citizen_id, type, day) DO UPDATE SET count = EXCLUDED.count, "
-            "grams = EXCLUDED.grams, points = EXCLUDED.points"),
-            {"c": [k[0] for k, _ in items], "t": [k[1] for k, _ in items],
-             "d": [k[2] for k, _ in items], "n": [u.count for _, u in items],
-             "g": [u.reduction_g for _, u in items], "p": [u.points for _, u in items]})
+        if used:
+            await conn.execute(text(_TOTALS_UPSERT), _totals_params(used))
 
     def day_keys(self, c: Candidate) -> set[DayKey]:
         """The counters a candidate may touch: its own day's, and those of any behaviour
@@ -276,9 +266,9 @@ class Recorder:
             release(used, b)
         self.pay(to_pay, used)
         entries = self.credits(rows)
-        await self.write_totals(conn, used)
-        await conn.execute(insert(Behaviour.__table__), rows)
-        await ledger.post(conn, entries)
+        # Counters, behaviours, entries and postings: one statement.
+        await conn.execute(_WRITE, _totals_params(used) | _behaviour_params(rows)
+                           | ledger.post_params(entries))
         return outcomes
 
     async def _context(self, conn: AsyncConnection, candidates: list[Candidate]
@@ -403,6 +393,53 @@ class _Nearby:
     reduction_g: Decimal
     programme_day: dt.date
     ledger_entry_id: uuid.UUID | None
+
+
+_TOTALS_UPSERT = (
+    "INSERT INTO daily_totals (citizen_id, type, day, count, grams, points) "
+    "SELECT * FROM unnest(CAST(:t_c AS uuid[]), CAST(:t_t AS text[]), CAST(:t_d AS date[]), "
+    "CAST(:t_n AS int[]), CAST(:t_g AS numeric[]), CAST(:t_p AS int[])) "
+    "ON CONFLICT (citizen_id, type, day) DO UPDATE SET count = EXCLUDED.count, "
+    "grams = EXCLUDED.grams, points = EXCLUDED.points")
+
+BEHAVIOUR_COLUMNS = (
+    ("id", "uuid"), ("citizen_id", "uuid"), ("type", "text"), ("occurred_at", "timestamptz"),
+    ("programme_day", "date"), ("district_code", "text"), ("source", "text"),
+    ("evidence", "text"), ("partner_id", "text"), ("external_id", "text"),
+    ("idempotency_key", "text"), ("request_hash", "bytea"), ("status", "text"),
+    ("reason", "text"), ("reason_detail", "jsonb"), ("flags", "jsonb"), ("data", "jsonb"),
+    ("methodology_id", "uuid"), ("methodology_code", "text"), ("methodology_version", "bigint"),
+    ("computed_reduction_g", "numeric"), ("computed_points", "int"), ("reduction_g", "numeric"),
+    ("points", "int"), ("ledger_entry_id", "uuid"), ("created_at", "timestamptz"),
+    ("decided_at", "timestamptz"),
+)
+_NAMES = [name for name, _ in BEHAVIOUR_COLUMNS]
+_BEHAVIOURS_INSERT = (
+    f"INSERT INTO behaviours ({', '.join(_NAMES)}) SELECT "  # noqa: S608 - constant SQL
+    + ", ".join("ARRAY(SELECT jsonb_array_elements_text(u.flags))" if n == "flags"
+                else f"u.{n}" for n in _NAMES)
+    + " FROM unnest(" + ", ".join(f"CAST(:b_{n} AS {t}[])" for n, t in BEHAVIOUR_COLUMNS)
+    + f") AS u({', '.join(_NAMES)})")
+_WRITE = text(f"WITH totals AS ({_TOTALS_UPSERT}), new_behaviours AS ({_BEHAVIOURS_INSERT}), "
+              f"{ledger.ENTRIES_CTE} {ledger.POSTINGS_INSERT}")
+
+
+def _totals_params(used: dict[DayKey, rules.DayUsage]) -> dict[str, list[Any]]:
+    items = sorted(used.items())
+    return {"t_c": [k[0] for k, _ in items], "t_t": [k[1] for k, _ in items],
+            "t_d": [k[2] for k, _ in items], "t_n": [u.count for _, u in items],
+            "t_g": [u.reduction_g for _, u in items], "t_p": [u.points for _, u in items]}
+
+
+def _behaviour_params(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    params: dict[str, list[Any]] = {f"b_{n}": [] for n in _NAMES}
+    for row in rows:
+        for n in _NAMES:
+            value = row[n]
+            if n in ("flags", "data", "reason_detail") and value is not None:
+                value = json.dumps(value, ensure_ascii=False)
+            params[f"b_{n}"].append(value)
+    return params
 
 
 def release(used: dict[DayKey, rules.DayUsage], behaviour: Any) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from carbon_inclusion.db.bulk import as_arrays, unnest_insert
+from carbon_inclusion.db.bulk import as_arrays, unnest_insert_sql
 from carbon_inclusion.ids import uuid7
 from carbon_inclusion.ledger.models import CITIZEN, Posting, Wallet
 
@@ -41,21 +41,15 @@ class Entry:
     id: uuid.UUID | None = None
 
 
-async def post(conn: AsyncConnection, entries: Sequence[Entry]) -> list[uuid.UUID]:
-    """Write ``entries`` (two postings each) in the caller's transaction; return their ids.
-
-    Raises ``IntegrityError`` (check ``balance_not_negative``) if a wallet would go negative.
-    """
-    if not entries:
-        return []
+def lines(entries: Sequence[Entry]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows of ``entries`` and of their postings (two each: the citizen's and the
+    counter account's), ready for ``POST_SQL``."""
     rows: list[dict[str, Any]] = []
     postings: list[dict[str, Any]] = []
-    ids = []
     for e in entries:
         if e.points == 0:
             raise ValueError("a journal entry moves a non-zero number of points")
         entry_id = e.id or uuid7()
-        ids.append(entry_id)
         rows.append({
             "id": entry_id, "citizen_id": e.citizen_id, "kind": e.kind, "points": e.points,
             "behaviour_id": e.behaviour_id, "redemption_id": e.redemption_id,
@@ -66,11 +60,25 @@ async def post(conn: AsyncConnection, entries: Sequence[Entry]) -> list[uuid.UUI
                          "account_citizen_id": e.citizen_id, "amount": e.points})
         postings.append({"entry_id": entry_id, "account": e.counter,
                          "account_citizen_id": None, "amount": -e.points})
-    # One statement each, whatever the number of entries: the postings triggers run per
-    # statement (balance check, wallet moves), so an entry's postings must arrive together.
-    await conn.execute(_INSERT_ENTRIES, as_arrays(rows, ENTRY_COLUMNS))
-    await conn.execute(_INSERT_POSTINGS, as_arrays(postings, POSTING_COLUMNS))
-    return ids
+    return rows, postings
+
+
+def post_params(entries: Sequence[Entry]) -> dict[str, list[Any]]:
+    """Bind parameters of ``ENTRIES_CTE`` and ``POSTINGS_INSERT``."""
+    rows, postings = lines(entries)
+    return as_arrays(rows, ENTRY_COLUMNS, "e_") | as_arrays(postings, POSTING_COLUMNS, "p_")
+
+
+async def post(conn: AsyncConnection, entries: Sequence[Entry]) -> list[uuid.UUID]:
+    """Write ``entries`` in the caller's transaction, in one statement; return their ids.
+
+    Raises ``IntegrityError`` (check ``balance_not_negative``) if a wallet would go negative.
+    """
+    if not entries:
+        return []
+    params = post_params(entries)
+    await conn.execute(_POST, params)
+    return params["e_id"]
 
 
 ENTRY_COLUMNS = (("id", "uuid"), ("citizen_id", "uuid"), ("kind", "text"),
@@ -79,8 +87,11 @@ ENTRY_COLUMNS = (("id", "uuid"), ("citizen_id", "uuid"), ("kind", "text"),
                  ("request_hash", "bytea"), ("memo", "text"))
 POSTING_COLUMNS = (("entry_id", "uuid"), ("account", "text"), ("account_citizen_id", "uuid"),
                    ("amount", "bigint"))
-_INSERT_ENTRIES = unnest_insert("journal_entries", ENTRY_COLUMNS)
-_INSERT_POSTINGS = unnest_insert("postings", POSTING_COLUMNS)
+# An entry's postings arrive in the statement that creates it: the postings triggers run
+# once per statement (balance check, ordered wallet moves) and see both.
+ENTRIES_CTE = f"new_entries AS ({unnest_insert_sql('journal_entries', ENTRY_COLUMNS, 'e_')})"
+POSTINGS_INSERT = unnest_insert_sql("postings", POSTING_COLUMNS, "p_")
+_POST = text(f"WITH {ENTRIES_CTE} {POSTINGS_INSERT}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,9 @@ class AccessTokens:
         self.issuer = issuer
         self.audience = audience
         self.ttl_s = ttl_s
+        # Tokens already verified, until they expire: a signature check and JWT parse cost
+        # more than the rest of a typical request's Python work. Bounded; cleared when full.
+        self._verified: dict[str, Claims] = {}
 
     def issue(self, user_id: uuid.UUID, role: str, *, now: int | None = None) -> str:
         now = int(time.time()) if now is None else now
@@ -112,6 +115,16 @@ class AccessTokens:
         return jwt.encode(payload, key.private, algorithm=ALGORITHM, headers={"kid": key.kid})
 
     def verify(self, token: str) -> Claims:
+        cached = self._verified.get(token)
+        if cached is not None and time.time() < cached.exp:
+            return cached
+        claims = self._verify(token)
+        if len(self._verified) >= 100_000:
+            self._verified.clear()
+        self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str) -> Claims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

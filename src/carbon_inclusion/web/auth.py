@@ -66,7 +66,8 @@ class BearerAuthMiddleware:
         return principal
 
 
-def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+async def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    # async on purpose: Litestar runs a sync guard in a worker thread, on every request.
     opt = handler.opt
     if opt.get("public"):
         return

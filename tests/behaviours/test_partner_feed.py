@@ -117,3 +117,21 @@ async def test_a_self_report_of_a_trip_the_partner_sent_is_refused(client, citiz
                     {"mode": "metro", "distance_km": "12.5"})
     assert (r.json()["status"], r.json()["reason"]) == ("rejected", "recorded_by_partner")
     assert await balance(client, citizen) == 58
+
+
+async def test_batches_are_throttled_per_partner(app, partner):
+    from carbon_inclusion.behaviours.service import BehaviourService
+    from carbon_inclusion.errors import RateLimited
+    from carbon_inclusion.partners.service import AuthenticatedPartner
+
+    s = app.state
+    strict = BehaviourService(s.db, s.settings.with_overrides(partner_batches_per_minute=1),
+                              s.methodologies, s.partners, s.limiter)
+    who = AuthenticatedPartner(partner.id, "metro", "transit")
+    await strict.ingest(who, [trip(card(), days_ago(1))])
+    try:
+        await strict.ingest(who, [trip(card(), days_ago(1))])
+    except RateLimited as exc:
+        assert exc.retry_after >= 1
+    else:
+        raise AssertionError("the second batch in a minute should be refused")

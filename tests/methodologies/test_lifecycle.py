@@ -219,3 +219,13 @@ async def test_citizens_and_enterprises_get_403_on_every_admin_methodology_route
             url = path.replace("{code:str}", "CQ-TRANSIT").replace("{version:int}", "1")
             r = await client.request(method, url, headers=caller.headers, json={})
             assert r.status_code == 403, (method, url, r.status_code)
+
+
+async def test_the_document_schema_is_published(client):
+    r = await client.get("/v1/methodologies/schema")
+    assert r.status_code == 200
+    schema = r.json()
+    document_schema = schema["$defs"]["Document"]
+    assert {"code", "version", "inputs", "reduction_g", "points",
+            "evidence"} <= set(document_schema["required"])
+    assert schema["$defs"]["Param"]["required"] == ["value", "unit", "source"]

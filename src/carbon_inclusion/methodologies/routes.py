@@ -6,6 +6,7 @@ from litestar import Controller, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from carbon_inclusion import rules
 from carbon_inclusion.accounts.service import Principal
 from carbon_inclusion.methodologies.schemas import (
     EvaluateRequest,
@@ -39,6 +40,14 @@ class MethodologyController(Controller):
     ) -> VersionPage:
         return await methodologies.list(limit=check_limit(limit), cursor=cursor,
                                         statuses=PUBLIC_STATUSES, code=code, behaviour=behaviour)
+
+    @get("/schema", operation_id="getMethodologySchema", responses=problems(),
+         summary="JSON Schema of a methodology document",
+         description="The document's shape. On top of it, a submitted document is "
+         "type-checked: every name declared, types agree, every divisor provably non-zero, "
+         "every parameter cited, points a whole number.")
+    async def schema(self) -> dict[str, Any]:
+        return rules.methodology_schema()
 
     @get(VERSION_PATH, operation_id="getMethodologyVersion", responses=problems(404),
          summary="One published methodology version")

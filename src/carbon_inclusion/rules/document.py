@@ -195,9 +195,22 @@ def canonical_json(value: Any) -> bytes:
                       ensure_ascii=False).encode()
 
 
+class _DocumentShape(Document, kw_only=True):
+    """The schema's view of a document: the entries of inputs, params and evidence typed
+    (``Document`` takes them loosely so that each entry's errors name the entry)."""
+
+    inputs: dict[str, InputSpec]
+    params: dict[str, Param] = msgspec.field(default_factory=dict)
+    evidence: dict[str, EvidenceTier]
+
+
 def methodology_schema() -> dict[str, Any]:
     """JSON Schema of the document's shape (the semantic checks come on top)."""
-    return msgspec.json.schema(Document)
+    schema = msgspec.json.schema(_DocumentShape)
+    defs = schema["$defs"]
+    defs["Document"] = defs.pop("_DocumentShape") | {"title": "Methodology document"}
+    schema["$ref"] = "#/$defs/Document"
+    return schema
 
 
 # --- loading ------------------------------------------------------------------------------

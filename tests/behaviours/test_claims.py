@@ -24,6 +24,8 @@ async def test_a_claim_is_scored_by_the_version_in_force_and_paid(client, citize
     assert (b["status"], b["reduction_g"], b["points"]) == ("credited", "292.5", 29)
     assert b["methodology"] == {"code": "CQ-TRANSIT", "version": 2}
     assert b["evidence"] == "self_reported" and b["reason"] is None
+    assert b["explanation"]["intermediates"]["evidence_factor"] == "0.5"
+    assert b["explanation"]["params"]["g_per_pkm"]["metro"] == "46.8"
     assert await balance(client, citizen) == 29
     entries = (await client.get("/v1/wallet/entries", headers=citizen.headers)).json()["items"]
     assert [(e["kind"], e["points"], e["behaviour_id"]) for e in entries] == [

@@ -67,6 +67,7 @@ class Outcome:
     candidate: Candidate
     errors: list[FieldError] = field(default_factory=list)  # refused: nothing stored
     behaviour: dict[str, Any] | None = None  # the row written
+    evaluation: rules.Evaluation | None = None  # what the methodology computed
 
     @property
     def status(self) -> str:
@@ -241,7 +242,7 @@ class Recorder:
             c = o.candidate
             row = self._row(c, version, evaluation, now)
             rows.append(row)
-            o.behaviour = row
+            o.behaviour, o.evaluation = row, evaluation
             same_trip = [b for b in nearby.get((c.citizen_id, c.type), ())
                          if abs(b.occurred_at - c.occurred_at) <= self.window
                          and b.id not in superseded]

@@ -140,29 +140,31 @@ class BehaviourService:
                     raise InvalidInput(
                         "; ".join(f"{e.field}: {e.message}" for e in outcome.errors),
                         code="invalid_behaviour", errors=outcome.errors)
-                assert outcome.behaviour is not None
-                return self._out(outcome.behaviour), True
+                assert outcome.behaviour is not None and outcome.evaluation is not None
+                return self._out(outcome.behaviour, outcome.evaluation), True
         except IntegrityError as exc:
             # The key was used before (the unique key says so): answer as the first time.
             if "uq_behaviours_citizen_id_idempotency_key" not in str(exc.orig):
                 raise
         async with self.db.engine.connect() as conn:
             existing = await self._by_key(conn, citizen_id, key)
-        assert existing is not None
-        return self._check_replay(existing, digest), False
+            assert existing is not None
+            self._check_replay(existing, digest)
+            methodology = await self.recorder.compiled_by_id(conn, existing.methodology_id)
+        return self._out(existing._asdict(), methodology.evaluate(existing.data,
+                                                                  existing.evidence)), False
 
     async def _by_key(self, conn: AsyncConnection, citizen_id: uuid.UUID,
                       key: str) -> Any:
         return (await conn.execute(select(Behaviour.__table__).where(
             Behaviour.citizen_id == citizen_id, Behaviour.idempotency_key == key))).first()
 
-    def _check_replay(self, row: Any, digest: bytes) -> BehaviourOut:
+    def _check_replay(self, row: Any, digest: bytes) -> None:
         if row.request_hash != digest:
             raise InvalidInput(
                 "This Idempotency-Key was used for a different request.",
                 code="idempotency_key_reused",
                 errors=[FieldError("Idempotency-Key", "already used with another body")])
-        return self._out(row._asdict())
 
     # --- partner batches ----------------------------------------------------------------
 
@@ -315,7 +317,9 @@ class BehaviourService:
 
     # --- reading ------------------------------------------------------------------------
 
-    def _out(self, row: dict[str, Any], explain: bool = False) -> BehaviourOut:
+    def _out(self, row: dict[str, Any],
+             evaluation: rules.Evaluation | None = None) -> BehaviourOut:
+        """The behaviour as served; with ``evaluation``, also why it earned what it did."""
         out = BehaviourOut(
             id=row["id"], type=row["type"], status=row["status"],
             occurred_at=row["occurred_at"].astimezone(dt.UTC), source=row["source"],
@@ -325,6 +329,12 @@ class BehaviourService:
             if row["methodology_code"] else None,
             reason=row["reason"], reason_detail=row["reason_detail"], flags=list(row["flags"]),
             partner_id=row["partner_id"], created_at=row["created_at"])
+        if evaluation is not None:
+            out.explanation = Explanation(
+                inputs=evaluation.inputs, params=evaluation.params,
+                intermediates=evaluation.intermediates,
+                computed_reduction_g=str(evaluation.reduction_g),
+                computed_points=evaluation.points)
         return out
 
     async def get(self, citizen_id: uuid.UUID | None, behaviour_id: uuid.UUID) -> BehaviourOut:
@@ -339,13 +349,8 @@ class BehaviourService:
                 raise NotFound("No such behaviour.")
             methodology = (await self.recorder.compiled_by_id(conn, row.methodology_id)
                            if row.methodology_id else None)
-        out = self._out(row._asdict())
-        if methodology is not None:
-            e = methodology.evaluate(row.data, row.evidence)
-            out.explanation = Explanation(
-                inputs=e.inputs, params=e.params, intermediates=e.intermediates,
-                computed_reduction_g=str(e.reduction_g), computed_points=e.points)
-        return out
+        return self._out(row._asdict(), methodology.evaluate(row.data, row.evidence)
+                         if methodology is not None else None)
 
     async def list(self, citizen_id: uuid.UUID, *, limit: int, cursor: str | None,
                    type: str | None = None, occurred_from: dt.datetime | None = None,

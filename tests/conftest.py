@@ -17,16 +17,18 @@ from pathlib import Path
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from carbon_inclusion.devservices import DevServices, drop_database, ensure_database
 from sqlalchemy.engine import make_url
 
 from carbon_inclusion.app import create_app
 from carbon_inclusion.db.migrate import upgrade
+from carbon_inclusion.devservices import DevServices, drop_database, ensure_database
+from carbon_inclusion.ledger.service import check_invariants
 from carbon_inclusion.seeding import seed_all
 from carbon_inclusion.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Low-carbon-2026"
+_RUNNING: dict[str, object] = {}  # the session's app, once a test has asked for it
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,9 @@ def settings(storage: Storage, tmp_path_factory: pytest.TempPathFactory) -> Sett
 async def app(settings: Settings) -> AsyncIterator:
     application = create_app(settings)
     await seed_all(application.state.db, ROOT / "seed")
+    _RUNNING["app"] = application
     yield application
+    _RUNNING.clear()
     await application.state.db.dispose()
     await _delete_prefix(application.state.redis.client, settings.redis_prefix)
     await application.state.redis.close()
@@ -84,6 +88,17 @@ async def app(settings: Settings) -> AsyncIterator:
 async def _delete_prefix(client: aioredis.Redis, prefix: str) -> None:
     async for key in client.scan_iter(match=prefix + "*", count=1000):
         await client.delete(key)
+
+
+@pytest.fixture(autouse=True, scope="module")
+async def ledger_stays_sound():
+    """After every module, once the app exists: Σ postings = 0, each wallet = Σ its
+    postings, no wallet negative."""
+    yield
+    application = _RUNNING.get("app")
+    if application is not None:
+        async with application.state.db.connect() as conn:
+            assert await check_invariants(conn) == []
 
 
 @pytest.fixture(scope="session")

@@ -135,3 +135,27 @@ async def test_batches_are_throttled_per_partner(app, partner):
         assert exc.retry_after >= 1
     else:
         raise AssertionError("the second batch in a minute should be refused")
+
+
+async def test_a_refused_record_is_not_kept_and_can_be_sent_again(client, citizen, partner):
+    ref = card()
+    await bind(client, citizen, partner, ref)
+    record = {**trip(ref, days_ago(1)), "data": {"mode": "metro", "distance_km": "600"}}
+    first = (await partner.push([record])).json()["results"][0]
+    assert (first["status"], first["errors"][0]["field"]) == ("rejected", "data.distance_km")
+    fixed = {**record, "data": {"mode": "metro", "distance_km": "12.5"}}
+    again = (await partner.push([fixed])).json()["results"][0]
+    assert (again["status"], again["points"]) == ("credited", 58)
+
+
+async def test_binding_and_records_arriving_together_credit_each_trip_once(client, make_citizen, partner):
+    # Each round binds a fresh card at the same moment a batch for it arrives: whichever
+    # commits first, the trip is credited exactly once (seen bound, or credited on binding).
+    rounds = 8
+    people = [await make_citizen() for _ in range(rounds)]
+    refs = [card() for _ in range(rounds)]
+    await asyncio.gather(*[
+        coro for person, ref in zip(people, refs, strict=True)
+        for coro in (bind(client, person, partner, ref),
+                     partner.push([trip(ref, days_ago(1, hour=10))]))])
+    assert [await balance(client, person) for person in people] == [58] * rounds

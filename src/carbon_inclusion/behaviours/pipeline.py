@@ -267,8 +267,11 @@ class Recorder:
             release(used, b)
         self.pay(to_pay, used)
         entries = self.credits(rows)
+        # A refused app claim is kept (its replay must answer the same); a refused partner
+        # record is not (the partner may correct and resend it).
+        kept = [r for r in rows if r["status"] != "rejected" or r["source"] == "app"]
         # Counters, behaviours, entries and postings: one statement.
-        await conn.execute(_WRITE, _totals_params(used) | _behaviour_params(rows)
+        await conn.execute(_WRITE, _totals_params(used) | _behaviour_params(kept)
                            | ledger.post_params(entries))
         return outcomes
 

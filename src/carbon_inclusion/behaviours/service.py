@@ -53,7 +53,11 @@ from carbon_inclusion.ledger.models import JournalEntry
 from carbon_inclusion.methodologies.models import MethodologyVersion
 from carbon_inclusion.methodologies.service import MethodologyService
 from carbon_inclusion.partners.models import Binding
-from carbon_inclusion.partners.service import AuthenticatedPartner, PartnerService
+from carbon_inclusion.partners.service import (
+    AuthenticatedPartner,
+    PartnerService,
+    ref_lock_key,
+)
 from carbon_inclusion.ratelimit import RateLimiter
 from carbon_inclusion.rules import canonical_json
 from carbon_inclusion.settings import Settings
@@ -227,6 +231,11 @@ class BehaviourService:
                 .returning(t.c.external_id, t.c.id))
         inserted = {row.external_id: row.id
                     for row in (await conn.execute(stmt, rows)).all()}
+        # A binding made meanwhile either is seen here or credits these records itself.
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k "
+                 "ORDER BY k"),
+            {"keys": sorted({ref_lock_key(partner.id, h) for h in hashes.values()})})
         bound = await self._bound(conn, partner.id, set(hashes.values()))
         out: dict[int, RecordResult] = {}
         candidates: list[tuple[int, Candidate]] = []
@@ -248,15 +257,19 @@ class BehaviourService:
                 evidence="partner_verified", partner_id=partner.id,
                 external_id=r.external_id, record_id=record_id)))
         outcomes = await self.recorder.record(conn, [c for _, c in candidates])
+        refused: list[uuid.UUID] = []
         for (i, c), o in zip(candidates, outcomes, strict=True):
             out[i] = _record_result(i, o)
-            b = o.behaviour
-            statuses.append({
-                "rid": c.record_id,
-                "status": "rejected" if o.errors or o.status == "rejected" else "credited",
-                "reason": (b or {}).get("reason") or ("invalid_data" if o.errors else None),
-                "citizen": c.citizen_id, "behaviour": b["id"] if b else None})
+            if o.errors or o.status == "rejected":
+                refused.append(c.record_id)  # type: ignore[arg-type]
+                continue
+            assert o.behaviour is not None
+            statuses.append({"rid": c.record_id, "status": "credited", "reason": None,
+                             "citizen": c.citizen_id, "behaviour": o.behaviour["id"]})
         await self._set_record_statuses(conn, statuses)
+        if refused:  # a refused record is not kept: corrected, it may be sent again
+            await conn.execute(text("DELETE FROM partner_records WHERE id = ANY(:ids)"),
+                               {"ids": refused})
         return out
 
     async def _set_record_statuses(self, conn: AsyncConnection,
@@ -281,38 +294,39 @@ class BehaviourService:
                    Binding.ref_hash.in_(hashes)))).all()
         return {r.ref_hash: (r.citizen_id, r.district_code or "") for r in rows}
 
-    async def credit_bound(self, citizen_id: uuid.UUID, partner_id: str,
-                           ref_hash: bytes) -> int:
-        """After a binding: credit the records that waited for it, within the claim window."""
+    async def credit_bound(self, conn: AsyncConnection, citizen_id: uuid.UUID,
+                           partner_id: str, ref_hash: bytes) -> int:
+        """Inside a new binding's transaction (which holds the reference's lock): credit the
+        records that waited for it, within the claim window; older ones expire."""
         now = dt.datetime.now(dt.UTC)
         oldest = now - dt.timedelta(days=self.settings.claim_window_days)
-        async with self.db.connect() as conn:
-            district = await conn.scalar(select(User.district_code)
-                                         .where(User.id == citizen_id)) or ""
-            waiting = (await conn.execute(
-                select(PartnerRecord.__table__).where(
-                    PartnerRecord.partner_id == partner_id, PartnerRecord.ref_hash == ref_hash,
-                    PartnerRecord.status == "unbound")
-                .order_by(PartnerRecord.occurred_at).with_for_update(skip_locked=True))).all()
-            fresh = [r for r in waiting if r.occurred_at >= oldest]
-            statuses = [{"rid": r.id, "status": "expired", "reason": "outside_claim_window",
-                         "citizen": citizen_id, "behaviour": None}
-                        for r in waiting if r.occurred_at < oldest]
-            candidates = [Candidate(
-                citizen_id=citizen_id, district=district, type=r.type,
-                occurred_at=r.occurred_at, data=r.data, source="partner",
-                evidence="partner_verified", partner_id=partner_id,
-                external_id=r.external_id, record_id=r.id) for r in fresh]
-            outcomes = await self.recorder.record(conn, candidates)
-            credited = 0
-            for c, o in zip(candidates, outcomes, strict=True):
-                ok = not o.errors and o.status != "rejected"
-                credited += ok
-                statuses.append({"rid": c.record_id, "status": "credited" if ok else "rejected",
-                                 "reason": None if ok else "invalid_data",
-                                 "citizen": citizen_id,
-                                 "behaviour": o.behaviour["id"] if o.behaviour else None})
-            await self._set_record_statuses(conn, statuses)
+        district = await conn.scalar(select(User.district_code)
+                                     .where(User.id == citizen_id)) or ""
+        waiting = (await conn.execute(
+            select(PartnerRecord.__table__).where(
+                PartnerRecord.partner_id == partner_id, PartnerRecord.ref_hash == ref_hash,
+                PartnerRecord.status == "unbound")
+            .order_by(PartnerRecord.occurred_at))).all()
+        fresh = [r for r in waiting if r.occurred_at >= oldest]
+        statuses = [{"rid": r.id, "status": "expired", "reason": "outside_claim_window",
+                     "citizen": citizen_id, "behaviour": None}
+                    for r in waiting if r.occurred_at < oldest]
+        candidates = [Candidate(
+            citizen_id=citizen_id, district=district, type=r.type,
+            occurred_at=r.occurred_at, data=r.data, source="partner",
+            evidence="partner_verified", partner_id=partner_id,
+            external_id=r.external_id, record_id=r.id) for r in fresh]
+        outcomes = await self.recorder.record(conn, candidates)
+        credited = 0
+        for c, o in zip(candidates, outcomes, strict=True):
+            ok = not o.errors and o.status != "rejected"
+            credited += ok
+            statuses.append({"rid": c.record_id, "status": "credited" if ok else "rejected",
+                             "reason": None if ok else (o.behaviour or {}).get("reason")
+                             or "invalid_data",
+                             "citizen": citizen_id,
+                             "behaviour": o.behaviour["id"] if o.behaviour else None})
+        await self._set_record_statuses(conn, statuses)
         return credited
 
     # --- reading ------------------------------------------------------------------------
@@ -545,5 +559,6 @@ def _record_result(i: int, o: Outcome) -> RecordResult:
                             [{"field": e.field, "message": e.message} for e in o.errors])
     b = o.behaviour
     assert b is not None
-    status = b["status"] if b["status"] in ("credited", "pending_review") else "rejected"
-    return RecordResult(i, c.external_id, status, b["reason"], None, b["id"], b["points"])
+    if b["status"] not in ("credited", "pending_review"):
+        return RecordResult(i, c.external_id, "rejected", b["reason"])
+    return RecordResult(i, c.external_id, b["status"], b["reason"], None, b["id"], b["points"])

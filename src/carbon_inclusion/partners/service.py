@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
 import secrets
 import time
@@ -10,8 +11,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion.audit.service import record
 from carbon_inclusion.db import Database
@@ -34,8 +36,16 @@ from carbon_inclusion.settings import Settings
 
 MAX_CLOCK_SKEW_S = 300
 
-# Called after a binding commits: (citizen_id, partner_id, ref_hash) -> records credited.
-OnBound = Callable[[uuid.UUID, str, bytes], Awaitable[int]]
+# Called inside the binding's transaction: (conn, citizen_id, partner_id, ref_hash) -> the
+# number of waiting records credited.
+OnBound = Callable[[AsyncConnection, uuid.UUID, str, bytes], Awaitable[int]]
+
+
+def ref_lock_key(partner_id: str, ref_hash: bytes) -> int:
+    """Transaction-lock key of one partner reference: binding it and receiving records for
+    it take this lock, so a record is either seen bound or credited when the binding is."""
+    digest = hashlib.blake2b(partner_id.encode() + b"\x00" + ref_hash, digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +163,8 @@ class PartnerService:
                 partner = await session.get(Partner, partner_id)
                 if partner is None:
                     raise InvalidInput.field("partner_id", f"unknown partner {partner_id!r}")
+                await session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                      {"k": ref_lock_key(partner_id, ref_hash)})
                 existing = (await session.scalars(select(Binding).where(
                     Binding.partner_id == partner_id, Binding.ref_hash == ref_hash,
                     Binding.removed_at.is_(None)))).first()
@@ -164,9 +176,14 @@ class PartnerService:
                                   ref_hash=ref_hash, ref_hint=mask_ref(external_ref))
                 session.add(binding)
                 await session.flush()
-        except IntegrityError:
+                credited = 0
+                if self.on_bound is not None:
+                    credited = await self.on_bound(await session.connection(), citizen_id,
+                                                   partner_id, ref_hash)
+        except IntegrityError as exc:
+            if "uq_bindings_active_ref" not in str(exc.orig):
+                raise
             raise _bound_elsewhere() from None
-        credited = await self.on_bound(citizen_id, partner_id, ref_hash) if self.on_bound else 0
         out = _binding_out(binding, binding.ref_hint)
         out.records_credited = credited
         return out

@@ -148,7 +148,8 @@ async def test_a_refused_record_is_not_kept_and_can_be_sent_again(client, citize
     assert (again["status"], again["points"]) == ("credited", 58)
 
 
-async def test_binding_and_records_arriving_together_credit_each_trip_once(client, make_citizen, partner):
+async def test_binding_and_records_arriving_together_credit_each_trip_once(
+        client, make_citizen, partner):
     # Each round binds a fresh card at the same moment a batch for it arrives: whichever
     # commits first, the trip is credited exactly once (seen bound, or credited on binding).
     rounds = 8

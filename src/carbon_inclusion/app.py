@@ -44,6 +44,13 @@ from carbon_inclusion.partners.routes import (
 from carbon_inclusion.partners.service import PartnerService
 from carbon_inclusion.ratelimit import RateLimiter
 from carbon_inclusion.redis_store import RedisStore
+from carbon_inclusion.rewards.routes import (
+    AdminRewardController,
+    PartnerVoucherController,
+    RedemptionController,
+    RewardController,
+)
+from carbon_inclusion.rewards.service import RewardService
 from carbon_inclusion.security.tokens import AccessTokens, KeyRing
 from carbon_inclusion.settings import Settings
 from carbon_inclusion.web.auth import BearerAuthMiddleware, current_principal, role_guard
@@ -69,6 +76,10 @@ ROUTE_HANDLERS = [
     PartnerBehaviourController,
     AdminReviewController,
     AdminSimulateController,
+    RewardController,
+    RedemptionController,
+    AdminRewardController,
+    PartnerVoucherController,
 ]
 
 
@@ -85,6 +96,7 @@ def build_state(settings: Settings) -> State:
     methodologies = MethodologyService(db)
     partners = PartnerService(db, settings)
     behaviours = BehaviourService(db, settings, methodologies, partners, limiter)
+    rewards = RewardService(db, settings)
     return State(
         {
             "settings": settings,
@@ -96,6 +108,7 @@ def build_state(settings: Settings) -> State:
             "methodologies": methodologies,
             "partners": partners,
             "behaviours": behaviours,
+            "rewards": rewards,
         }
     )
 
@@ -155,6 +168,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "methodologies": _from_state("methodologies"),
             "partners": _from_state("partners"),
             "behaviours": _from_state("behaviours"),
+            "rewards": _from_state("rewards"),
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         middleware=[BearerAuthMiddleware],

@@ -1,4 +1,5 @@
-"""The ``carbon-inclusion`` command: serve, db upgrade, seed, admin, openapi, methodology."""
+"""The ``carbon-inclusion`` command: serve, db upgrade, seed, admin, openapi, methodology, and
+the scheduled jobs (points expire, vouchers expire)."""
 
 from __future__ import annotations
 
@@ -232,6 +233,41 @@ def methodology_publish(files: tuple[Path, ...]) -> None:
     except DomainError as exc:
         detail = "; ".join(f"{e.field}: {e.message}" for e in exc.errors) or exc.detail
         raise click.ClickException(detail) from None
+
+
+@main.group()
+def points() -> None:
+    """Scheduled work on the points ledger."""
+
+
+@points.command("expire")
+def points_expire() -> None:
+    """Expire the points past their date (POINTS_EXPIRY_YEARS); run daily, e.g. from cron."""
+    from carbon_inclusion.ledger.expiry import expire_points
+
+    settings = _settings()
+    if settings.points_expiry_years <= 0:
+        click.echo("points do not expire (POINTS_EXPIRY_YEARS is 0); nothing to do")
+        return
+    run = _with_db(settings, lambda db: expire_points(
+        db, years=settings.points_expiry_years, tz=settings.tz))
+    click.echo(f"expired {run.points} points in {run.entries} entries")
+
+
+@main.group()
+def vouchers() -> None:
+    """Scheduled work on issued vouchers."""
+
+
+@vouchers.command("expire")
+def vouchers_expire() -> None:
+    """Expire the unused vouchers past their date: stock back, points back where the reward
+    says so; run hourly, e.g. from cron."""
+    from carbon_inclusion.rewards.service import RewardService
+
+    settings = _settings()
+    report = _with_db(settings, lambda db: RewardService(db, settings).expire_vouchers())
+    click.echo(f"expired {report.vouchers} vouchers, refunded {report.points_refunded} points")
 
 
 if __name__ == "__main__":  # pragma: no cover

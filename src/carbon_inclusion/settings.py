@@ -90,6 +90,8 @@ class Settings:
     same_trip_window_s: int = 600
     claims_per_minute: int = 30
     partner_batches_per_minute: int = 600
+    # Points earned in a year expire at the end of the N-th year after it; 0: never.
+    points_expiry_years: int = 0
 
     @property
     def is_production(self) -> bool:
@@ -139,6 +141,7 @@ class Settings:
             claims_per_minute=_int(env, "CLAIMS_PER_MINUTE", d.claims_per_minute, 1),
             partner_batches_per_minute=_int(
                 env, "PARTNER_BATCHES_PER_MINUTE", d.partner_batches_per_minute, 1),
+            points_expiry_years=_int(env, "POINTS_EXPIRY_YEARS", d.points_expiry_years, 0),
         )
         if settings.is_production and "JWT_KEYS_DIR" not in env:
             raise SettingsError("production needs JWT_KEYS_DIR (a directory of Ed25519 PEM keys)")

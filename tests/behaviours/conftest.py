@@ -44,10 +44,14 @@ class Partner:
         self.secret = info["secret"]
 
     async def push(self, records: list[dict], *, secret: str | None = None):
-        body = json.dumps({"records": records}, default=str).encode()
+        return await self.post("/v1/partner/behaviours/", {"records": records}, secret=secret)
+
+    async def post(self, path: str, payload: object, *, secret: str | None = None):
+        """A request signed as DESIGN §9 says."""
+        body = json.dumps(payload, default=str).encode()
         ts = str(int(time.time()))
         return await self.client.post(
-            "/v1/partner/behaviours/", content=body,
+            path, content=body,
             headers={"X-Partner-Id": self.id, "X-Timestamp": ts,
                      "X-Signature": sign_partner_request(secret or self.secret, ts, body),
                      "Content-Type": "application/json"})

@@ -67,7 +67,7 @@ async def test_a_replay_returns_the_first_answer_and_another_body_is_refused(cli
     assert first.json() == again.json()
     other = await claim(client, citizen, "transit_trip", days_ago(3),
                         {"mode": "metro", "distance_km": "30.0"}, k)
-    assert other.status_code == 422
+    assert other.status_code == 409
     assert other.json()["code"] == "idempotency_key_reused"
     assert other.json()["errors"][0]["field"] == "Idempotency-Key"
     listed = (await client.get("/v1/behaviours/", headers=citizen.headers)).json()["items"]
@@ -130,7 +130,7 @@ async def test_two_self_reports_of_overlapping_trips_wait_for_review(client, cit
     assert (second.json()["status"], second.json()["flags"]) == ("pending_review",
                                                                  ["overlapping"])
     wallet = (await client.get("/v1/wallet/", headers=citizen.headers)).json()
-    assert wallet == {"balance": 6, "lifetime_earned": 6, "pending": 6}
+    assert wallet == {"balance": 6, "lifetime_earned": 6, "pending": 6, "next_expiry": None}
 
 
 async def test_another_citizens_behaviour_is_not_found(client, citizen, make_citizen):

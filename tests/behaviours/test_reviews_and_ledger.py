@@ -78,12 +78,13 @@ async def test_the_database_refuses_an_unbalanced_entry_and_edits(app, citizen):
                 "request_hash) VALUES (:e, :c, 'behaviour_credit', 5, :k, '\\x00')"),
                 {"e": eid, "c": cid, "k": f"test:{eid}"})
             await conn.execute(text(
-                "INSERT INTO postings (entry_id, account, account_citizen_id, amount) "
-                "VALUES (:e, 'citizen', :c, 5)"), {"e": eid, "c": cid})
+                "INSERT INTO postings (entry_id, account, account_citizen_id, lot, amount) "
+                "VALUES (:e, 'citizen', :c, 2026, 5)"), {"e": eid, "c": cid})
     async with app.state.db.connect() as conn:
         (eid,) = await ledger.post(conn, [ledger.Entry(
             citizen_id=cid, kind="behaviour_credit", points=7, counter="issuance",
-            idempotency_key=f"test:{uuid.uuid4()}", request_hash=b"\x01" * 32)])
+            idempotency_key=f"test:{uuid.uuid4()}", request_hash=b"\x01" * 32,
+            lots=((2026, 7),))])
     for sql in ("UPDATE postings SET amount = amount * 2 WHERE entry_id = :e",
                 "DELETE FROM journal_entries WHERE id = :e"):
         with pytest.raises(DBAPIError, match="append-only"):
@@ -96,14 +97,28 @@ async def test_no_wallet_goes_negative(app, citizen):
     async with app.state.db.connect() as conn:
         await ledger.post(conn, [ledger.Entry(
             citizen_id=cid, kind="behaviour_credit", points=10, counter="issuance",
-            idempotency_key=f"test:{uuid.uuid4()}", request_hash=b"\x01" * 32)])
+            idempotency_key=f"test:{uuid.uuid4()}", request_hash=b"\x01" * 32,
+            lots=((2025, 4), (2026, 6)))])
     with pytest.raises(DBAPIError, match="balance_not_negative"):
         async with app.state.db.connect() as conn:
             await ledger.post(conn, [ledger.Entry(
                 citizen_id=cid, kind="redemption", points=-11, counter="redemption",
-                idempotency_key=f"test:{uuid.uuid4()}", request_hash=b"\x02" * 32)])
+                idempotency_key=f"test:{uuid.uuid4()}", request_hash=b"\x02" * 32,
+                lots=((2026, -11),))])
+    # Nor does a lot, even when the wallet as a whole could pay.
+    with pytest.raises(DBAPIError, match="ck_point_lots_balance_not_negative"):
+        async with app.state.db.connect() as conn:
+            await ledger.post(conn, [ledger.Entry(
+                citizen_id=cid, kind="redemption", points=-5, counter="redemption",
+                idempotency_key=f"test:{uuid.uuid4()}", request_hash=b"\x02" * 32,
+                lots=((2025, -5),))])
     async with app.state.db.connect() as conn:
         assert (await ledger.wallet(conn, cid)).balance == 10
+        assert await ledger.allocate(conn, {cid: 7}) == {cid: ((2025, -4), (2026, -3))}
+        with pytest.raises(ledger.InsufficientPoints):
+            await ledger.allocate(conn, {cid: 11})
+        assert await ledger.allocate(conn, {cid: 11}, partial=True) == {
+            cid: ((2025, -4), (2026, -6))}
 
 
 @pytest.mark.parametrize(("type_", "data"), [

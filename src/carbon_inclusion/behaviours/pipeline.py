@@ -338,17 +338,31 @@ class Recorder:
             .values(status="superseded", reason="superseded_by_partner", decided_at=now),
             [{"bid": b.id} for b in behaviours])
         paid = [b for b in behaviours if b.status == "credited"]
-        await self.reverse(conn, paid, "superseded by a partner record")
+        await self.reverse(conn, paid, "superseded by a partner record", partial=True)
         return paid
 
-    async def reverse(self, conn: AsyncConnection, behaviours: Iterable[Any],
-                      memo: str) -> None:
-        entries = [ledger.Entry(
-            citizen_id=b.citizen_id, kind="reversal", points=-b.points, counter="reversal",
-            idempotency_key=f"reversal:{b.ledger_entry_id}",
-            request_hash=hashlib.sha256(str(b.ledger_entry_id).encode()).digest(),
-            behaviour_id=b.id, reverses_id=b.ledger_entry_id, memo=memo)
-            for b in behaviours if b.points > 0 and b.ledger_entry_id is not None]
+    async def reverse(self, conn: AsyncConnection, behaviours: Iterable[Any], memo: str, *,
+                      partial: bool = False) -> None:
+        """Take back what ``behaviours`` were paid. Points already spent cannot come back:
+        ``ledger.InsufficientPoints``, or with ``partial`` whatever is left is taken."""
+        paid = [b for b in behaviours if b.points > 0 and b.ledger_entry_id is not None]
+        if not paid:
+            return
+        wanted: dict[uuid.UUID, int] = {}
+        for b in paid:
+            wanted[b.citizen_id] = wanted.get(b.citizen_id, 0) + b.points
+        lots = {c: list(x) for c, x in
+                (await ledger.allocate(conn, wanted, partial=partial)).items()}
+        entries = []
+        for b in paid:
+            take = _take(lots.get(b.citizen_id, []), b.points)
+            if take:
+                entries.append(ledger.Entry(
+                    citizen_id=b.citizen_id, kind="reversal",
+                    points=sum(a for _, a in take), counter="reversal",
+                    idempotency_key=f"reversal:{b.ledger_entry_id}",
+                    request_hash=hashlib.sha256(str(b.ledger_entry_id).encode()).digest(),
+                    behaviour_id=b.id, reverses_id=b.ledger_entry_id, memo=memo, lots=take))
         await ledger.post(conn, entries)
 
     def pay(self, to_pay: list[Payable], used: dict[DayKey, rules.DayUsage]) -> None:
@@ -371,6 +385,7 @@ class Recorder:
     def credits(self, rows: list[dict[str, Any]]) -> list[ledger.Entry]:
         """Ledger entries for the credited rows; sets each row's ``ledger_entry_id``."""
         entries = []
+        lot = ledger.lot_of(dt.datetime.now(dt.UTC), self.tz)
         for row in rows:
             if row["status"] == "credited" and row["points"] > 0:
                 row["ledger_entry_id"] = uuid7()
@@ -381,8 +396,23 @@ class Recorder:
                     request_hash=row["request_hash"] or hashlib.sha256(
                         f"{row['partner_id']}:{row['external_id']}:{row['id']}".encode()
                     ).digest(),
-                    behaviour_id=row["id"]))
+                    behaviour_id=row["id"], lots=((lot, row["points"]),)))
         return entries
+
+
+def _take(lots: list[tuple[int, int]], points: int) -> tuple[tuple[int, int], ...]:
+    """Up to ``points`` from the front of ``lots`` (negative amounts, consumed in place)."""
+    out, rest = [], points
+    while lots and rest:
+        lot, amount = lots[0]
+        take = min(-amount, rest)
+        out.append((lot, -take))
+        rest -= take
+        if take == -amount:
+            lots.pop(0)
+        else:
+            lots[0] = (lot, amount + take)
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,10 +92,17 @@ class ReviewDecision(msgspec.Struct, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 
 
+class ExpiryOut(msgspec.Struct):
+    points: int
+    expires_at: dt.datetime
+
+
 class WalletOut(msgspec.Struct):
     balance: int
     lifetime_earned: int
     pending: int
+    # The points that expire soonest and when; null when points do not expire.
+    next_expiry: ExpiryOut | None = None
 
 
 class EntryOut(msgspec.Struct):

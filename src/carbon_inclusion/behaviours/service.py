@@ -37,6 +37,7 @@ from carbon_inclusion.behaviours.schemas import (
     ClaimIn,
     EntryOut,
     EntryPage,
+    ExpiryOut,
     Explanation,
     MethodologyRef,
     PartnerRecordIn,
@@ -49,6 +50,7 @@ from carbon_inclusion.db import Database
 from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound, RateLimited
 from carbon_inclusion.ids import uuid7
 from carbon_inclusion.ledger import service as ledger
+from carbon_inclusion.ledger.expiry import next_expiry
 from carbon_inclusion.ledger.models import JournalEntry
 from carbon_inclusion.methodologies.models import MethodologyVersion
 from carbon_inclusion.methodologies.service import MethodologyService
@@ -165,7 +167,7 @@ class BehaviourService:
 
     def _check_replay(self, row: Any, digest: bytes) -> None:
         if row.request_hash != digest:
-            raise InvalidInput(
+            raise Conflict(
                 "This Idempotency-Key was used for a different request.",
                 code="idempotency_key_reused",
                 errors=[FieldError("Idempotency-Key", "already used with another body")])
@@ -444,7 +446,13 @@ class BehaviourService:
                     conn, [(row.citizen_id, row.type, row.programme_day)])
                 release(used, row)
                 await self.recorder.write_totals(conn, used)
-                await self.recorder.reverse(conn, [row], f"rejected on review: {reason}")
+                try:
+                    await self.recorder.reverse(conn, [row], f"rejected on review: {reason}")
+                except ledger.InsufficientPoints as exc:
+                    raise Conflict(
+                        f"The citizen has spent these points: {exc.balance} left of the "
+                        f"{exc.needed} to take back.", code="points_already_spent",
+                        balance=exc.balance, needed=exc.needed) from None
             data = row._asdict() | {"status": "rejected", "reason": "rejected_on_review",
                                     "decided_at": now, "reviewed_by": admin_id,
                                     "review_reason": reason}
@@ -479,7 +487,10 @@ class BehaviourService:
                 select(func.coalesce(func.sum(Behaviour.computed_points), 0))
                 .where(Behaviour.citizen_id == citizen_id,
                        Behaviour.status == "pending_review"))
-        return WalletOut(balance=w.balance, lifetime_earned=w.earned, pending=int(pending))
+            soonest = await next_expiry(conn, citizen_id, self.settings.points_expiry_years,
+                                        self.settings.tz)
+        return WalletOut(balance=w.balance, lifetime_earned=w.earned, pending=int(pending),
+                         next_expiry=soonest and ExpiryOut(soonest.points, soonest.expires_at))
 
     async def entries(self, citizen_id: uuid.UUID, *, limit: int,
                       cursor: str | None) -> EntryPage:

@@ -7,5 +7,6 @@ from carbon_inclusion.db.base import metadata
 from carbon_inclusion.ledger import models as ledger_models  # noqa: F401
 from carbon_inclusion.methodologies import models as methodology_models  # noqa: F401
 from carbon_inclusion.partners import models as partner_models  # noqa: F401
+from carbon_inclusion.rewards import models as reward_models  # noqa: F401
 
 __all__ = ["metadata"]

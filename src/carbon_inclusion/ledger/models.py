@@ -5,7 +5,11 @@
 * ``postings``: the lines of an entry, one per account, summing to zero per entry (checked by
   a deferred constraint trigger at commit);
 * ``wallets``: each citizen's balance, maintained by a trigger from the postings to the
-  citizen's account and kept ``>= 0`` by a CHECK constraint, so no race can overspend.
+  citizen's account and kept ``>= 0`` by a CHECK constraint, so no race can overspend;
+* ``point_lots``: the same balance split by the year the points were earned (a citizen
+  posting names its ``lot``), so points can expire by age and spending can take the
+  soonest-expiring first. Also trigger-maintained, also ``>= 0``, and always summing to the
+  wallet.
 
 Programme-side accounts (``issuance``, ``redemption``, ``reversal``, ``expiry``) have no
 balance row: nothing shared is updated per behaviour, so writers never queue on one hot row.
@@ -17,7 +21,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carbon_inclusion.db.base import Base, created_at, uuid_pk
@@ -62,6 +75,7 @@ class Posting(Base):
         CheckConstraint(
             "account IN ('citizen', 'issuance', 'redemption', 'reversal', 'expiry')",
             name="account"),
+        CheckConstraint("(account = 'citizen') = (lot IS NOT NULL)", name="citizen_lot"),
         Index("ix_postings_entry", "entry_id"),
         Index("ix_postings_account_citizen", "account_citizen_id", "id",
               postgresql_where="account_citizen_id IS NOT NULL"),
@@ -71,6 +85,8 @@ class Posting(Base):
     entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("journal_entries.id"))
     account: Mapped[str] = mapped_column(String(16))
     account_citizen_id: Mapped[uuid.UUID | None]
+    # The year (programme time zone) the citizen's points were earned in; null elsewhere.
+    lot: Mapped[int | None] = mapped_column(SmallInteger)
     amount: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = created_at()
 
@@ -89,5 +105,15 @@ class Wallet(Base):
     updated_at: Mapped[dt.datetime] = created_at()
 
 
-__all__ = ["CITIZEN", "ENTRY_KINDS", "PROGRAMME_ACCOUNTS", "JournalEntry", "Posting", "Wallet",
-           "uuid_pk"]
+class PointLot(Base):
+    __tablename__ = "point_lots"
+    __table_args__ = (CheckConstraint("balance >= 0", name="balance_not_negative"),)
+
+    citizen_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), primary_key=True)
+    lot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    balance: Mapped[int] = mapped_column(BigInteger)
+
+
+__all__ = ["CITIZEN", "ENTRY_KINDS", "PROGRAMME_ACCOUNTS", "JournalEntry", "PointLot", "Posting",
+           "Wallet", "uuid_pk"]

@@ -7,10 +7,12 @@ do not sum to zero and a wallet that would go below zero.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,7 +27,8 @@ class Entry:
     """One movement between a citizen's wallet and a programme account.
 
     ``points`` is signed as the citizen sees it: +12 credits the wallet from ``counter``,
-    -200 debits it into ``counter``.
+    -200 debits it into ``counter``. ``lots`` splits it by earning year, ``((2026, 12),)`` for
+    a credit earned now, what ``allocate`` chose for a debit; the parts sum to ``points``.
     """
 
     citizen_id: uuid.UUID
@@ -39,6 +42,12 @@ class Entry:
     reverses_id: uuid.UUID | None = None
     memo: str | None = None
     id: uuid.UUID | None = None
+    lots: tuple[tuple[int, int], ...] = ()
+
+
+def lot_of(at: dt.datetime, tz: ZoneInfo) -> int:
+    """The lot that points earned at ``at`` go to: the programme-time year."""
+    return at.astimezone(tz).year
 
 
 def lines(entries: Sequence[Entry]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -49,6 +58,8 @@ def lines(entries: Sequence[Entry]) -> tuple[list[dict[str, Any]], list[dict[str
     for e in entries:
         if e.points == 0:
             raise ValueError("a journal entry moves a non-zero number of points")
+        if sum(amount for _, amount in e.lots) != e.points or any(a == 0 for _, a in e.lots):
+            raise ValueError(f"the lots of an entry sum to its points: {e.lots} vs {e.points}")
         entry_id = e.id or uuid7()
         rows.append({
             "id": entry_id, "citizen_id": e.citizen_id, "kind": e.kind, "points": e.points,
@@ -56,10 +67,11 @@ def lines(entries: Sequence[Entry]) -> tuple[list[dict[str, Any]], list[dict[str
             "reverses_id": e.reverses_id, "idempotency_key": e.idempotency_key,
             "request_hash": e.request_hash, "memo": e.memo,
         })
-        postings.append({"entry_id": entry_id, "account": CITIZEN,
-                         "account_citizen_id": e.citizen_id, "amount": e.points})
+        postings.extend({"entry_id": entry_id, "account": CITIZEN,
+                         "account_citizen_id": e.citizen_id, "lot": lot, "amount": amount}
+                        for lot, amount in e.lots)
         postings.append({"entry_id": entry_id, "account": e.counter,
-                         "account_citizen_id": None, "amount": -e.points})
+                         "account_citizen_id": None, "lot": None, "amount": -e.points})
     return rows, postings
 
 
@@ -86,12 +98,71 @@ ENTRY_COLUMNS = (("id", "uuid"), ("citizen_id", "uuid"), ("kind", "text"),
                  ("reverses_id", "uuid"), ("idempotency_key", "text"),
                  ("request_hash", "bytea"), ("memo", "text"))
 POSTING_COLUMNS = (("entry_id", "uuid"), ("account", "text"), ("account_citizen_id", "uuid"),
-                   ("amount", "bigint"))
+                   ("lot", "smallint"), ("amount", "bigint"))
 # An entry's postings arrive in the statement that creates it: the postings triggers run
 # once per statement (balance check, ordered wallet moves) and see both.
 ENTRIES_CTE = f"new_entries AS ({unnest_insert_sql('journal_entries', ENTRY_COLUMNS, 'e_')})"
 POSTINGS_INSERT = unnest_insert_sql("postings", POSTING_COLUMNS, "p_")
 _POST = text(f"WITH {ENTRIES_CTE} {POSTINGS_INSERT}")
+
+
+class InsufficientPoints(Exception):
+    def __init__(self, citizen_id: uuid.UUID, balance: int, needed: int) -> None:
+        super().__init__(f"citizen {citizen_id} has {balance} points, {needed} needed")
+        self.citizen_id, self.balance, self.needed = citizen_id, balance, needed
+
+
+Lots = tuple[tuple[int, int], ...]
+
+
+async def allocate(conn: AsyncConnection, debits: Mapping[uuid.UUID, int], *,
+                   partial: bool = False) -> dict[uuid.UUID, Lots]:
+    """Which lots each citizen's debit is taken from: the oldest (soonest to expire) first.
+
+    Locks each wallet, then its lots, in citizen order (the order the postings trigger
+    locks them in), and holds them to the end of the caller's transaction, so what was
+    allocated is still there when it is posted. Returns negative amounts, ready for
+    ``Entry.lots``. Raises ``InsufficientPoints`` when a wallet is short, unless ``partial``:
+    then it takes what there is (and leaves out a citizen who has nothing).
+    """
+    rows = (await conn.execute(_LOTS_FOR_UPDATE, {"c": sorted(debits)})).all()
+    available: dict[uuid.UUID, list[tuple[int, int]]] = {}
+    for row in rows:
+        available.setdefault(row.citizen_id, []).append((row.lot, row.balance))
+    out: dict[uuid.UUID, Lots] = {}
+    for citizen_id, needed in debits.items():
+        lots = available.get(citizen_id, [])
+        balance = sum(b for _, b in lots)
+        if needed > balance and not partial:
+            raise InsufficientPoints(citizen_id, balance, needed)
+        taken, rest = [], needed
+        for lot, have in lots:
+            if rest == 0:
+                break
+            take = min(have, rest)
+            taken.append((lot, -take))
+            rest -= take
+        if taken:
+            out[citizen_id] = tuple(taken)
+    return out
+
+
+# Joining the wallet makes each wallet row lock before its citizen's lots; the ORDER BY is the
+# order rows are locked in.
+_LOTS_FOR_UPDATE = text("""
+    SELECT l.citizen_id, l.lot, l.balance
+      FROM wallets w JOIN point_lots l ON l.citizen_id = w.citizen_id
+     WHERE w.citizen_id = ANY(CAST(:c AS uuid[])) AND l.balance > 0
+     ORDER BY l.citizen_id, l.lot
+       FOR UPDATE""")
+
+
+async def entry_lots(conn: AsyncConnection, entry_id: uuid.UUID) -> Lots:
+    """The citizen lines of an entry, as ``(lot, amount)``: what a reversal gives back."""
+    rows = await conn.execute(text(
+        "SELECT lot, sum(amount) FROM postings WHERE entry_id = :e AND account = 'citizen' "
+        "GROUP BY lot ORDER BY lot"), {"e": entry_id})
+    return tuple((r[0], int(r[1])) for r in rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,4 +198,13 @@ async def check_invariants(conn: AsyncConnection) -> list[str]:
     negative = await conn.scalar(text("SELECT count(*) FROM wallets WHERE balance < 0"))
     if negative:
         problems.append(f"{negative} wallets are negative")
+    lots = (await conn.execute(text("""
+        SELECT coalesce(l.citizen_id, p.citizen_id), coalesce(l.lot, p.lot), l.balance, p.total
+        FROM point_lots l
+        FULL JOIN (SELECT account_citizen_id AS citizen_id, lot, sum(amount) AS total
+                   FROM postings WHERE account = 'citizen' GROUP BY 1, 2) p
+          ON p.citizen_id = l.citizen_id AND p.lot = l.lot
+        WHERE coalesce(l.balance, 0) <> coalesce(p.total, 0) OR l.balance < 0
+        LIMIT 5"""))).all()
+    problems += [f"lot {r[1]} of {r[0]} shows {r[2]}, postings say {r[3]}" for r in lots]
     return problems

@@ -74,7 +74,8 @@ async def wallet(client, user) -> dict:
 async def reward_state(app, reward_id: str) -> dict:
     async with app.state.db.connect() as conn:
         row = (await conn.execute(text(
-            "SELECT stock, issued, (SELECT count(*) FROM vouchers WHERE reward_id = r.id "
+            "SELECT stock, (SELECT sum(issued) FROM reward_stock WHERE reward_id = r.id) "
+            "AS issued, (SELECT count(*) FROM vouchers WHERE reward_id = r.id "
             "AND status = 'issued') AS open_vouchers, (SELECT count(*) FROM redemptions "
             "WHERE reward_id = r.id) AS redemptions FROM rewards r WHERE id = :r"),
             {"r": reward_id})).one()

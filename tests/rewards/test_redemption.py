@@ -201,3 +201,35 @@ async def test_one_citizen_racing_many_rewards_never_overspends(app, client, adm
                                      for r in rewards for _ in range(4)])
     assert Counter(a.status_code for a in answers) == {201: 3, 409: 17}
     assert (await wallet(client, citizen))["balance"] == 0
+
+
+async def test_mixed_quantities_and_a_restock_mid_rush_never_oversell(app, client, admin):
+    reward = await make_reward(client, admin, cost_points=10, stock=50, max_per_redemption=3)
+    citizens = await many_citizens(app, 100)
+    for c in citizens:
+        await grant(app, c.id, 1000)
+    quantities = [1 + i % 3 for i in range(300)]
+    restock = client.put(f"/v1/admin/rewards/{reward['id']}", headers=admin.headers,
+                         json={"stock": 80})
+    *answers, restocked = await asyncio.gather(
+        *[redeem(client, citizens[i % 100], reward["id"], quantity=q)
+          for i, q in enumerate(quantities)], restock)
+    assert restocked.status_code == 200, restocked.text
+    assert {a.status_code for a in answers} <= {201, 409}
+    sold = sum(q for q, a in zip(quantities, answers, strict=True) if a.status_code == 201)
+    state = await reward_state(app, reward["id"])
+    assert state["issued"] == state["open_vouchers"] == sold
+    assert 50 <= sold <= 80
+    async with app.state.db.connect() as conn:
+        shards = (await conn.execute(text(
+            "SELECT sum(stock), sum(issued), bool_and(issued <= stock) FROM reward_stock "
+            "WHERE reward_id = :r"), {"r": reward["id"]})).one()
+    assert tuple(shards) == (80, sold, True)
+    # Whatever is left, however thinly spread, can still be bought.
+    left = 80 - sold
+    buyer = citizens[0]
+    while left:
+        r = await redeem(client, buyer, reward["id"], quantity=min(3, left))
+        assert r.status_code == 201, r.text
+        left -= min(3, left)
+    assert (await redeem(client, buyer, reward["id"])).json()["code"] == "sold_out"

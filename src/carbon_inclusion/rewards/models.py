@@ -1,7 +1,8 @@
 """The rewards mall: a stock-limited catalogue, redemptions and their vouchers.
 
-``rewards.issued`` counts units handed out and not given back (cancelled and expired vouchers
-give theirs back); ``CHECK (issued <= stock)`` makes overselling impossible whatever the
+``reward_stock`` holds each reward's stock in a few shards (see ``rewards.stock``), each
+counting the units handed out and not given back (cancelled and expired vouchers give theirs
+back) under ``CHECK (issued <= stock)``, so overselling is impossible whatever the
 interleaving. Each redemption's points move through the ledger
 (``journal_entries.redemption_id``). A voucher is one unit: a partner-supplied code waiting in
 the reward's pool (``pooled``) or a code handed to a citizen, then ``used``, ``expired`` or
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -39,8 +41,6 @@ class Reward(Base):
         CheckConstraint("kind IN ('coupon', 'voucher', 'donation')", name="kind"),
         CheckConstraint("status IN ('active', 'archived')", name="status"),
         CheckConstraint("cost_points > 0", name="cost_positive"),
-        CheckConstraint("issued >= 0 AND (stock IS NULL OR issued <= stock)",
-                        name="never_oversold"),
         CheckConstraint("(per_citizen_limit IS NULL) = (limit_period IS NULL)",
                         name="limit_has_period"),
         CheckConstraint("limit_period IN ('day', 'week', 'month')", name="limit_period"),
@@ -54,8 +54,8 @@ class Reward(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     kind: Mapped[str] = mapped_column(String(16))
     cost_points: Mapped[int] = mapped_column(Integer)
-    stock: Mapped[int | None] = mapped_column(Integer)  # None: unlimited
-    issued: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # The total the shards in ``reward_stock`` add up to; None: unlimited.
+    stock: Mapped[int | None] = mapped_column(Integer)
     per_citizen_limit: Mapped[int | None] = mapped_column(Integer)
     limit_period: Mapped[str | None] = mapped_column(String(8))
     sale_from: Mapped[dt.datetime | None]
@@ -71,6 +71,19 @@ class Reward(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[dt.datetime] = timestamp_now()
     updated_at: Mapped[dt.datetime] = timestamp_now()
+
+
+class RewardStock(Base):
+    __tablename__ = "reward_stock"
+    __table_args__ = (
+        CheckConstraint("issued >= 0 AND (stock IS NULL OR issued <= stock)",
+                        name="never_oversold"),
+    )
+
+    reward_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rewards.id"), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    stock: Mapped[int | None] = mapped_column(Integer)
+    issued: Mapped[int] = mapped_column(Integer)
 
 
 class Voucher(Base):
@@ -120,6 +133,7 @@ class Redemption(Base):
     request_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     ledger_entry_id: Mapped[uuid.UUID]
     refund_entry_id: Mapped[uuid.UUID | None]
+    stock_shard: Mapped[int] = mapped_column(SmallInteger)  # where its units came from
     created_at: Mapped[dt.datetime] = timestamp_now()
     expires_at: Mapped[dt.datetime]
     cancelled_at: Mapped[dt.datetime | None]

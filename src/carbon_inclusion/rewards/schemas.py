@@ -70,6 +70,7 @@ class RewardOut(msgspec.Struct):
     issued: int
     # What can still be redeemed: stock less issued, and no more than the codes in the pool.
     remaining: int | None
+    pooled: int | None  # codes waiting in the pool; null when the reward makes its own
     per_citizen_limit: int | None
     limit_period: str | None
     sale_from: dt.datetime | None

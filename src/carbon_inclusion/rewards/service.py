@@ -2,13 +2,14 @@
 
 A redemption is one transaction: the per-citizen limit is counted under a lock of that
 citizen's redemptions of that reward, the points are allocated from the wallet's lots
-(oldest first, rows locked), and then a single statement posts the ledger entry, takes the
-stock, claims pool codes (``FOR UPDATE SKIP LOCKED``) or inserts generated ones and records
-the redemption. The reward's row is the one hot row, so it is touched last and held only
-until the commit. ``CHECK (issued <= stock)`` makes overselling impossible; any refusal
-rolls everything back, so no points leave without a voucher and no voucher without points.
+(oldest first, rows locked), the stock is taken from one of the reward's shards
+(``stock.py``: a rush on one reward is served several at a time), and one last statement
+posts the ledger entry, claims pool codes (``FOR UPDATE SKIP LOCKED``) or inserts generated
+ones and records the redemption. ``CHECK (issued <= stock)`` on every shard makes
+overselling impossible; any refusal rolls everything back, so no points leave without a
+voucher and no voucher without points.
 
-Lock order, everywhere: redemption row, its vouchers, the wallet and its lots, the reward.
+Lock order, everywhere: redemption row, its vouchers, the wallet and its lots, a stock shard.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion.audit.service import record
@@ -30,6 +31,7 @@ from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
 from carbon_inclusion.ids import uuid7
 from carbon_inclusion.ledger import service as ledger
 from carbon_inclusion.partners.models import Partner
+from carbon_inclusion.rewards import stock
 from carbon_inclusion.rewards.models import Redemption, Reward, Voucher
 from carbon_inclusion.rewards.schemas import (
     CodesOut,
@@ -48,6 +50,9 @@ from carbon_inclusion.settings import Settings
 from carbon_inclusion.web.pagination import decode_cursor, encode_cursor
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+# Admin edits lock a reward's row FOR NO KEY UPDATE: redemptions in flight hold a key-share
+# lock on it (their foreign keys), which FOR UPDATE would wait for while they wait for it.
+NO_KEY_UPDATE = {"key_share": True}
 
 
 def new_code() -> str:
@@ -71,19 +76,15 @@ def period_bounds(period: str, now: dt.datetime, tz: Any) -> tuple[dt.datetime, 
             dt.datetime.combine(end, dt.time(), tzinfo=tz))
 
 
-def remaining(stock: int | None, issued: int, pooled: int | None) -> int | None:
-    """Units that can still be redeemed; ``None`` is unlimited."""
-    left = None if stock is None else stock - issued
-    if pooled is not None:
-        left = pooled if left is None else min(left, pooled)
-    return left
-
-
-def reward_out(r: Any, pooled: int | None) -> RewardOut:
+def reward_out(r: Any) -> RewardOut:
+    """A row of ``_REWARDS_VIEW`` as the API shows it."""
+    left = None if r.stock is None else r.stock - r.issued
+    if r.uses_code_pool:  # no more than the codes in the pool
+        left = r.pooled if left is None else min(left, r.pooled)
     return RewardOut(
         id=r.id, name_zh=r.name_zh, name_en=r.name_en, description=r.description, kind=r.kind,
-        cost_points=r.cost_points, stock=r.stock, issued=r.issued,
-        remaining=remaining(r.stock, r.issued, pooled if r.uses_code_pool else None),
+        cost_points=r.cost_points, stock=r.stock, issued=r.issued, remaining=left,
+        pooled=r.pooled if r.uses_code_pool else None,
         per_citizen_limit=r.per_citizen_limit, limit_period=r.limit_period,
         sale_from=r.sale_from, sale_to=r.sale_to, voucher_valid_days=r.voucher_valid_days,
         cancel_window_s=r.cancel_window_s, max_per_redemption=r.max_per_redemption,
@@ -119,12 +120,13 @@ class RewardService:
         fields = msgspec.structs.asdict(body)
         async with self.db.transaction() as session:
             await _check_reward(session, fields)
-            reward = Reward(id=uuid7(), issued=0, **fields)
+            reward = Reward(id=uuid7(), **fields)
             session.add(reward)
             await session.flush()
+            await stock.create(await session.connection(), reward.id, body.stock)
             record(session, actor_id=actor_id, action="reward.created", subject_type="reward",
                    subject_id=str(reward.id), details=msgspec.to_builtins(body))
-            return reward_out(reward, 0)
+            return await _view(session, reward.id)
 
     async def update(self, actor_id: uuid.UUID, reward_id: uuid.UUID,
                      body: RewardUpdate) -> RewardOut:
@@ -133,17 +135,22 @@ class RewardService:
         if not changes:
             raise InvalidInput.field("body", "name at least one field to change")
         async with self.db.transaction() as session:
-            reward = await session.get(Reward, reward_id, with_for_update=True)
+            reward = await session.get(Reward, reward_id, with_for_update=NO_KEY_UPDATE)
             if reward is None:
                 raise NotFound("No such reward.")
-            if changes.get("stock") is not None and changes["stock"] < reward.issued:
-                raise Conflict(f"{reward.issued} units are already issued; the stock cannot go "
-                               "below that.", code="stock_below_issued",
-                               errors=[FieldError("stock", f"must be at least {reward.issued}")],
-                               issued=reward.issued)
             before = {k: getattr(reward, k) for k in changes}
             fields = {c.key: getattr(reward, c.key) for c in Reward.__table__.columns} | changes
             await _check_reward(session, fields)
+            if "stock" in changes:
+                try:
+                    await stock.set_total(await session.connection(), reward_id,
+                                          changes["stock"])
+                except ValueError:
+                    issued = (await stock.level(await session.connection(), reward_id)).issued
+                    raise Conflict(
+                        f"{issued} units are already issued; the stock cannot go below that.",
+                        code="stock_below_issued", issued=issued,
+                        errors=[FieldError("stock", f"must be at least {issued}")]) from None
             for key, value in changes.items():
                 setattr(reward, key, value)
             reward.updated_at = dt.datetime.now(dt.UTC)
@@ -152,13 +159,12 @@ class RewardService:
                    details={"before": msgspec.to_builtins(before),
                             "after": msgspec.to_builtins(changes)})
             await session.flush()
-            pooled = await session.scalar(_POOLED.where(Voucher.reward_id == reward_id))
-            return reward_out(reward, pooled)
+            return await _view(session, reward_id)
 
     async def add_codes(self, actor_id: uuid.UUID, reward_id: uuid.UUID,
                         codes: list[str]) -> CodesOut:
         async with self.db.transaction() as session:
-            reward = await session.get(Reward, reward_id, with_for_update=True)
+            reward = await session.get(Reward, reward_id, with_for_update=NO_KEY_UPDATE)
             if reward is None:
                 raise NotFound("No such reward.")
             if not reward.uses_code_pool:
@@ -169,32 +175,29 @@ class RewardService:
                 "SELECT :r, c, 'pooled' FROM unnest(CAST(:codes AS text[])) c "
                 "ON CONFLICT (code) DO NOTHING RETURNING 1) SELECT count(*) FROM added"),
                 {"r": reward_id, "codes": codes})
-            pooled = await session.scalar(_POOLED.where(Voucher.reward_id == reward_id))
+            pooled = (await _view(session, reward_id)).pooled
             record(session, actor_id=actor_id, action="reward.codes_added",
                    subject_type="reward", subject_id=str(reward_id),
                    details={"added": added, "sent": len(codes)})
             return CodesOut(added=int(added or 0), duplicates=len(codes) - int(added or 0),
-                            pooled=int(pooled or 0))
+                            pooled=pooled)
 
     async def available(self, *, include_all: bool = False) -> RewardList:
         now = dt.datetime.now(dt.UTC)
-        stmt = select(Reward, _POOLED.where(Voucher.reward_id == Reward.id)
-                      .scalar_subquery().label("pooled"))
-        if not include_all:
-            stmt = stmt.where(Reward.status == "active",
-                              or_(Reward.sale_from.is_(None), Reward.sale_from <= now),
-                              or_(Reward.sale_to.is_(None), Reward.sale_to > now))
         async with self.db.read() as session:
-            rows = (await session.execute(stmt.order_by(Reward.created_at, Reward.id))).all()
-        return RewardList(items=[reward_out(r, pooled) for r, pooled in rows])
+            rows = (await session.execute(
+                _REWARDS_VIEW.where(text(":all OR (status = 'active' AND "
+                                         "(sale_from IS NULL OR sale_from <= :now) AND "
+                                         "(sale_to IS NULL OR sale_to > :now))")),
+                {"all": include_all, "now": now})).all()
+        return RewardList(items=[reward_out(r) for r in rows])
 
     async def get(self, reward_id: uuid.UUID) -> RewardOut:
         async with self.db.read() as session:
-            reward = await session.get(Reward, reward_id)
-            if reward is None or reward.status != "active":
-                raise NotFound("No such reward.")
-            pooled = await session.scalar(_POOLED.where(Voucher.reward_id == reward_id))
-        return reward_out(reward, pooled)
+            out = await _view(session, reward_id)
+        if out.status != "active":
+            raise NotFound("No such reward.")
+        return out
 
     # --- redemption -----------------------------------------------------------------------
 
@@ -210,18 +213,16 @@ class RewardService:
             if not got:
                 raise Conflict("A request with this Idempotency-Key is still being processed.",
                                code="idempotency_key_in_use")
-            head = (await conn.execute(_HEAD, {"c": citizen_id, "k": key,
-                                               "r": body.reward_id})).first()
-            if head.existing is not None:
-                out = await self._read(conn, citizen_id, head.existing)
+            reward = (await conn.execute(_HEAD, {"c": citizen_id, "k": key,
+                                                 "r": body.reward_id})).one()
+            if reward.existing is not None:
+                out = await self._read(conn, citizen_id, reward.existing)
                 if out[1] != digest:
                     raise Conflict("This Idempotency-Key was used for a different request.",
                                    code="idempotency_key_reused",
                                    errors=[FieldError("Idempotency-Key",
                                                       "already used with another body")])
                 return out[0], False
-            reward = (await conn.execute(select(Reward.__table__)
-                                         .where(Reward.id == body.reward_id))).first()
             _check_redeemable(reward, body.quantity, now)
             if reward.per_citizen_limit is not None:
                 start, end = period_bounds(reward.limit_period, now, self.tz)
@@ -241,6 +242,10 @@ class RewardService:
                 raise Conflict(f"Not enough points: {points} needed, {exc.balance} in the "
                                "wallet.", code="insufficient_points", balance=exc.balance,
                                cost=points) from None
+            # From here the stock shard is held: what is left is one statement and the commit.
+            shard = await stock.take(conn, reward.id, body.quantity)
+            if shard is None:
+                raise _sold_out()
             redemption_id, entry_id = uuid7(), uuid7()
             expires = now + dt.timedelta(days=reward.voucher_valid_days)
             codes = [] if reward.uses_code_pool else [new_code() for _ in range(body.quantity)]
@@ -248,18 +253,18 @@ class RewardService:
                 id=entry_id, citizen_id=citizen_id, kind="redemption", points=-points,
                 counter="redemption", idempotency_key=f"redemption:{redemption_id}",
                 request_hash=digest, redemption_id=redemption_id, lots=lots)])
-            done = (await conn.execute(_REDEEM, params | {
+            codes = (await conn.execute(_REDEEM, params | {
                 "q": body.quantity, "reward": reward.id, "rid": redemption_id,
                 "citizen": citizen_id, "expires": expires, "now": now, "pool": codes == [],
                 "codes": codes, "points": points, "key": key, "hash": digest,
-                "entry": entry_id})).one()
-            if done.issued is None or len(done.codes or []) < body.quantity:
-                raise _sold_out()  # rolls the whole statement back
+                "entry": entry_id, "shard": shard})).scalar_one()
+            if len(codes) < body.quantity:
+                raise _sold_out()  # the pool ran dry: everything rolls back
             vouchers = [VoucherOut(code=c, status="issued", expires_at=expires)
-                        for c in done.codes]
+                        for c in codes]
             return RedemptionOut(
                 id=redemption_id, reward_id=reward.id, quantity=body.quantity, points=points,
-                status="issued", codes=list(done.codes), vouchers=vouchers, created_at=now,
+                status="issued", codes=list(codes), vouchers=vouchers, created_at=now,
                 expires_at=expires, cancellable_until=(
                     now + dt.timedelta(seconds=reward.cancel_window_s)
                     if reward.cancel_window_s else None)), True
@@ -336,7 +341,7 @@ class RewardService:
                     redemption_id=redemption_id, reverses_id=row.ledger_entry_id,
                     memo="cancelled by the citizen", lots=lots)]) | {
                         "rid": redemption_id, "now": now, "refund": refund_id,
-                        "q": row.quantity, "reward": row.reward_id})
+                        "q": row.quantity, "reward": row.reward_id, "shard": row.stock_shard})
             return (await self._read(conn, citizen_id, redemption_id))[0]
 
     # --- vouchers -------------------------------------------------------------------------
@@ -401,7 +406,7 @@ class RewardService:
                 redemption_id=redemption_id, memo="vouchers expired unused", lots=lots)])
             report.points_refunded += points
         await conn.execute(_CLOSE_REDEMPTION, {"rid": redemption_id})
-        await conn.execute(_RETURN_STOCK, {"q": len(expired), "reward": row.reward_id})
+        await stock.give_back(conn, row.reward_id, row.stock_shard, len(expired))
 
 
 class ExpiryReport(msgspec.Struct):
@@ -419,6 +424,14 @@ def _latest_first(lots: Sequence[tuple[int, int]], points: int) -> tuple[tuple[i
         out.append((lot, give))
         rest -= give
     return tuple(sorted(out))
+
+
+async def _view(session: Any, reward_id: uuid.UUID) -> RewardOut:
+    row = (await session.execute(_REWARDS_VIEW.where(text("id = :id")), {"id": reward_id})
+           ).first()
+    if row is None:
+        raise NotFound("No such reward.")
+    return reward_out(row)
 
 
 async def _vouchers(conn: AsyncConnection, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
@@ -448,7 +461,7 @@ async def _check_reward(session: Any, fields: dict[str, Any]) -> None:
 
 
 def _check_redeemable(reward: Any, quantity: int, now: dt.datetime) -> None:
-    if reward is None or reward.status != "active":
+    if reward.id is None or reward.status != "active":
         raise InvalidInput.field("reward_id", "no such reward", code="unknown_reward")
     if (reward.sale_from and now < reward.sale_from) or (reward.sale_to
                                                          and now >= reward.sale_to):
@@ -458,7 +471,7 @@ def _check_redeemable(reward: Any, quantity: int, now: dt.datetime) -> None:
                        sale_to=reward.sale_to and reward.sale_to.isoformat())
     if quantity > reward.max_per_redemption:
         raise InvalidInput.field("quantity", f"at most {reward.max_per_redemption} at once")
-    if reward.stock is not None and reward.issued + quantity > reward.stock:
+    if reward.left is not None and reward.left < quantity:
         raise _sold_out()
 
 
@@ -466,52 +479,59 @@ def _sold_out() -> Conflict:
     return Conflict("Sold out.", code="sold_out", errors=[FieldError("reward_id", "sold out")])
 
 
-_POOLED = select(func.count()).select_from(Voucher).where(Voucher.status == "pooled")
+# A reward with what it has issued (over its stock shards) and the codes left in its pool.
+_REWARDS_VIEW = select(text("""
+    r.*, (SELECT coalesce(sum(issued), 0) FROM reward_stock WHERE reward_id = r.id) AS issued,
+    (SELECT count(*) FROM vouchers WHERE reward_id = r.id AND status = 'pooled') AS pooled
+    FROM rewards r""")).order_by(text("r.created_at, r.id"))
 
 # The key is tried, not waited for: a concurrent duplicate is told to retry.
 _LOCK_REQUEST = text(
     "SELECT CASE WHEN pg_try_advisory_xact_lock(:k) "
     "THEN (SELECT true FROM pg_advisory_xact_lock(:l)) ELSE false END")
 
-_HEAD = text("SELECT (SELECT id FROM redemptions WHERE citizen_id = :c "
-             "AND idempotency_key = :k) AS existing")
+# The reward (all nulls when there is none), what is left of its stock, and the redemption
+# already made under this Idempotency-Key, if any.
+_HEAD = text("""
+    SELECT r.*,
+           (SELECT CASE WHEN bool_or(stock IS NULL) THEN NULL ELSE sum(stock - issued) END
+              FROM reward_stock WHERE reward_id = r.id) AS left,
+           (SELECT id FROM redemptions WHERE citizen_id = :c AND idempotency_key = :k)
+              AS existing
+      FROM (SELECT 1) AS one LEFT JOIN rewards r ON r.id = :r""")
 
 _TAKEN = text("SELECT coalesce(sum(quantity), 0) FROM redemptions WHERE citizen_id = :c "
               "AND reward_id = :r AND created_at >= :since AND status <> 'cancelled'")
 
-# Everything a redemption writes, in one statement; ``issued`` is null when the stock ran
-# out and ``codes`` short when the pool did, and the caller then rolls it all back.
+# Everything a redemption writes once it holds its stock, in one statement; ``codes`` comes
+# back short when the pool ran dry, and the caller then rolls it all back.
 _REDEEM = text(f"""
 WITH {ledger.ENTRIES_CTE},
 posted AS ({ledger.POSTINGS_INSERT} RETURNING 1),
-stock AS (
-    UPDATE rewards SET issued = issued + :q
-     WHERE id = :reward AND (stock IS NULL OR issued + :q <= stock)
- RETURNING issued),
 pooled AS (
     UPDATE vouchers SET status = 'issued', redemption_id = :rid, citizen_id = :citizen,
                         expires_at = :expires
-     WHERE :pool AND EXISTS (SELECT 1 FROM stock) AND id IN (
+     WHERE :pool AND id IN (
            SELECT id FROM vouchers WHERE reward_id = :reward AND status = 'pooled'
             ORDER BY id LIMIT :q FOR UPDATE SKIP LOCKED)
  RETURNING id, code),
 generated AS (
     INSERT INTO vouchers (reward_id, code, status, redemption_id, citizen_id, expires_at)
     SELECT :reward, c, 'issued', :rid, :citizen, :expires
-      FROM unnest(CAST(:codes AS text[])) WITH ORDINALITY AS g(c, n), stock
+      FROM unnest(CAST(:codes AS text[])) WITH ORDINALITY AS g(c, n)
      ORDER BY n
  RETURNING id, code),
 codes AS (
-    SELECT array_agg(code ORDER BY id) AS codes
+    SELECT coalesce(array_agg(code ORDER BY id), '{{}}') AS codes
       FROM (SELECT id, code FROM pooled UNION ALL SELECT id, code FROM generated) v),
 redemption AS (
     INSERT INTO redemptions (id, citizen_id, reward_id, quantity, points, status, codes,
                              idempotency_key, request_hash, ledger_entry_id, created_at,
-                             expires_at)
+                             expires_at, stock_shard)
     SELECT :rid, :citizen, :reward, :q, :points, 'issued', codes.codes, :key, :hash, :entry,
-           :now, :expires
-      FROM stock, codes)
-SELECT (SELECT issued FROM stock) AS issued, (SELECT codes FROM codes) AS codes
+           :now, :expires, :shard
+      FROM codes)
+SELECT codes FROM codes
 """)  # noqa: S608 - constant SQL
 
 _LOCK_REDEMPTION = text("""
@@ -527,10 +547,10 @@ WITH {ledger.ENTRIES_CTE},
 posted AS ({ledger.POSTINGS_INSERT} RETURNING 1),
 vouchers AS (
     UPDATE vouchers SET status = 'cancelled' WHERE redemption_id = :rid AND status = 'issued'),
-redemption AS (
-    UPDATE redemptions SET status = 'cancelled', cancelled_at = :now, refund_entry_id = :refund
-     WHERE id = :rid)
-UPDATE rewards SET issued = issued - :q WHERE id = :reward
+stock AS (
+    UPDATE reward_stock SET issued = issued - :q WHERE reward_id = :reward AND shard = :shard)
+UPDATE redemptions SET status = 'cancelled', cancelled_at = :now, refund_entry_id = :refund
+ WHERE id = :rid
 """)  # noqa: S608 - constant SQL
 
 _VOUCHER_BY_CODE = text("""
@@ -557,4 +577,3 @@ _EXPIRE = text("""
     UPDATE vouchers SET status = 'expired'
      WHERE redemption_id = :rid AND status = 'issued' AND expires_at <= :now RETURNING id""")
 
-_RETURN_STOCK = text("UPDATE rewards SET issued = issued - :q WHERE id = :reward")

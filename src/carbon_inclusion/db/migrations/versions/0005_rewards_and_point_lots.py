@@ -27,7 +27,6 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('cost_points', sa.Integer(), nullable=False),
     sa.Column('stock', sa.Integer(), nullable=True),
-    sa.Column('issued', sa.Integer(), server_default=sa.text('0'), nullable=False),
     sa.Column('per_citizen_limit', sa.Integer(), nullable=True),
     sa.Column('limit_period', sa.String(length=8), nullable=True),
     sa.Column('sale_from', sa.DateTime(timezone=True), nullable=True),
@@ -46,10 +45,18 @@ def upgrade() -> None:
     sa.CheckConstraint("status IN ('active', 'archived')", name=op.f('ck_rewards_status')),
     sa.CheckConstraint('(per_citizen_limit IS NULL) = (limit_period IS NULL)', name=op.f('ck_rewards_limit_has_period')),
     sa.CheckConstraint('cost_points > 0', name=op.f('ck_rewards_cost_positive')),
-    sa.CheckConstraint('issued >= 0 AND (stock IS NULL OR issued <= stock)', name=op.f('ck_rewards_never_oversold')),
     sa.CheckConstraint('sale_to IS NULL OR sale_from IS NULL OR sale_to > sale_from', name=op.f('ck_rewards_sale_window')),
     sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_rewards_partner_id_partners')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_rewards'))
+    )
+    op.create_table('reward_stock',
+    sa.Column('reward_id', sa.Uuid(), nullable=False),
+    sa.Column('shard', sa.SmallInteger(), nullable=False),
+    sa.Column('stock', sa.Integer(), nullable=True),
+    sa.Column('issued', sa.Integer(), nullable=False),
+    sa.CheckConstraint('issued >= 0 AND (stock IS NULL OR issued <= stock)', name=op.f('ck_reward_stock_never_oversold')),
+    sa.ForeignKeyConstraint(['reward_id'], ['rewards.id'], name=op.f('fk_reward_stock_reward_id_rewards')),
+    sa.PrimaryKeyConstraint('reward_id', 'shard', name=op.f('pk_reward_stock'))
     )
     op.create_table('point_lots',
     sa.Column('citizen_id', sa.Uuid(), nullable=False),
@@ -71,6 +78,7 @@ def upgrade() -> None:
     sa.Column('request_hash', sa.LargeBinary(length=32), nullable=False),
     sa.Column('ledger_entry_id', sa.Uuid(), nullable=False),
     sa.Column('refund_entry_id', sa.Uuid(), nullable=True),
+    sa.Column('stock_shard', sa.SmallInteger(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('cancelled_at', sa.DateTime(timezone=True), nullable=True),
@@ -133,6 +141,7 @@ def downgrade() -> None:
     op.drop_index('ix_redemptions_citizen_created', table_name='redemptions')
     op.drop_table('redemptions')
     op.drop_table('point_lots')
+    op.drop_table('reward_stock')
     op.drop_table('rewards')
 
 

@@ -36,6 +36,7 @@ async def test_postgres_down_is_503_everywhere_it_is_needed(settings, citizen):
     app = create_app(settings.with_overrides(database_url=DEAD_PG))
     async with await _client(app) as c:
         _is_503_problem(await c.get("/v1/methodologies"))
+        _is_503_problem(await c.get("/v1/rewards/"))
         _is_503_problem(await c.post("/v1/auth/token",
                                      json={"phone": citizen.phone, "password": PASSWORD}))
         ready = await c.get("/readyz")

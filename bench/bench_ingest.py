@@ -27,7 +27,7 @@ from carbon_inclusion.security.secrets import sign_partner_request
 
 RECORDS = int(os.environ.get("BENCH_RECORDS", "100000"))
 BATCH = 1000
-CARDS = 1000
+CARDS = int(os.environ.get("BENCH_CARDS", "1000"))
 SENDERS = 4
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from carbon_inclusion.accounts.models import District
 from carbon_inclusion.db import Database
 from carbon_inclusion.methodologies.service import MethodologyService
+from carbon_inclusion.rewards.service import seed_rewards
 
 log = logging.getLogger("carbon_inclusion.seed")
 
@@ -56,6 +57,7 @@ async def seed_all(db: Database, seed_dir: Path | None = None) -> dict[str, int]
     counts = {
         "districts": await seed_districts(db, seed_dir),
         "methodologies_published": await seed_methodologies(db, seed_dir),
+        "rewards_added": await seed_rewards(db, seed_dir / "rewards.json"),
     }
     log.info("seeded %s", counts)
     return counts

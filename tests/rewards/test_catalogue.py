@@ -94,3 +94,16 @@ async def test_a_code_pool_hands_out_partner_codes_and_runs_dry(app, client, adm
     no_pool = await client.post(f"/v1/admin/rewards/{own_codes['id']}/codes",
                                 headers=admin.headers, json={"codes": ["ABCD-1234"]})
     assert (no_pool.status_code, no_pool.json()["code"]) == (409, "no_code_pool")
+
+
+async def test_the_seed_catalogue_is_on_sale_and_seeding_again_adds_nothing(app, client):
+    from carbon_inclusion.seeding import seed_all
+    from tests.conftest import ROOT
+
+    names = {x["name_en"]: x for x in (await client.get("/v1/rewards/")).json()["items"]}
+    coupon = names["¥2 metro ride coupon"]
+    assert (coupon["cost_points"], coupon["per_citizen_limit"], coupon["limit_period"]) == (
+        200, 2, "week")
+    assert names["A tree planted in your name"]["remaining"] is None  # unlimited
+    again = await seed_all(app.state.db, ROOT / "seed")
+    assert again["rewards_added"] == 0

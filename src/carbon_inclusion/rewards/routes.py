@@ -103,8 +103,8 @@ class RedemptionController(Controller):
           "per-citizen limit are consumed and the voucher codes issued in one transaction. "
           "409 with `code` `insufficient_points` (with `balance` and `cost`), `sold_out`, "
           "`not_on_sale`, or `limit_reached` (with `resets_at`). A replay with the same "
-          "`Idempotency-Key` and body returns the first answer (200); the same key with "
-          "another body is 409 `idempotency_key_reused`.")
+          "`Idempotency-Key` and body returns the first answer (as it stands now); the same "
+          "key with another body is 409 `idempotency_key_reused`.")
     async def redeem(self, data: JSONBody[RedeemIn], principal: NamedDependency[Principal],
                      rewards: NamedDependency[RewardService],
                      idempotency_key: IdempotencyKey = None) -> Response[RedemptionOut]:
@@ -112,8 +112,8 @@ class RedemptionController(Controller):
             raise InvalidInput.field("Idempotency-Key", "send a unique key of 8–128 "
                                      "printable characters with every new redemption",
                                      code="idempotency_key_required")
-        out, created = await rewards.redeem(principal.id, idempotency_key, data)
-        return Response(out, status_code=201 if created else 200)
+        out, _ = await rewards.redeem(principal.id, idempotency_key, data)
+        return Response(out, status_code=201)
 
     @get("/", operation_id="listRedemptions", responses=problems(401, 403),
          summary="The caller's redemptions, newest first")

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import secrets
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -116,11 +118,12 @@ class RewardService:
 
     # --- catalogue ------------------------------------------------------------------------
 
-    async def create(self, actor_id: uuid.UUID, body: RewardIn) -> RewardOut:
+    async def create(self, actor_id: uuid.UUID | None, body: RewardIn, *,
+                     reward_id: uuid.UUID | None = None) -> RewardOut:
         fields = msgspec.structs.asdict(body)
         async with self.db.transaction() as session:
             await _check_reward(session, fields)
-            reward = Reward(id=uuid7(), **fields)
+            reward = Reward(id=reward_id or uuid7(), **fields)
             session.add(reward)
             await session.flush()
             await stock.create(await session.connection(), reward.id, body.stock)
@@ -407,6 +410,21 @@ class RewardService:
             report.points_refunded += points
         await conn.execute(_CLOSE_REDEMPTION, {"rid": redemption_id})
         await stock.give_back(conn, row.reward_id, row.stock_shard, len(expired))
+
+
+async def seed_rewards(db: Database, path: Path) -> int:
+    """Add the rewards of ``path`` that are not there yet (by id); returns how many."""
+    if not path.exists():
+        return 0
+    service, added = RewardService(db, Settings()), 0
+    for item in json.loads(path.read_text(encoding="utf-8"))["rewards"]:
+        reward_id = uuid.UUID(item.pop("id"))
+        async with db.read() as session:
+            if await session.get(Reward, reward_id) is not None:
+                continue
+        await service.create(None, msgspec.convert(item, RewardIn), reward_id=reward_id)
+        added += 1
+    return added
 
 
 class ExpiryReport(msgspec.Struct):

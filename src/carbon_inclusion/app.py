@@ -30,6 +30,7 @@ from carbon_inclusion.behaviours.routes import (
 )
 from carbon_inclusion.behaviours.service import BehaviourService
 from carbon_inclusion.db import Database
+from carbon_inclusion.gamification.service import ProgressService
 from carbon_inclusion.logs import configure_logging
 from carbon_inclusion.methodologies.routes import (
     AdminMethodologyController,
@@ -97,6 +98,7 @@ def build_state(settings: Settings) -> State:
     partners = PartnerService(db, settings)
     behaviours = BehaviourService(db, settings, methodologies, partners, limiter)
     rewards = RewardService(db, settings)
+    progress = ProgressService(db, settings)
     return State(
         {
             "settings": settings,
@@ -109,6 +111,7 @@ def build_state(settings: Settings) -> State:
             "partners": partners,
             "behaviours": behaviours,
             "rewards": rewards,
+            "progress": progress,
         }
     )
 
@@ -169,6 +172,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "partners": _from_state("partners"),
             "behaviours": _from_state("behaviours"),
             "rewards": _from_state("rewards"),
+            "progress": _from_state("progress"),
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         middleware=[BearerAuthMiddleware],

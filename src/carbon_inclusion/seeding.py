@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from carbon_inclusion.accounts.models import District
 from carbon_inclusion.db import Database
+from carbon_inclusion.gamification.service import seed_levels
 from carbon_inclusion.methodologies.service import MethodologyService
 from carbon_inclusion.rewards.service import seed_rewards
 
@@ -37,6 +38,10 @@ async def seed_districts(db: Database, seed_dir: Path) -> int:
     return len(rows)
 
 
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def methodology_documents(seed_dir: Path) -> list[dict]:
     docs = [json.loads(p.read_text(encoding="utf-8"))
             for p in sorted((seed_dir / "methodologies").glob("*.json"))]
@@ -57,7 +62,8 @@ async def seed_all(db: Database, seed_dir: Path | None = None) -> dict[str, int]
     counts = {
         "districts": await seed_districts(db, seed_dir),
         "methodologies_published": await seed_methodologies(db, seed_dir),
-        "rewards_added": await seed_rewards(db, seed_dir / "rewards.json"),
+        "levels": await seed_levels(db, _read(seed_dir / "levels.json")["levels"]),
+        "rewards_added": await seed_rewards(db, _read(seed_dir / "rewards.json")["rewards"]),
     }
     log.info("seeded %s", counts)
     return counts

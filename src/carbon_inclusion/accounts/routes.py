@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
@@ -21,6 +22,7 @@ from carbon_inclusion.accounts.schemas import (
     UserStatusOut,
 )
 from carbon_inclusion.accounts.service import AccountsService, Principal
+from carbon_inclusion.gamification.service import ProgressService
 from carbon_inclusion.web.auth import ADMIN, ANY_USER, ENTERPRISE, PUBLIC
 from carbon_inclusion.web.openapi import problems
 
@@ -65,10 +67,14 @@ class MeController(Controller):
     tags = ["accounts"]  # noqa: RUF012
 
     @get("/", operation_id="getMe", opt=ANY_USER, responses=problems(401),
-         summary="The signed-in user's own profile")
+         summary="The signed-in user's own profile; a citizen's with level and streaks")
     async def me(self, principal: NamedDependency[Principal],
-                 accounts: NamedDependency[AccountsService]) -> UserOut:
-        return await accounts.profile(principal.id)
+                 accounts: NamedDependency[AccountsService],
+                 progress: NamedDependency[ProgressService]) -> UserOut:
+        profile = await accounts.profile(principal.id)
+        if principal.role != "citizen":
+            return profile
+        return msgspec.structs.replace(profile, progress=await progress.progress(principal.id))
 
 
 class DistrictController(Controller):

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from carbon_inclusion.gamification.schemas import ProgressOut
+
 
 class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True):
     phone: Annotated[str, msgspec.Meta(max_length=32, examples=["13800138000"])]
@@ -58,6 +60,8 @@ class UserOut(msgspec.Struct):
     organisation: OrganisationRef | None
     status: str
     created_at: dt.datetime
+    # Citizens only: lifetime reduction, level and the next one, day streaks.
+    progress: ProgressOut | None = None
 
 
 class DistrictList(msgspec.Struct):

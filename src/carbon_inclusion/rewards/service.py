@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import secrets
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -412,12 +410,10 @@ class RewardService:
         await stock.give_back(conn, row.reward_id, row.stock_shard, len(expired))
 
 
-async def seed_rewards(db: Database, path: Path) -> int:
-    """Add the rewards of ``path`` that are not there yet (by id); returns how many."""
-    if not path.exists():
-        return 0
+async def seed_rewards(db: Database, items: list[dict[str, Any]]) -> int:
+    """Add the rewards (``seed/rewards.json``) not there yet, by id; returns how many."""
     service, added = RewardService(db, Settings()), 0
-    for item in json.loads(path.read_text(encoding="utf-8"))["rewards"]:
+    for item in map(dict, items):
         reward_id = uuid.UUID(item.pop("id"))
         async with db.read() as session:
             if await session.get(Reward, reward_id) is not None:

@@ -69,6 +69,9 @@ def settings(storage: Storage, tmp_path_factory: pytest.TempPathFactory) -> Sett
         login_attempts_per_ip=100_000,
         # Races send a hundred claims at once; the per-citizen throttle has its own test.
         claims_per_minute=100_000,
+        # Races queue a thousand requests on one pool; on a loaded 2-core machine the last
+        # may wait longer than production's 5 s before getting a connection.
+        db_pool_timeout=60,
         log_json=False,
     )
 

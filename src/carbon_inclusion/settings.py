@@ -66,6 +66,8 @@ class Settings:
     # Enough for the concurrency a worker sees, so connections are reused, not re-opened.
     db_pool_size: int = 20
     db_max_overflow: int = 5
+    # How long a request waits for a free connection before it is answered 503.
+    db_pool_timeout: int = 5
     programme_timezone: str = "Asia/Shanghai"
     public_base_url: str = "http://127.0.0.1:8000"
     secret_key: str = DEV_SECRET_KEY
@@ -118,6 +120,7 @@ class Settings:
             workers=_int(env, "WEB_WORKERS", d.workers, 1),
             db_pool_size=_int(env, "DB_POOL_SIZE", d.db_pool_size, 1),
             db_max_overflow=_int(env, "DB_MAX_OVERFLOW", d.db_max_overflow, 0),
+            db_pool_timeout=_int(env, "DB_POOL_TIMEOUT", d.db_pool_timeout, 1),
             programme_timezone=env.get("PROGRAMME_TZ", d.programme_timezone),
             public_base_url=env.get("PUBLIC_BASE_URL", d.public_base_url).rstrip("/"),
             secret_key=env.get("SECRET_KEY", d.secret_key),

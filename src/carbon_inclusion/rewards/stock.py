@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 SHARDS = 8
@@ -91,23 +91,28 @@ async def take(conn: AsyncConnection, reward_id: uuid.UUID, quantity: int) -> in
     """Take ``quantity`` from a shard that has it; return the shard, or None: sold out.
     The shard stays locked until the caller's transaction ends."""
     params = {"r": reward_id, "q": quantity}
-    shard = await conn.scalar(_TAKE_FREE, params)
+    shard = await _attempt(conn, _TAKE_FREE, params)
     if shard is None:
-        shard = await _take_waiting(conn, params)
+        shard = await _attempt(conn, _TAKE_WAITING, params)
     if shard is None and quantity > 1:
         left = (await level(conn, reward_id)).left
         if left is not None and left >= quantity:  # enough, but spread too thin
             await _gather(conn, reward_id)
-            shard = await _take_waiting(conn, params)
+            shard = await _attempt(conn, _TAKE_WAITING, params)
     return shard
 
 
-async def _take_waiting(conn: AsyncConnection, params: dict[str, object]) -> int | None:
-    """Wait for a shard, in shard order (the order ``set_total`` locks them in). Shards
-    locked and found short once their holder committed are let go again (the savepoint), so
-    a caller that finds nothing holds no shard."""
+async def _attempt(conn: AsyncConnection, take: TextClause,
+                   params: dict[str, object]) -> int | None:
+    """One try at taking a shard, inside a savepoint that is rolled back when it finds none.
+
+    PostgreSQL keeps the lock on a row it locked and then passed over because a concurrent
+    commit left it short (``FOR UPDATE`` re-checks the newest version). A caller that goes on
+    to wait for another shard while still holding such a row would wait out of shard order,
+    and two such callers deadlock (seen under a 1,000-redemption rush). Rolling back the
+    savepoint lets those rows go, so whoever waits holds no shard."""
     async with conn.begin_nested() as savepoint:
-        shard = await conn.scalar(_TAKE_WAITING, params)
+        shard = await conn.scalar(take, params)
         if shard is None:
             await savepoint.rollback()
     return shard

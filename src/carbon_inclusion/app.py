@@ -30,6 +30,8 @@ from carbon_inclusion.behaviours.routes import (
 )
 from carbon_inclusion.behaviours.service import BehaviourService
 from carbon_inclusion.db import Database
+from carbon_inclusion.gamification.leaderboards import Leaderboards
+from carbon_inclusion.gamification.routes import LeaderboardController
 from carbon_inclusion.gamification.service import ProgressService
 from carbon_inclusion.logs import configure_logging
 from carbon_inclusion.methodologies.routes import (
@@ -81,6 +83,7 @@ ROUTE_HANDLERS = [
     RedemptionController,
     AdminRewardController,
     PartnerVoucherController,
+    LeaderboardController,
 ]
 
 
@@ -96,7 +99,9 @@ def build_state(settings: Settings) -> State:
     accounts = AccountsService(db, tokens, limiter, settings)
     methodologies = MethodologyService(db)
     partners = PartnerService(db, settings)
-    behaviours = BehaviourService(db, settings, methodologies, partners, limiter)
+    leaderboards = Leaderboards(db, redis, settings)
+    behaviours = BehaviourService(db, settings, methodologies, partners, limiter,
+                                  on_change=leaderboards.touched)
     rewards = RewardService(db, settings)
     progress = ProgressService(db, settings)
     return State(
@@ -112,6 +117,7 @@ def build_state(settings: Settings) -> State:
             "behaviours": behaviours,
             "rewards": rewards,
             "progress": progress,
+            "leaderboards": leaderboards,
         }
     )
 
@@ -173,6 +179,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "behaviours": _from_state("behaviours"),
             "rewards": _from_state("rewards"),
             "progress": _from_state("progress"),
+            "leaderboards": _from_state("leaderboards"),
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         middleware=[BearerAuthMiddleware],

@@ -255,6 +255,53 @@ def points_expire() -> None:
 
 
 @main.group()
+def leaderboards() -> None:
+    """Leaderboards kept in Redis."""
+
+
+@leaderboards.command("rebuild")
+@click.option("--scope", type=click.Choice(["city", "district", "both"]), default="both")
+@click.option("--period", type=click.Choice(["week", "month", "all", "every"]),
+              default="every")
+def leaderboards_rebuild(scope: str, period: str) -> None:
+    """Rebuild the current boards from PostgreSQL (readers keep the old ones meanwhile)."""
+    import time
+
+    from sqlalchemy import select
+
+    from carbon_inclusion.accounts.models import District
+    from carbon_inclusion.app import build_state
+    from carbon_inclusion.gamification.leaderboards import PERIODS
+
+    settings = _settings()
+    state = build_state(settings)
+
+    async def run() -> list[str]:
+        boards = state.leaderboards
+        out = []
+        try:
+            async with state.db.read() as session:
+                districts = list((await session.scalars(select(District.code))).all())
+            for p in PERIODS if period == "every" else (period,):
+                wanted = [("city", None)] if scope in ("city", "both") else []
+                if scope in ("district", "both"):
+                    wanted += [("district", d) for d in districts]
+                for s, d in wanted:
+                    began = time.perf_counter()
+                    done = await boards.rebuild(boards.board(s, p, d))
+                    out.append(f"{s}{':' + d if d else ''} {p}: "
+                               + (f"{time.perf_counter() - began:.2f} s" if done
+                                  else "another rebuild is running"))
+        finally:
+            await state.db.dispose()
+            await state.redis.close()
+        return out
+
+    for line in asyncio.run(run()):
+        click.echo(line)
+
+
+@main.group()
 def vouchers() -> None:
     """Scheduled work on issued vouchers."""
 

@@ -22,7 +22,7 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion import rules
 from carbon_inclusion.behaviours.models import Behaviour
+from carbon_inclusion.db import after_commit
 from carbon_inclusion.errors import FieldError
 from carbon_inclusion.ids import uuid7
 from carbon_inclusion.ledger import service as ledger
@@ -117,12 +118,23 @@ def parse_versions(raw: str | list[Any]) -> Versions:
     return out
 
 
+# Told, after the commit, which citizens' credited totals changed (and whether any went down).
+OnChange = Callable[[set[uuid.UUID], bool], Awaitable[None]]
+
+
 class Recorder:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, on_change: OnChange | None = None) -> None:
         self.settings = settings
         self.tz = settings.tz
         self.window = dt.timedelta(seconds=settings.same_trip_window_s)
+        self.on_change = on_change
         self._compiled: dict[str, rules.CompiledMethodology] = {}
+
+    def changed(self, citizens: set[uuid.UUID], lowered: bool) -> None:
+        """Tell ``on_change`` about these citizens once the caller's transaction commits."""
+        if citizens and self.on_change is not None:
+            on_change = self.on_change
+            after_commit(lambda: on_change(citizens, lowered))
 
     # --- methodology versions -----------------------------------------------------------
 
@@ -273,6 +285,8 @@ class Recorder:
         # Counters, behaviours, entries and postings: one statement.
         await conn.execute(_WRITE, _totals_params(used) | _behaviour_params(kept)
                            | ledger.post_params(entries))
+        self.changed({r["citizen_id"] for r in rows if r["status"] == "credited"}
+                      | {b.citizen_id for b in released}, bool(released))
         return outcomes
 
     async def _context(self, conn: AsyncConnection, candidates: list[Candidate]
@@ -364,6 +378,7 @@ class Recorder:
                     request_hash=hashlib.sha256(str(b.ledger_entry_id).encode()).digest(),
                     behaviour_id=b.id, reverses_id=b.ledger_entry_id, memo=memo, lots=take))
         await ledger.post(conn, entries)
+        self.changed({b.citizen_id for b in paid}, True)
 
     def pay(self, to_pay: list[Payable], used: dict[DayKey, rules.DayUsage]) -> None:
         """Apply the daily caps in order of occurrence; fill in what each row is paid."""

@@ -24,6 +24,7 @@ from carbon_inclusion.behaviours.pipeline import (
     OPEN,
     VERSIONS_JSON,
     Candidate,
+    OnChange,
     Outcome,
     Recorder,
     lock_key,
@@ -98,14 +99,15 @@ def has_nul(value: Any) -> bool:
 
 class BehaviourService:
     def __init__(self, db: Database, settings: Settings, methodologies: MethodologyService,
-                 partners: PartnerService, limiter: RateLimiter) -> None:
+                 partners: PartnerService, limiter: RateLimiter,
+                 on_change: OnChange | None = None) -> None:
         self.db = db
         self.settings = settings
         self.tz = settings.tz
         self.methodologies = methodologies
         self.partners = partners
         self.limiter = limiter
-        self.recorder = Recorder(settings)
+        self.recorder = Recorder(settings, on_change)
         partners.on_bound = self.credit_bound
 
     # --- app claims ---------------------------------------------------------------------
@@ -430,6 +432,7 @@ class BehaviourService:
             await self.recorder.write_totals(conn, used)
             await ledger.post(conn, entries)
             await self._update(conn, data)
+            self.recorder.changed({row.citizen_id}, False)
             return self._out(data)
 
     async def reject(self, admin_id: uuid.UUID, behaviour_id: uuid.UUID,

@@ -1,4 +1,4 @@
 from carbon_inclusion.db.base import Base, metadata
-from carbon_inclusion.db.engine import Database
+from carbon_inclusion.db.engine import Database, after_commit
 
-__all__ = ["Base", "Database", "metadata"]
+__all__ = ["Base", "Database", "after_commit", "metadata"]

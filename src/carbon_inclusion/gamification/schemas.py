@@ -26,3 +26,25 @@ class ProgressOut(msgspec.Struct):
     next_level: LevelOut | None
     to_next_level_g: Decimal | None
     streak: StreakOut
+
+
+class RankOut(msgspec.Struct):
+    rank: int
+    nickname: str
+    reduction_g: Decimal
+
+
+class OwnRankOut(msgspec.Struct):
+    rank: int
+    reduction_g: Decimal
+
+
+class LeaderboardOut(msgspec.Struct):
+    scope: str
+    district: str | None
+    period: str
+    period_start: dt.date | None  # programme days; null for all time
+    period_end: dt.date | None
+    items: list[RankOut]
+    # The signed-in citizen's own standing; null when not on this board or not signed in.
+    me: OwnRankOut | None

@@ -1,0 +1,283 @@
+"""Leaderboards: grams saved this week, this month and ever, city-wide and per district.
+
+PostgreSQL is the truth (``daily_totals``: what each citizen was credited per programme day);
+each board is a Redis sorted set built from it, kept current after every commit that credits
+or takes back a behaviour, and rebuilt whenever it is missing (Redis keeps nothing on disk).
+
+* Score: ``-milligrams`` (exact in a double up to 9 million tonnes), so the plain ascending
+  order is the ranking and equal scores fall back on Redis's member order: the citizen id,
+  a UUIDv7, so among equals whoever joined the programme first ranks first. The same on
+  every rebuild.
+* Updates write each touched citizen's total as read from PostgreSQL after the commit
+  (``ZADD LT``: a slower update carrying an older, smaller total cannot overwrite a newer
+  one; plain ``ZADD`` after a take-back, since totals then go down).
+* A board is only maintained once built (a ``:built`` marker beside it), so a flushed Redis
+  never shows a partial board: the next read rebuilds it. A rebuild marks itself
+  (``:rebuilding``); updates landing meanwhile also note their citizens (``:dirty``), which the
+  rebuild refreshes from PostgreSQL once the new board is in place, so none is lost.
+
+All keys of one board share a hash tag, so the scripts work on Redis Cluster too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+
+from carbon_inclusion.db import Database
+from carbon_inclusion.errors import InvalidInput, Unavailable
+from carbon_inclusion.redis_store import RedisStore
+from carbon_inclusion.settings import Settings
+
+SCOPES = ("city", "district")
+PERIODS = ("week", "month", "all")
+MILLI = Decimal(1000)
+CHUNK = 10_000
+REBUILD_LEASE_S = 600
+REBUILD_WAIT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    scope: str
+    district: str | None
+    period: str
+    start: dt.date | None  # None: since the programme began
+    end: dt.date | None
+
+    @property
+    def tag(self) -> str:
+        where = "city" if self.scope == "city" else f"d:{self.district}"
+        return f"{{lb:{where}:{self.period}:{self.start or 'all'}}}"
+
+    def expires_at(self, tz: Any) -> dt.datetime | None:
+        """Past boards are never read again: let Redis drop them a week after they end."""
+        if self.end is None:
+            return None
+        return dt.datetime.combine(self.end + dt.timedelta(days=7), dt.time(), tzinfo=tz)
+
+
+def period_bounds(period: str, today: dt.date) -> tuple[dt.date | None, dt.date | None]:
+    if period == "week":
+        start = today - dt.timedelta(days=today.weekday())
+        return start, start + dt.timedelta(days=7)
+    if period == "month":
+        start = today.replace(day=1)
+        return start, (start + dt.timedelta(days=32)).replace(day=1)
+    return None, None
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    rank: int
+    citizen_id: uuid.UUID
+    reduction_g: Decimal
+
+
+class Leaderboards:
+    def __init__(self, db: Database, redis: RedisStore, settings: Settings) -> None:
+        self.db = db
+        self.redis = redis
+        self.tz = settings.tz
+        self._update = redis.client.register_script(_UPDATE)
+
+    def board(self, scope: str, period: str, district: str | None,
+              today: dt.date | None = None) -> Board:
+        if scope not in SCOPES:
+            raise InvalidInput.field("scope", f"must be one of {', '.join(SCOPES)}")
+        if period not in PERIODS:
+            raise InvalidInput.field("period", f"must be one of {', '.join(PERIODS)}")
+        if scope == "city" and district is not None:
+            raise InvalidInput.field("district", "only with scope=district")
+        if scope == "district" and district is None:
+            raise InvalidInput.field("district", "required with scope=district")
+        start, end = period_bounds(period, today or dt.datetime.now(self.tz).date())
+        return Board(scope, district, period, start, end)
+
+    def _key(self, board: Board, suffix: str = "") -> str:
+        return self.redis.key(board.tag + suffix)
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def top(self, board: Board, limit: int,
+                  viewer: uuid.UUID | None = None) -> tuple[list[Standing], Standing | None]:
+        """The first ``limit`` standings, and the viewer's (None when not on the board)."""
+        await self.ensure(board)
+        key = self._key(board)
+        async with self.redis.client.pipeline(transaction=False) as pipe:
+            pipe.zrange(key, 0, limit - 1, withscores=True)
+            if viewer is not None:
+                pipe.zrank(key, str(viewer))
+                pipe.zscore(key, str(viewer))
+            answers = await pipe.execute()
+        items = [Standing(i + 1, uuid.UUID(member.decode()), _grams(score))
+                 for i, (member, score) in enumerate(answers[0])]
+        mine = None
+        if viewer is not None and answers[1] is not None:
+            mine = Standing(answers[1] + 1, viewer, _grams(answers[2]))
+        return items, mine
+
+    async def ensure(self, board: Board) -> None:
+        """Build ``board`` if it is missing; if another process is building it, wait."""
+        built = self._key(board, ":built")
+        if await self.redis.client.exists(built):
+            return
+        waited = 0.0
+        while not await self.rebuild(board, only_if_missing=True):
+            if await self.redis.client.exists(built):
+                return
+            if waited >= REBUILD_WAIT_S:
+                raise Unavailable("The leaderboard is being rebuilt.", retry_after=5)
+            await asyncio.sleep(0.05)
+            waited += 0.05
+
+    # --- building -------------------------------------------------------------------------
+
+    async def rebuild(self, board: Board, *, only_if_missing: bool = False) -> bool:
+        """Replace ``board`` with what PostgreSQL says. False when another rebuild holds the
+        lease (or, with ``only_if_missing``, when the board turned out to exist)."""
+        r = self.redis.client
+        lease = self._key(board, ":rebuilding")
+        if not await r.set(lease, b"1", nx=True, ex=REBUILD_LEASE_S):
+            return False
+        try:
+            if only_if_missing and await r.exists(self._key(board, ":built")):
+                return True
+            tmp = self._key(board, ":tmp")
+            await r.delete(tmp)
+            async for chunk in self._totals(board):
+                await r.zadd(tmp, chunk)
+            if await r.exists(tmp):
+                await r.rename(tmp, self._key(board))  # atomic: readers see old or new
+            else:
+                await r.delete(self._key(board))  # nobody has saved anything yet
+            await r.set(self._key(board, ":built"), b"1")
+            expires = board.expires_at(self.tz)
+            if expires is not None:
+                for suffix in ("", ":built"):
+                    await r.expireat(self._key(board, suffix), expires)
+            dirty = [uuid.UUID(m.decode()) for m in await r.smembers(self._key(board, ":dirty"))]
+            if dirty:
+                await self._write(board, await self._citizen_totals(board, dirty), lowered=True)
+            return True
+        finally:
+            await r.delete(lease, self._key(board, ":dirty"))
+
+    async def _totals(self, board: Board) -> Any:
+        """The board's members as ``{citizen id: -milligrams}``, in chunks, from one
+        server-side cursor (a million members never sit in memory at once)."""
+        where, params = _filters(board)
+        async with self.db.engine.connect() as conn:
+            sql = _SUMS.format(where=where, having="HAVING sum(t.grams) > 0")
+            result = await conn.stream(text(sql), params)
+            async for rows in result.partitions(CHUNK):
+                yield {str(c): -_milli(g) for c, g in rows}
+
+    # --- keeping current ------------------------------------------------------------------
+
+    async def touched(self, citizens: Iterable[uuid.UUID], lowered: bool = False) -> None:
+        """After a commit: write these citizens' totals to every current board they are on.
+        ``lowered``: some total may have gone down (a behaviour was taken back)."""
+        ids = sorted(set(citizens))
+        if not ids:
+            return
+        today = dt.datetime.now(self.tz).date()
+        week, _ = period_bounds("week", today)
+        month, _ = period_bounds("month", today)
+        async with self.db.engine.connect() as conn:
+            rows = (await conn.execute(_CITIZEN_TOTALS, {
+                "ids": ids, "week": week, "month": month})).all()
+        for scope in SCOPES:
+            for period, column in (("week", 2), ("month", 3), ("all", 4)):
+                by_district: dict[str | None, dict[str, float]] = {}
+                for row in rows:
+                    district = row[1] if scope == "district" else None
+                    grams = row[column] or 0
+                    if grams > 0 or lowered:  # a zero after a take-back leaves the board
+                        by_district.setdefault(district, {})[str(row[0])] = -_milli(grams)
+                for district, members in by_district.items():
+                    await self._write(self.board(scope, period, district, today), members,
+                                      lowered=lowered)
+
+    async def _citizen_totals(self, board: Board, ids: list[uuid.UUID]) -> dict[str, float]:
+        where, params = _filters(board)
+        async with self.db.engine.connect() as conn:
+            sql = _SUMS.format(where=where + " AND t.citizen_id = ANY(CAST(:ids AS uuid[]))",
+                               having="")
+            rows = (await conn.execute(text(sql), params | {"ids": ids})).all()
+        totals = {str(c): -_milli(g) for c, g in rows}
+        return {str(c): totals.get(str(c), 0.0) for c in ids}
+
+    async def _write(self, board: Board, members: dict[str, float], *, lowered: bool) -> None:
+        if not members:
+            return
+        args: list[Any] = ["ZADD" if lowered else "LT"]
+        for member, score in members.items():
+            args += [score, member]
+        await self._update(keys=[self._key(board), self._key(board, ":built"),
+                                 self._key(board, ":rebuilding"),
+                                 self._key(board, ":dirty")], args=args)
+
+
+# Each member's grams on a board; ``where`` comes from ``_filters`` (no user input in it).
+_SUMS = """
+    SELECT t.citizen_id, sum(t.grams) AS g FROM daily_totals t
+      JOIN users u ON u.id = t.citizen_id
+     WHERE {where}
+     GROUP BY t.citizen_id {having}"""
+
+
+def _filters(board: Board) -> tuple[str, dict[str, Any]]:
+    where, params = ["true"], {}
+    if board.start is not None:
+        where.append("t.day >= :start AND t.day < :end")
+        params |= {"start": board.start, "end": board.end}
+    if board.scope == "district":
+        where.append("u.district_code = :district")
+        params["district"] = board.district
+    return " AND ".join(where), params
+
+
+def _milli(grams: Decimal) -> float:
+    return float(int(Decimal(grams) * MILLI))
+
+
+def _grams(score: float) -> Decimal:
+    return (Decimal(int(-score)) / MILLI).quantize(Decimal("0.001"))
+
+
+_CITIZEN_TOTALS = text("""
+    SELECT u.id, u.district_code,
+           sum(t.grams) FILTER (WHERE t.day >= :week),
+           sum(t.grams) FILTER (WHERE t.day >= :month),
+           sum(t.grams)
+      FROM users u JOIN daily_totals t ON t.citizen_id = u.id
+     WHERE u.id = ANY(CAST(:ids AS uuid[]))
+     GROUP BY u.id, u.district_code""")
+
+# KEYS: board, built marker, rebuild lease, dirty set. ARGV: mode (LT or ZADD), then
+# score/member pairs. Unbuilt boards are left alone unless a rebuild is under way, whose
+# dirty set then remembers the members for it to refresh.
+_UPDATE = """
+local built = redis.call('EXISTS', KEYS[2]) == 1
+local rebuilding = redis.call('EXISTS', KEYS[3]) == 1
+if not built and not rebuilding then return 0 end
+for i = 2, #ARGV, 2 do
+    if ARGV[1] == 'LT' then
+        redis.call('ZADD', KEYS[1], 'LT', ARGV[i], ARGV[i + 1])
+    elseif tonumber(ARGV[i]) == 0 then
+        redis.call('ZREM', KEYS[1], ARGV[i + 1])
+    else
+        redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
+    end
+    if rebuilding then redis.call('SADD', KEYS[4], ARGV[i + 1]) end
+end
+return 1
+"""

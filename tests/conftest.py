@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from carbon_inclusion.app import create_app
@@ -80,12 +81,31 @@ def settings(storage: Storage, tmp_path_factory: pytest.TempPathFactory) -> Sett
 async def app(settings: Settings) -> AsyncIterator:
     application = create_app(settings)
     await seed_all(application.state.db, ROOT / "seed")
+    # Seed badges pay bonuses; tests that count points exactly would count them too. The
+    # badge tests switch them on (``seed_badges``).
+    async with application.state.db.connect() as conn:
+        await conn.execute(text("UPDATE badges SET status = 'retired'"))
     _RUNNING["app"] = application
     yield application
     _RUNNING.clear()
     await application.state.db.dispose()
     await _delete_prefix(application.state.redis.client, settings.redis_prefix)
     await application.state.redis.close()
+
+
+@pytest.fixture
+async def seed_badges(app) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """``await seed_badges()`` switches the seed badges on until the test ends."""
+
+    async def on() -> None:
+        async with app.state.db.connect() as conn:
+            await conn.execute(text("UPDATE badges SET status = 'active'"))
+
+    try:
+        yield on
+    finally:
+        async with app.state.db.connect() as conn:
+            await conn.execute(text("UPDATE badges SET status = 'retired'"))
 
 
 async def _delete_prefix(client: aioredis.Redis, prefix: str) -> None:

@@ -30,8 +30,14 @@ from carbon_inclusion.behaviours.routes import (
 )
 from carbon_inclusion.behaviours.service import BehaviourService
 from carbon_inclusion.db import Database
+from carbon_inclusion.gamification.badges import BadgeService
 from carbon_inclusion.gamification.leaderboards import Leaderboards
-from carbon_inclusion.gamification.routes import LeaderboardController
+from carbon_inclusion.gamification.routes import (
+    AdminBadgeController,
+    BadgeController,
+    LeaderboardController,
+    MyGameController,
+)
 from carbon_inclusion.gamification.service import ProgressService
 from carbon_inclusion.logs import configure_logging
 from carbon_inclusion.methodologies.routes import (
@@ -39,6 +45,7 @@ from carbon_inclusion.methodologies.routes import (
     MethodologyController,
 )
 from carbon_inclusion.methodologies.service import MethodologyService
+from carbon_inclusion.notifications import Notifier, points_credited
 from carbon_inclusion.partners.routes import (
     AdminPartnerController,
     BindingController,
@@ -84,6 +91,9 @@ ROUTE_HANDLERS = [
     AdminRewardController,
     PartnerVoucherController,
     LeaderboardController,
+    AdminBadgeController,
+    BadgeController,
+    MyGameController,
 ]
 
 
@@ -100,8 +110,11 @@ def build_state(settings: Settings) -> State:
     methodologies = MethodologyService(db)
     partners = PartnerService(db, settings)
     leaderboards = Leaderboards(db, redis, settings)
-    behaviours = BehaviourService(db, settings, methodologies, partners, limiter,
-                                  on_change=leaderboards.touched)
+    notifier = Notifier(redis)
+    badges = BadgeService(db, settings, notifier)
+    behaviours = BehaviourService(
+        db, settings, methodologies, partners, limiter, on_change=leaderboards.touched,
+        on_credited=[badges.on_credited], on_paid=points_credited(notifier))
     rewards = RewardService(db, settings)
     progress = ProgressService(db, settings)
     return State(
@@ -118,6 +131,8 @@ def build_state(settings: Settings) -> State:
             "rewards": rewards,
             "progress": progress,
             "leaderboards": leaderboards,
+            "notifier": notifier,
+            "badges": badges,
         }
     )
 
@@ -163,6 +178,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            await app.state.notifier.close()
             await app.state.db.dispose()
             await app.state.redis.close()
 
@@ -180,6 +196,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "rewards": _from_state("rewards"),
             "progress": _from_state("progress"),
             "leaderboards": _from_state("leaderboards"),
+            "notifier": _from_state("notifier"),
+            "badges": _from_state("badges"),
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         middleware=[BearerAuthMiddleware],

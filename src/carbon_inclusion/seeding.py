@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from carbon_inclusion.accounts.models import District
 from carbon_inclusion.db import Database
+from carbon_inclusion.gamification.badges import seed_badges
 from carbon_inclusion.gamification.service import seed_levels
 from carbon_inclusion.methodologies.service import MethodologyService
 from carbon_inclusion.rewards.service import seed_rewards
@@ -64,6 +65,7 @@ async def seed_all(db: Database, seed_dir: Path | None = None) -> dict[str, int]
         "methodologies_published": await seed_methodologies(db, seed_dir),
         "levels": await seed_levels(db, _read(seed_dir / "levels.json")["levels"]),
         "rewards_added": await seed_rewards(db, _read(seed_dir / "rewards.json")["rewards"]),
+        "badges_added": await seed_badges(db, _read(seed_dir / "badges.json")["badges"]),
     }
     log.info("seeded %s", counts)
     return counts

@@ -95,6 +95,9 @@ Versions = dict[str, list[Version]]
 Payable = tuple[dict[str, Any], rules.CompiledMethodology, rules.Evaluation]
 
 
+CITIZEN = "*"  # not a behaviour type: the lock over all of a citizen's behaviours
+
+
 def lock_key(citizen_id: uuid.UUID, behaviour_type: str) -> int:
     digest = hashlib.blake2b(f"behaviours:{citizen_id}:{behaviour_type}".encode(),
                              digest_size=8)
@@ -120,14 +123,23 @@ def parse_versions(raw: str | list[Any]) -> Versions:
 
 # Told, after the commit, which citizens' credited totals changed (and whether any went down).
 OnChange = Callable[[set[uuid.UUID], bool], Awaitable[None]]
+# Called inside the transaction, with the citizens' locks held, once behaviours of theirs
+# are credited: what follows from a credit and must be exactly-once (badges, challenges).
+OnCredited = Callable[[AsyncConnection, set[uuid.UUID]], Awaitable[None]]
+# Told of each credited behaviour (its row), inside the transaction (live notifications).
+OnPaid = Callable[[dict[str, Any]], None]
 
 
 class Recorder:
-    def __init__(self, settings: Settings, on_change: OnChange | None = None) -> None:
+    def __init__(self, settings: Settings, on_change: OnChange | None = None,
+                 on_credited: Sequence[OnCredited] = (), on_paid: OnPaid | None = None
+                 ) -> None:
         self.settings = settings
         self.tz = settings.tz
         self.window = dt.timedelta(seconds=settings.same_trip_window_s)
         self.on_change = on_change
+        self.on_credited = tuple(on_credited)
+        self.on_paid = on_paid
         self._compiled: dict[str, rules.CompiledMethodology] = {}
 
     def changed(self, citizens: set[uuid.UUID], lowered: bool) -> None:
@@ -135,6 +147,18 @@ class Recorder:
         if citizens and self.on_change is not None:
             on_change = self.on_change
             after_commit(lambda: on_change(citizens, lowered))
+
+    async def credited(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+        """What follows, in the same transaction, from crediting these behaviour rows."""
+        paid = [r for r in rows if r["status"] == "credited"]
+        if not paid:
+            return
+        if self.on_paid is not None:
+            for r in paid:
+                self.on_paid(r)
+        citizens = {r["citizen_id"] for r in paid}
+        for hook in self.on_credited:
+            await hook(conn, citizens)
 
     # --- methodology versions -----------------------------------------------------------
 
@@ -170,10 +194,15 @@ class Recorder:
 
     async def lock(self, conn: AsyncConnection,
                    pairs: Iterable[tuple[uuid.UUID, str]]) -> None:
+        """Each (citizen, behaviour type) pair's lock, and each citizen's own (``CITIZEN``:
+        what follows a credit, badges and challenges, reads all of a citizen's totals), in
+        one sorted pass so that no two callers wait on each other in a circle."""
+        pairs = set(pairs)
+        keys = {lock_key(c, t) for c, t in pairs} | {lock_key(c, CITIZEN) for c, _ in pairs}
         await conn.execute(
             text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k "
                  "ORDER BY k"),
-            {"keys": sorted({lock_key(c, t) for c, t in pairs})})
+            {"keys": sorted(keys)})
 
     async def read_totals(self, conn: AsyncConnection,
                           keys: Iterable[DayKey]) -> dict[DayKey, rules.DayUsage]:
@@ -285,6 +314,7 @@ class Recorder:
         # Counters, behaviours, entries and postings: one statement.
         await conn.execute(_WRITE, _totals_params(used) | _behaviour_params(kept)
                            | ledger.post_params(entries))
+        await self.credited(conn, rows)
         self.changed({r["citizen_id"] for r in rows if r["status"] == "credited"}
                       | {b.citizen_id for b in released}, bool(released))
         return outcomes

@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +26,8 @@ from carbon_inclusion.behaviours.pipeline import (
     VERSIONS_JSON,
     Candidate,
     OnChange,
+    OnCredited,
+    OnPaid,
     Outcome,
     Recorder,
     lock_key,
@@ -100,14 +103,15 @@ def has_nul(value: Any) -> bool:
 class BehaviourService:
     def __init__(self, db: Database, settings: Settings, methodologies: MethodologyService,
                  partners: PartnerService, limiter: RateLimiter,
-                 on_change: OnChange | None = None) -> None:
+                 on_change: OnChange | None = None, on_credited: Sequence[OnCredited] = (),
+                 on_paid: OnPaid | None = None) -> None:
         self.db = db
         self.settings = settings
         self.tz = settings.tz
         self.methodologies = methodologies
         self.partners = partners
         self.limiter = limiter
-        self.recorder = Recorder(settings, on_change)
+        self.recorder = Recorder(settings, on_change, on_credited, on_paid)
         partners.on_bound = self.credit_bound
 
     # --- app claims ---------------------------------------------------------------------
@@ -432,6 +436,7 @@ class BehaviourService:
             await self.recorder.write_totals(conn, used)
             await ledger.post(conn, entries)
             await self._update(conn, data)
+            await self.recorder.credited(conn, [data])
             self.recorder.changed({row.citizen_id}, False)
             return self._out(data)
 

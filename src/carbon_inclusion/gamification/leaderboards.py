@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ MILLI = Decimal(1000)
 CHUNK = 10_000
 REBUILD_LEASE_S = 600
 REBUILD_WAIT_S = 30.0
+PAGE_TTL_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,7 @@ class Standing:
     rank: int
     citizen_id: uuid.UUID
     reduction_g: Decimal
+    nickname: str
 
 
 class Leaderboards:
@@ -87,6 +90,9 @@ class Leaderboards:
         self.redis = redis
         self.tz = settings.tz
         self._update = redis.client.register_script(_UPDATE)
+        self._pages: dict[tuple[str, int], tuple[float, list[Standing]]] = {}
+        self._refreshing: dict[tuple[str, int], asyncio.Future[Any]] = {}
+        self._generation = 0  # bumped whenever this process changes a board
 
     def board(self, scope: str, period: str, district: str | None,
               today: dt.date | None = None) -> Board:
@@ -106,23 +112,76 @@ class Leaderboards:
 
     # --- reading --------------------------------------------------------------------------
 
-    async def top(self, board: Board, limit: int,
-                  viewer: uuid.UUID | None = None) -> tuple[list[Standing], Standing | None]:
-        """The first ``limit`` standings, and the viewer's (None when not on the board)."""
-        await self.ensure(board)
-        key = self._key(board)
-        async with self.redis.client.pipeline(transaction=False) as pipe:
-            pipe.zrange(key, 0, limit - 1, withscores=True)
-            if viewer is not None:
-                pipe.zrank(key, str(viewer))
-                pipe.zscore(key, str(viewer))
-            answers = await pipe.execute()
-        items = [Standing(i + 1, uuid.UUID(member.decode()), _grams(score))
-                 for i, (member, score) in enumerate(answers[0])]
+    async def top(self, board: Board, limit: int, viewer: uuid.UUID | None = None
+                  ) -> tuple[list[Standing], Standing | None]:
+        """The first ``limit`` standings with nicknames, and the viewer's (None when not on
+        the board). The first page is the same for every reader, so each process keeps it
+        and refreshes it every ``PAGE_TTL_S`` (at once when this process changes a board);
+        a read then costs one Redis round trip for the viewer's own rank, or none."""
+        cached = self._pages.get((board.tag, limit))
+        if cached is None or cached[0] <= time.monotonic():
+            # One refresh per page and process. Readers wait for it only when there is no
+            # page yet; otherwise they get the page just expired while it runs.
+            refresh = self._refreshing.get((board.tag, limit))
+            if refresh is None:
+                refresh = asyncio.ensure_future(self._refresh(board, limit))
+                self._refreshing[(board.tag, limit)] = refresh
+                refresh.add_done_callback(
+                    lambda _: self._refreshing.pop((board.tag, limit), None))
+            if cached is None:
+                cached = await asyncio.shield(refresh)
+        items = cached[1]
         mine = None
-        if viewer is not None and answers[1] is not None:
-            mine = Standing(answers[1] + 1, viewer, _grams(answers[2]))
+        if viewer is not None:
+            _, rank, score = await self._read(board, 0, viewer)
+            if rank is not None:
+                mine = Standing(rank + 1, viewer, _grams(score), "")
         return items, mine
+
+    async def _refresh(self, board: Board, limit: int) -> tuple[float, list[Standing]]:
+        generation = self._generation
+        top, _, _ = await self._read(board, limit, None)
+        ranked = [(uuid.UUID(m.decode()), score) for m, score in top]
+        names = await self.nicknames([c for c, _ in ranked])
+        page = (time.monotonic() + PAGE_TTL_S,
+                [Standing(i + 1, c, _grams(score), names.get(c, ""))
+                 for i, (c, score) in enumerate(ranked)])
+        if len(self._pages) > 1000:
+            self._pages.clear()
+        if generation == self._generation:  # else a board changed meanwhile: keep none
+            self._pages[(board.tag, limit)] = page
+        return page
+
+    async def _read(self, board: Board, limit: int, viewer: uuid.UUID | None) -> list[Any]:
+        """``[top members with scores, viewer's rank, viewer's score]`` in one round trip,
+        building the board first if it is missing."""
+        key = self._key(board)
+        while True:
+            async with self.redis.client.pipeline(transaction=False) as pipe:
+                pipe.exists(self._key(board, ":built"))
+                if limit:
+                    pipe.zrange(key, 0, limit - 1, withscores=True)
+                if viewer is not None:
+                    pipe.zrank(key, str(viewer))
+                    pipe.zscore(key, str(viewer))
+                answers = await pipe.execute()
+            if answers[0]:
+                break
+            self._forget_pages()
+            await self.ensure(board)
+        top = answers[1] if limit else []
+        rest = answers[2:] if limit else answers[1:]
+        return [top, *(rest or [None, None])]
+
+    def _forget_pages(self) -> None:
+        self._generation += 1
+        self._pages.clear()
+
+    async def nicknames(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+        if not ids:
+            return {}
+        async with self.db.engine.connect() as conn:
+            return dict((await conn.execute(_NICKNAMES, {"ids": ids})).all())
 
     async def ensure(self, board: Board) -> None:
         """Build ``board`` if it is missing; if another process is building it, wait."""
@@ -152,13 +211,14 @@ class Leaderboards:
                 return True
             tmp = self._key(board, ":tmp")
             await r.delete(tmp)
-            async for chunk in self._totals(board):
+            async for chunk in self.totals(board):
                 await r.zadd(tmp, chunk)
             if await r.exists(tmp):
                 await r.rename(tmp, self._key(board))  # atomic: readers see old or new
             else:
                 await r.delete(self._key(board))  # nobody has saved anything yet
             await r.set(self._key(board, ":built"), b"1")
+            self._forget_pages()
             expires = board.expires_at(self.tz)
             if expires is not None:
                 for suffix in ("", ":built"):
@@ -170,7 +230,7 @@ class Leaderboards:
         finally:
             await r.delete(lease, self._key(board, ":dirty"))
 
-    async def _totals(self, board: Board) -> Any:
+    async def totals(self, board: Board) -> Any:
         """The board's members as ``{citizen id: -milligrams}``, in chunks, from one
         server-side cursor (a million members never sit in memory at once)."""
         where, params = _filters(board)
@@ -218,6 +278,7 @@ class Leaderboards:
     async def _write(self, board: Board, members: dict[str, float], *, lowered: bool) -> None:
         if not members:
             return
+        self._forget_pages()
         args: list[Any] = ["ZADD" if lowered else "LT"]
         for member, score in members.items():
             args += [score, member]
@@ -252,6 +313,8 @@ def _milli(grams: Decimal) -> float:
 def _grams(score: float) -> Decimal:
     return (Decimal(int(-score)) / MILLI).quantize(Decimal("0.001"))
 
+
+_NICKNAMES = text("SELECT id, nickname FROM users WHERE id = ANY(CAST(:ids AS uuid[]))")
 
 _CITIZEN_TOTALS = text("""
     SELECT u.id, u.district_code,

@@ -1,13 +1,26 @@
-"""The game around the points: levels (data, from ``seed/levels.json``)."""
+"""The game around the points: levels (data, from ``seed/levels.json``) and badges."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Numeric, SmallInteger, Text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from carbon_inclusion.db.base import Base
+from carbon_inclusion.db.base import Base, uuid_pk
+from carbon_inclusion.db.base import created_at as set_on_insert
 
 
 class Level(Base):
@@ -18,3 +31,47 @@ class Level(Base):
     name_zh: Mapped[str] = mapped_column(Text)
     name_en: Mapped[str] = mapped_column(Text)
     min_reduction_g: Mapped[Decimal] = mapped_column(Numeric(20, 3), unique=True)
+
+
+class Badge(Base):
+    """A badge and the version of its definition now in force (``badge_versions``)."""
+
+    __tablename__ = "badges"
+    __table_args__ = (CheckConstraint("status IN ('active', 'retired')", name="status"),)
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(SmallInteger)
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    created_at: Mapped[dt.datetime] = set_on_insert()
+    updated_at: Mapped[dt.datetime] = set_on_insert()
+
+
+class BadgeVersion(Base):
+    """One version of a badge's definition; never changed once written."""
+
+    __tablename__ = "badge_versions"
+
+    code: Mapped[str] = mapped_column(ForeignKey("badges.code"), primary_key=True)
+    version: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_by: Mapped[uuid.UUID | None]
+    created_at: Mapped[dt.datetime] = set_on_insert()
+
+
+class BadgeAward(Base):
+    """A badge level a citizen earned: at most once per citizen, badge and level."""
+
+    __tablename__ = "badge_awards"
+    __table_args__ = (
+        UniqueConstraint("citizen_id", "code", "level"),
+        CheckConstraint("bonus_points >= 0", name="bonus_not_negative"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    citizen_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    code: Mapped[str] = mapped_column(ForeignKey("badges.code"))
+    level: Mapped[int] = mapped_column(SmallInteger)
+    version: Mapped[int] = mapped_column(SmallInteger)  # the definition it was earned under
+    bonus_points: Mapped[int] = mapped_column(default=0)
+    entry_id: Mapped[uuid.UUID | None]  # the ledger entry paying the bonus
+    awarded_at: Mapped[dt.datetime] = set_on_insert()

@@ -1,19 +1,35 @@
 from __future__ import annotations
 
+import asyncio
+import uuid
+from collections.abc import AsyncGenerator
 from typing import Annotated, Literal
 
-from litestar import Controller, Request, get
+import msgspec
+from litestar import Controller, Request, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import QueryParameter
-from sqlalchemy import select
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from carbon_inclusion.accounts.models import District, User
+from carbon_inclusion.accounts.models import District
+from carbon_inclusion.accounts.service import Principal
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import InvalidInput
+from carbon_inclusion.gamification.badges import (
+    BadgeIn,
+    BadgeList,
+    BadgeOut,
+    BadgeService,
+    BadgeUpdate,
+    MyBadgesOut,
+)
 from carbon_inclusion.gamification.leaderboards import Leaderboards
 from carbon_inclusion.gamification.schemas import LeaderboardOut, OwnRankOut, RankOut
-from carbon_inclusion.web.auth import PUBLIC
+from carbon_inclusion.notifications import Notifier
+from carbon_inclusion.web.auth import ADMIN, CITIZEN, PUBLIC
 from carbon_inclusion.web.openapi import problems
+
+HEARTBEAT_S = 15.0
 
 
 class LeaderboardController(Controller):
@@ -46,12 +62,92 @@ class LeaderboardController(Controller):
         viewer = request.scope.get("user")
         viewer_id = viewer.id if viewer is not None and viewer.role == "citizen" else None
         items, mine = await leaderboards.top(board, limit, viewer_id)
-        async with db.read() as session:
-            names = dict((await session.execute(
-                select(User.id, User.nickname).where(User.id.in_([s.citizen_id for s in items]))
-            )).all()) if items else {}
         return LeaderboardOut(
             scope=scope, district=district, period=period, period_start=board.start,
             period_end=board.end,
-            items=[RankOut(s.rank, names.get(s.citizen_id, ""), s.reduction_g) for s in items],
+            items=[RankOut(s.rank, s.nickname, s.reduction_g) for s in items],
             me=OwnRankOut(mine.rank, mine.reduction_g) if mine else None)
+
+
+class AdminBadgeController(Controller):
+    path = "/v1/admin/badges"
+    tags = ["admin", "gamification"]  # noqa: RUF012
+    opt = ADMIN
+
+    @post("/", operation_id="createBadge", responses=problems(401, 403, 409),
+          summary="Define a badge (version 1)",
+          description="`measure` and each level's optional `condition` are formulas in the "
+          "methodology language over a citizen's statistics: `total_g`, `behaviours`, "
+          "`active_days`, `streak`, `best_streak`, `count_<behaviour>`, "
+          "`grams_<behaviour>`, `district`. A formula that does not check is refused "
+          "(422, naming the field).")
+    async def create(self, data: JSONBody[BadgeIn], principal: NamedDependency[Principal],
+                     badges: NamedDependency[BadgeService]) -> BadgeOut:
+        return await badges.create(principal.id, data)
+
+    @get("/", operation_id="listBadgesAdmin", responses=problems(401, 403),
+         summary="Every badge, retired ones included, at its current version")
+    async def list_all(self, badges: NamedDependency[BadgeService]) -> BadgeList:
+        return BadgeList(await badges.listing())
+
+    @get("/{code:str}", operation_id="getBadgeAdmin", responses=problems(401, 403, 404),
+         summary="One badge at its current version")
+    async def get_one(self, code: FromPath[str], badges: NamedDependency[BadgeService]) -> BadgeOut:
+        return await badges.get(code)
+
+    @put("/{code:str}", operation_id="updateBadge", responses=problems(401, 403, 404),
+         summary="A new version of a badge",
+         description="Awards made under earlier versions stay. `status: retired` stops "
+         "further awards.")
+    async def update(self, code: FromPath[str], data: JSONBody[BadgeUpdate],
+                     principal: NamedDependency[Principal],
+                     badges: NamedDependency[BadgeService]) -> BadgeOut:
+        return await badges.update(principal.id, code, data)
+
+
+class BadgeController(Controller):
+    path = "/v1/badges"
+    tags = ["gamification"]  # noqa: RUF012
+    opt = PUBLIC
+
+    @get("/", operation_id="listBadges", responses=problems(),
+         summary="The badges citizens can earn")
+    async def list_active(self, badges: NamedDependency[BadgeService]) -> BadgeList:
+        return BadgeList(await badges.listing(active_only=True))
+
+
+class MyGameController(Controller):
+    path = "/v1/me"
+    tags = ["gamification"]  # noqa: RUF012
+    opt = CITIZEN
+
+    @get("/badges", operation_id="getMyBadges", responses=problems(401, 403),
+         summary="Badges earned, and the next level of each with progress")
+    async def my_badges(self, principal: NamedDependency[Principal],
+                        badges: NamedDependency[BadgeService]) -> MyBadgesOut:
+        return await badges.mine(principal.id)
+
+    @get("/events", operation_id="streamMyEvents", responses=problems(401, 403),
+         summary="Live notifications (Server-Sent Events)",
+         description="`text/event-stream` of the signed-in citizen's own events: "
+         "`points_credited`, `badge_earned`, `challenge_completed`, each sent once its "
+         "transaction has committed, from whichever API process produced it. A comment "
+         "line every 15 s keeps proxies from closing an idle stream. Live only: what "
+         "happened while disconnected is read from the other endpoints.")
+    async def events(self, principal: NamedDependency[Principal],
+                     notifier: NamedDependency[Notifier]) -> ServerSentEvent:
+        return ServerSentEvent(_events(notifier, principal.id))
+
+
+async def _events(notifier: Notifier, citizen_id: uuid.UUID
+                  ) -> AsyncGenerator[ServerSentEventMessage, None]:
+    async with notifier.stream(citizen_id) as queue:
+        yield ServerSentEventMessage(comment="connected")
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_S)
+            except TimeoutError:
+                yield ServerSentEventMessage(comment="keep-alive")
+                continue
+            yield ServerSentEventMessage(data=msgspec.json.encode(event).decode(),
+                                         event=event.type, id=event.id)

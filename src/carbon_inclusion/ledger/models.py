@@ -36,8 +36,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from carbon_inclusion.db.base import Base, created_at, uuid_pk
 
 CITIZEN = "citizen"
-PROGRAMME_ACCOUNTS = ("issuance", "redemption", "reversal", "expiry")
-ENTRY_KINDS = ("behaviour_credit", "reversal", "redemption", "redemption_refund", "expiry")
+PROGRAMME_ACCOUNTS = ("issuance", "redemption", "reversal", "expiry", "bonus")
+ENTRY_KINDS = ("behaviour_credit", "reversal", "redemption", "redemption_refund", "expiry",
+               "bonus")
 
 
 class JournalEntry(Base):
@@ -45,7 +46,7 @@ class JournalEntry(Base):
     __table_args__ = (
         CheckConstraint(
             "kind IN ('behaviour_credit', 'reversal', 'redemption', 'redemption_refund', "
-            "'expiry')", name="kind"),
+            "'expiry', 'bonus')", name="kind"),
         Index("uq_journal_entries_citizen_idempotency", "citizen_id", "idempotency_key",
               unique=True),
         Index("ix_journal_entries_citizen_created", "citizen_id", "created_at", "id"),
@@ -73,7 +74,7 @@ class Posting(Base):
         CheckConstraint(
             "(account = 'citizen') = (account_citizen_id IS NOT NULL)", name="citizen_account"),
         CheckConstraint(
-            "account IN ('citizen', 'issuance', 'redemption', 'reversal', 'expiry')",
+            "account IN ('citizen', 'issuance', 'redemption', 'reversal', 'expiry', 'bonus')",
             name="account"),
         CheckConstraint("(account = 'citizen') = (lot IS NOT NULL)", name="citizen_lot"),
         Index("ix_postings_entry", "entry_id"),

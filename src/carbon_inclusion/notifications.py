@@ -1,0 +1,135 @@
+"""Live notifications: "points credited", "badge earned", "challenge completed".
+
+A producer calls ``Notifier.send`` inside its transaction; the event is published to Redis
+once the transaction commits (``after_commit``), never before and never for work rolled
+back. Every API process keeps one Redis pattern subscription for all citizens (``Hub``) and
+hands each event to the streams of that citizen connected to it, so an event produced by
+one process reaches a client connected to another. A citizen only ever receives their own.
+
+Delivery is live only: an app that was not connected reads what it missed from the API
+(wallet, ``/v1/me/badges``, challenges). Redis pub/sub keeps nothing, as Redis here keeps
+nothing on disk either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import msgspec
+import redis.asyncio as aioredis
+
+from carbon_inclusion.db import after_commit
+from carbon_inclusion.redis_store import RedisStore
+
+log = logging.getLogger("carbon_inclusion.notifications")
+QUEUE_SIZE = 100  # per connected stream; a client that stops reading loses the oldest
+KINDS = ("points_credited", "badge_earned", "challenge_completed")
+
+
+class Event(msgspec.Struct):
+    id: str
+    type: str
+    at: dt.datetime
+    data: dict[str, Any]
+
+
+class Notifier:
+    def __init__(self, redis: RedisStore) -> None:
+        self.redis = redis
+        self._streams: dict[uuid.UUID, set[asyncio.Queue[Event]]] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    def channel(self, citizen_id: uuid.UUID) -> str:
+        return self.redis.key("events", str(citizen_id))
+
+    # --- producing ------------------------------------------------------------------------
+
+    def send(self, citizen_id: uuid.UUID, kind: str, data: dict[str, Any]) -> None:
+        """Publish once the enclosing transaction commits."""
+        event = Event(id=str(uuid.uuid4()), type=kind, at=dt.datetime.now(dt.UTC), data=data)
+        after_commit(lambda: self.publish(citizen_id, event))
+
+    async def publish(self, citizen_id: uuid.UUID, event: Event) -> None:
+        await self.redis.client.publish(self.channel(citizen_id), msgspec.json.encode(event))
+
+    # --- consuming ------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def stream(self, citizen_id: uuid.UUID) -> AsyncIterator[asyncio.Queue[Event]]:
+        """A queue receiving ``citizen_id``'s events while the block runs."""
+        queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
+        self._streams.setdefault(citizen_id, set()).add(queue)
+        try:
+            await self._listening()
+            yield queue
+        finally:
+            streams = self._streams.get(citizen_id)
+            if streams is not None:
+                streams.discard(queue)
+                if not streams:
+                    del self._streams[citizen_id]
+
+    async def _listening(self) -> None:
+        if self._listener is None or self._listener.done():
+            self._ready.clear()
+            self._listener = asyncio.create_task(self._listen())
+        await asyncio.wait_for(self._ready.wait(), timeout=5)
+
+    async def _listen(self) -> None:
+        """One pattern subscription for the whole process; reconnects until closed."""
+        pattern = self.redis.key("events", "*")
+        prefix = len(self.redis.key("events", ""))
+        while True:
+            pubsub = self.redis.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.psubscribe(pattern)
+                self._ready.set()
+                while True:
+                    # An explicit timeout, not the client's socket timeout: quiet is normal.
+                    message = await pubsub.get_message(ignore_subscribe_messages=True,
+                                                       timeout=5.0)
+                    if message is None or message["type"] != "pmessage":
+                        continue
+                    try:
+                        citizen = uuid.UUID(message["channel"][prefix:].decode())
+                        event = msgspec.json.decode(message["data"], type=Event)
+                    except (ValueError, msgspec.DecodeError):
+                        continue
+                    for queue in list(self._streams.get(citizen, ())):
+                        if queue.full():
+                            queue.get_nowait()
+                        queue.put_nowait(event)
+            except asyncio.CancelledError:
+                raise
+            except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
+                log.warning("notification subscription lost (%r); reconnecting", exc)
+                await asyncio.sleep(1)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+            self._listener = None
+
+
+def points_credited(notifier: Notifier) -> Callable[[dict[str, Any]], None]:
+    """The behaviour pipeline's ``on_paid`` hook: tell the citizen what a behaviour earned."""
+
+    def send(row: dict[str, Any]) -> None:
+        notifier.send(row["citizen_id"], "points_credited", {
+            "behaviour_id": str(row["id"]), "type": row["type"], "points": row["points"],
+            "reduction_g": str(row["reduction_g"]),
+            "occurred_at": row["occurred_at"].isoformat()})
+
+    return send

@@ -31,10 +31,14 @@ from carbon_inclusion.behaviours.routes import (
 from carbon_inclusion.behaviours.service import BehaviourService
 from carbon_inclusion.db import Database
 from carbon_inclusion.gamification.badges import BadgeService
+from carbon_inclusion.gamification.challenges import ChallengeService
 from carbon_inclusion.gamification.leaderboards import Leaderboards
 from carbon_inclusion.gamification.routes import (
     AdminBadgeController,
+    AdminChallengeController,
     BadgeController,
+    ChallengeController,
+    ChallengeJoinController,
     LeaderboardController,
     MyGameController,
 )
@@ -94,6 +98,9 @@ ROUTE_HANDLERS = [
     AdminBadgeController,
     BadgeController,
     MyGameController,
+    AdminChallengeController,
+    ChallengeController,
+    ChallengeJoinController,
 ]
 
 
@@ -112,9 +119,11 @@ def build_state(settings: Settings) -> State:
     leaderboards = Leaderboards(db, redis, settings)
     notifier = Notifier(redis)
     badges = BadgeService(db, settings, notifier)
+    challenges = ChallengeService(db, settings, notifier)
     behaviours = BehaviourService(
         db, settings, methodologies, partners, limiter, on_change=leaderboards.touched,
-        on_credited=[badges.on_credited], on_paid=points_credited(notifier))
+        on_credited=[badges.on_credited, challenges.on_credited],
+        on_paid=points_credited(notifier))
     rewards = RewardService(db, settings)
     progress = ProgressService(db, settings)
     return State(
@@ -133,6 +142,7 @@ def build_state(settings: Settings) -> State:
             "leaderboards": leaderboards,
             "notifier": notifier,
             "badges": badges,
+            "challenges": challenges,
         }
     )
 
@@ -198,6 +208,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "leaderboards": _from_state("leaderboards"),
             "notifier": _from_state("notifier"),
             "badges": _from_state("badges"),
+            "challenges": _from_state("challenges"),
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         middleware=[BearerAuthMiddleware],

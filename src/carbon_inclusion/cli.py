@@ -319,3 +319,21 @@ def vouchers_expire() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+@main.group()
+def challenges() -> None:
+    """Challenges."""
+
+
+@challenges.command("settle")
+def challenges_settle() -> None:
+    """Pay the winning districts of district challenges that have ended; run daily."""
+    from carbon_inclusion.gamification.challenges import ChallengeService
+
+    settings = _settings()
+    report = _with_db(settings, lambda db: ChallengeService(db, settings).settle())
+    for item in report["settled"]:
+        click.echo(f"challenge {item['id']}: "
+                   + (f"won by {item['winner']}" if item["winner"] else "no winner"))
+    click.echo(f"settled {len(report['settled'])} challenge(s)")

@@ -122,12 +122,14 @@ class Leaderboards:
         if cached is None or cached[0] <= time.monotonic():
             # One refresh per page and process. Readers wait for it only when there is no
             # page yet; otherwise they get the page just expired while it runs.
-            refresh = self._refreshing.get((board.tag, limit))
+            page = (board.tag, limit)
+            refresh = self._refreshing.get(page)
             if refresh is None:
-                refresh = asyncio.ensure_future(self._refresh(board, limit))
-                self._refreshing[(board.tag, limit)] = refresh
+                refresh = self._refreshing[page] = asyncio.ensure_future(
+                    self._refresh(board, limit))
                 refresh.add_done_callback(
-                    lambda _: self._refreshing.pop((board.tag, limit), None))
+                    lambda done: self._refreshing.pop(page, None)
+                    if self._refreshing.get(page) is done else None)
             if cached is None:
                 cached = await asyncio.shield(refresh)
         items = cached[1]
@@ -174,8 +176,10 @@ class Leaderboards:
         return [top, *(rest or [None, None])]
 
     def _forget_pages(self) -> None:
+        """A board changed: pages kept, and refreshes begun before, are out of date."""
         self._generation += 1
         self._pages.clear()
+        self._refreshing.clear()
 
     async def nicknames(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
         if not ids:

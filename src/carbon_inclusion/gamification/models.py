@@ -75,3 +75,49 @@ class BadgeAward(Base):
     bonus_points: Mapped[int] = mapped_column(default=0)
     entry_id: Mapped[uuid.UUID | None]  # the ledger entry paying the bonus
     awarded_at: Mapped[dt.datetime] = set_on_insert()
+
+
+class Challenge(Base):
+    """A time-boxed goal over programme days ``starts_on``–``ends_on`` (inclusive).
+
+    ``individual``: each participant's own count or grams of ``behaviour`` (any when null)
+    reaching ``target`` completes it, once, with ``bonus_points``. ``district``: participants
+    count for the district they were in when they joined; the district with the most when
+    the challenge ends wins, and its participants are paid when it is settled.
+    """
+
+    __tablename__ = "challenges"
+    __table_args__ = (
+        CheckConstraint("kind IN ('individual', 'district')", name="kind"),
+        CheckConstraint("measure IN ('count', 'grams')", name="measure"),
+        CheckConstraint("target > 0", name="target_positive"),
+        CheckConstraint("ends_on >= starts_on", name="period_order"),
+        CheckConstraint("bonus_points >= 0", name="bonus_not_negative"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    title_zh: Mapped[str] = mapped_column(Text)
+    title_en: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    behaviour: Mapped[str | None] = mapped_column(String(64))
+    measure: Mapped[str] = mapped_column(String(16))
+    target: Mapped[Decimal] = mapped_column(Numeric(20, 3))
+    starts_on: Mapped[dt.date]
+    ends_on: Mapped[dt.date]
+    bonus_points: Mapped[int] = mapped_column(default=0)
+    settled_at: Mapped[dt.datetime | None]
+    created_by: Mapped[uuid.UUID | None]
+    created_at: Mapped[dt.datetime] = set_on_insert()
+
+
+class ChallengeParticipant(Base):
+    __tablename__ = "challenge_participants"
+
+    challenge_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("challenges.id"),
+                                                    primary_key=True)
+    citizen_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True,
+                                                  index=True)
+    district_code: Mapped[str | None] = mapped_column(String(32))
+    joined_at: Mapped[dt.datetime] = set_on_insert()
+    completed_at: Mapped[dt.datetime | None]
+    bonus_points: Mapped[int] = mapped_column(default=0)

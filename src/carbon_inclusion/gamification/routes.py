@@ -3,10 +3,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncGenerator
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, get, post, put
+from litestar import Controller, Request, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
@@ -22,6 +22,12 @@ from carbon_inclusion.gamification.badges import (
     BadgeService,
     BadgeUpdate,
     MyBadgesOut,
+)
+from carbon_inclusion.gamification.challenges import (
+    ChallengeIn,
+    ChallengeList,
+    ChallengeOut,
+    ChallengeService,
 )
 from carbon_inclusion.gamification.leaderboards import Leaderboards
 from carbon_inclusion.gamification.schemas import LeaderboardOut, OwnRankOut, RankOut
@@ -151,3 +157,66 @@ async def _events(notifier: Notifier, citizen_id: uuid.UUID
                 continue
             yield ServerSentEventMessage(data=msgspec.json.encode(event).decode(),
                                          event=event.type, id=event.id)
+
+
+class AdminChallengeController(Controller):
+    path = "/v1/admin/challenges"
+    tags = ["admin", "gamification"]  # noqa: RUF012
+    opt = ADMIN
+
+    @post("/", operation_id="createChallenge", responses=problems(401, 403),
+          summary="Set a time-boxed goal, for citizens alone or district against district")
+    async def create(self, data: JSONBody[ChallengeIn], principal: NamedDependency[Principal],
+                     challenges: NamedDependency[ChallengeService]) -> ChallengeOut:
+        return await challenges.create(principal.id, data)
+
+    @post("/settle", operation_id="settleChallenges", responses=problems(401, 403),
+          status_code=200, summary="Pay the winners of district challenges that have ended",
+          description="Safe to repeat: each challenge is settled once. The same as "
+          "`carbon-inclusion challenges settle`.")
+    async def settle(self, challenges: NamedDependency[ChallengeService]) -> dict[str, Any]:
+        return await challenges.settle()
+
+
+class ChallengeController(Controller):
+    path = "/v1/challenges"
+    tags = ["gamification"]  # noqa: RUF012
+    opt = PUBLIC
+
+    @get("/", operation_id="listChallenges", responses=problems(),
+         summary="Challenges running or coming up",
+         description="With a citizen's token each says whether the caller joined, and their "
+         "progress (their own, or their district's).")
+    async def list_open(self, request: Request,
+                        challenges: NamedDependency[ChallengeService]) -> ChallengeList:
+        return await challenges.listing(_citizen(request))
+
+    @get("/{challenge_id:uuid}", operation_id="getChallenge", responses=problems(404),
+         summary="One challenge, with district standings for district challenges")
+    async def get_one(self, request: Request, challenge_id: FromPath[uuid.UUID],
+                      challenges: NamedDependency[ChallengeService]) -> ChallengeOut:
+        return await challenges.get(challenge_id, _citizen(request))
+
+
+
+class ChallengeJoinController(Controller):
+    path = "/v1/challenges"
+    tags = ["gamification"]  # noqa: RUF012
+    opt = CITIZEN  # its own controller: a handler's opt is merged into PUBLIC's, not instead
+
+    @post("/{challenge_id:uuid}/join", operation_id="joinChallenge",
+          responses=problems(401, 403, 404, 409),
+          summary="Join a challenge (201; joining again answers 200 and changes nothing)",
+          description="An ended challenge cannot be joined (409 `challenge_ended`). A "
+          "district challenge counts the caller for their district as it is now.")
+    async def join(self, challenge_id: FromPath[uuid.UUID],
+                   principal: NamedDependency[Principal],
+                   challenges: NamedDependency[ChallengeService]) -> Response[ChallengeOut]:
+        out, joined = await challenges.join(principal.id, principal.district_code,
+                                            challenge_id)
+        return Response(out, status_code=201 if joined else 200)
+
+
+def _citizen(request: Request) -> uuid.UUID | None:
+    user = request.scope.get("user")
+    return user.id if user is not None and user.role == "citizen" else None

@@ -58,8 +58,11 @@ async def test_redis_down_degrades_throttles_but_keeps_recording(settings, clien
         r = await c.post("/v1/behaviours/", headers=headers, json={
             "type": "transit_trip", "occurred_at": at.isoformat(), "data": {"mode": "bus"}})
         assert r.status_code == 201, r.text
+        _is_503_problem(await c.get("/v1/leaderboards/"))  # boards live in Redis
+        _is_503_problem(await c.get("/v1/me/events", headers=headers))
         ready = await c.get("/readyz")
         assert ready.status_code == 503 and ready.json()["checks"]["redis"] != "ok"
+    await app.state.notifier.close()
     await app.state.db.dispose()
     await app.state.redis.close()
     # The behaviour is really stored: the normal app sees it.

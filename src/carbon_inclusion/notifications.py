@@ -25,11 +25,13 @@ import msgspec
 import redis.asyncio as aioredis
 
 from carbon_inclusion.db import after_commit
+from carbon_inclusion.errors import Unavailable
 from carbon_inclusion.redis_store import RedisStore
 
 log = logging.getLogger("carbon_inclusion.notifications")
 QUEUE_SIZE = 100  # per connected stream; a client that stops reading loses the oldest
 KINDS = ("points_credited", "badge_earned", "challenge_completed")
+READY_WAIT_S = 3.0
 
 
 class Event(msgspec.Struct):
@@ -67,7 +69,7 @@ class Notifier:
         queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
         self._streams.setdefault(citizen_id, set()).add(queue)
         try:
-            await self._listening()
+            await self.listening()
             yield queue
         finally:
             streams = self._streams.get(citizen_id)
@@ -76,11 +78,16 @@ class Notifier:
                 if not streams:
                     del self._streams[citizen_id]
 
-    async def _listening(self) -> None:
+    async def listening(self) -> None:
+        """Make sure this process is subscribed; ``Unavailable`` when Redis cannot be
+        reached (the caller answers 503 before a stream begins)."""
         if self._listener is None or self._listener.done():
             self._ready.clear()
             self._listener = asyncio.create_task(self._listen())
-        await asyncio.wait_for(self._ready.wait(), timeout=5)
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout=READY_WAIT_S)
+        except TimeoutError:
+            raise Unavailable("Live notifications are unavailable right now.") from None
 
     async def _listen(self) -> None:
         """One pattern subscription for the whole process; reconnects until closed."""
@@ -109,6 +116,7 @@ class Notifier:
             except asyncio.CancelledError:
                 raise
             except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
+                self._ready.clear()
                 log.warning("notification subscription lost (%r); reconnecting", exc)
                 await asyncio.sleep(1)
             finally:

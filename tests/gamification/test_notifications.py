@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import socket
@@ -99,9 +100,17 @@ async def next_event(events: asyncio.Queue, kind: str) -> dict:
 
 
 async def test_an_event_produced_by_one_process_reaches_a_client_on_another(
-        client, make_citizen, second_process, seed_badges):
+        client, admin, make_citizen, second_process, seed_badges):
     await seed_badges()
     me, other = await make_citizen(), await make_citizen()
+    today = days_ago(0).date()
+    goal = await client.post("/v1/admin/challenges/", headers=admin.headers, json={
+        "title_zh": "今天乘一次地铁", "title_en": "One metro trip", "target": "1",
+        "starts_on": (today - dt.timedelta(days=2)).isoformat(), "ends_on": today.isoformat(),
+        "bonus_points": 3})
+    assert goal.status_code == 201, goal.text
+    joined = await client.post(f"/v1/challenges/{goal.json()['id']}/join", headers=me.headers)
+    assert joined.status_code == 201
     async with listening(second_process, me) as mine, listening(second_process, other) as theirs:
         # Recorded through this process; the stream is held by the other one.
         r = await claim(client, me, "transit_trip", days_ago(1),
@@ -112,6 +121,9 @@ async def test_an_event_produced_by_one_process_reaches_a_client_on_another(
         assert credited["data"]["points"] == r.json()["points"]
         badge = await next_event(mine, "badge_earned")
         assert (badge["data"]["code"], badge["data"]["level"]) == ("first_green_trip", 1)
+        done = await next_event(mine, "challenge_completed")
+        assert done["data"] == {"challenge_id": goal.json()["id"], "title_zh": "今天乘一次地铁",
+                                "title_en": "One metro trip", "bonus_points": 3}
         await asyncio.sleep(0.5)
         assert theirs.empty()  # a citizen only receives their own
 

@@ -133,7 +133,7 @@ class MyGameController(Controller):
                         badges: NamedDependency[BadgeService]) -> MyBadgesOut:
         return await badges.mine(principal.id)
 
-    @get("/events", operation_id="streamMyEvents", responses=problems(401, 403),
+    @get("/events", operation_id="streamMyEvents", responses=problems(401, 403, 503),
          summary="Live notifications (Server-Sent Events)",
          description="`text/event-stream` of the signed-in citizen's own events: "
          "`points_credited`, `badge_earned`, `challenge_completed`, each sent once its "
@@ -142,6 +142,7 @@ class MyGameController(Controller):
          "happened while disconnected is read from the other endpoints.")
     async def events(self, principal: NamedDependency[Principal],
                      notifier: NamedDependency[Notifier]) -> ServerSentEvent:
+        await notifier.listening()  # 503 now, not a stream that never delivers
         return ServerSentEvent(_events(notifier, principal.id))
 
 

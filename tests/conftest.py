@@ -116,12 +116,13 @@ async def _delete_prefix(client: aioredis.Redis, prefix: str) -> None:
 @pytest.fixture(autouse=True, scope="module")
 async def ledger_stays_sound():
     """After every module, once the app exists: Σ postings = 0, each wallet = Σ its
-    postings, no wallet negative."""
+    postings, no wallet negative; and every registry check passes."""
     yield
     application = _RUNNING.get("app")
     if application is not None:
         async with application.state.db.connect() as conn:
             assert await check_invariants(conn) == []
+        assert (await application.state.registry.verify()).problems == []
 
 
 @pytest.fixture(scope="session")

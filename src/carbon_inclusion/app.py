@@ -58,6 +58,13 @@ from carbon_inclusion.partners.routes import (
 from carbon_inclusion.partners.service import PartnerService
 from carbon_inclusion.ratelimit import RateLimiter
 from carbon_inclusion.redis_store import RedisStore
+from carbon_inclusion.registry.orders import OrderService
+from carbon_inclusion.registry.routes import (
+    AdminRegistryController,
+    OrderController,
+    RegistryController,
+)
+from carbon_inclusion.registry.service import RegistryService
 from carbon_inclusion.rewards.routes import (
     AdminRewardController,
     PartnerVoucherController,
@@ -101,6 +108,9 @@ ROUTE_HANDLERS = [
     AdminChallengeController,
     ChallengeController,
     ChallengeJoinController,
+    AdminRegistryController,
+    RegistryController,
+    OrderController,
 ]
 
 
@@ -120,6 +130,8 @@ def build_state(settings: Settings) -> State:
     notifier = Notifier(redis)
     badges = BadgeService(db, settings, notifier)
     challenges = ChallengeService(db, settings, notifier)
+    registry = RegistryService(db, settings)
+    orders = OrderService(db, settings)
     behaviours = BehaviourService(
         db, settings, methodologies, partners, limiter, on_change=leaderboards.touched,
         on_credited=[badges.on_credited, challenges.on_credited],
@@ -143,6 +155,8 @@ def build_state(settings: Settings) -> State:
             "notifier": notifier,
             "badges": badges,
             "challenges": challenges,
+            "registry": registry,
+            "orders": orders,
         }
     )
 
@@ -209,6 +223,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "notifier": _from_state("notifier"),
             "badges": _from_state("badges"),
             "challenges": _from_state("challenges"),
+            "registry": _from_state("registry"),
+            "orders": _from_state("orders"),
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         middleware=[BearerAuthMiddleware],

@@ -337,3 +337,37 @@ def challenges_settle() -> None:
         click.echo(f"challenge {item['id']}: "
                    + (f"won by {item['winner']}" if item["winner"] else "no winner"))
     click.echo(f"settled {len(report['settled'])} challenge(s)")
+
+
+@main.group()
+def registry() -> None:
+    """The credit registry."""
+
+
+@registry.command("verify")
+def registry_verify() -> None:
+    """Check every invariant of the registry from the data; exit 1 if any fails."""
+    from carbon_inclusion.registry.service import RegistryService
+
+    settings = _settings()
+    report = _with_db(settings, lambda db: RegistryService(db, settings).verify())
+    for problem in report.problems:
+        click.echo(f"FAIL {problem}")
+    if not report.ok:
+        raise SystemExit(1)
+    click.echo(f"registry sound: {report.batches} batch(es), every check passed")
+
+
+@main.group()
+def orders() -> None:
+    """Enterprises' credit orders."""
+
+
+@orders.command("expire")
+def orders_expire() -> None:
+    """Release the credits of unpaid quotes past their time; run every few minutes."""
+    from carbon_inclusion.registry.orders import OrderService
+
+    settings = _settings()
+    n = _with_db(settings, lambda db: OrderService(db, settings).expire())
+    click.echo(f"expired {n} order(s)")

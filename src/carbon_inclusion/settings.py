@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,6 +31,19 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _money(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = Decimal(raw)
+    except ArithmeticError:
+        raise SettingsError(f"{name} must be an amount like 40.00, got {raw!r}") from None
+    if not value.is_finite() or value <= 0 or value != value.quantize(Decimal("0.01")):
+        raise SettingsError(f"{name} must be a positive amount in whole fen, got {raw!r}")
     return value
 
 
@@ -94,6 +108,9 @@ class Settings:
     partner_batches_per_minute: int = 600
     # Points earned in a year expire at the end of the N-th year after it; 0: never.
     points_expiry_years: int = 0
+    # Credits: the programme's price per tonne (CNY, whole fen) and how long a quote holds them.
+    credit_price_cny: Decimal = Decimal("40.00")
+    order_hold_minutes: int = 30
 
     @property
     def is_production(self) -> bool:
@@ -145,6 +162,8 @@ class Settings:
             partner_batches_per_minute=_int(
                 env, "PARTNER_BATCHES_PER_MINUTE", d.partner_batches_per_minute, 1),
             points_expiry_years=_int(env, "POINTS_EXPIRY_YEARS", d.points_expiry_years, 0),
+            credit_price_cny=_money(env, "CREDIT_PRICE_CNY", d.credit_price_cny),
+            order_hold_minutes=_int(env, "ORDER_HOLD_MINUTES", d.order_hold_minutes, 1),
         )
         if settings.is_production and "JWT_KEYS_DIR" not in env:
             raise SettingsError("production needs JWT_KEYS_DIR (a directory of Ed25519 PEM keys)")

@@ -1,0 +1,223 @@
+"""Enterprises' orders of credits: a quote that reserves serials, paid or expired.
+
+``POST /v1/orders`` reserves whole credits, oldest vintage first, splitting a block where an
+order ends inside it, for ``ORDER_HOLD_MINUTES``; the administrator records the payment
+(``confirm``) and the serials become the organisation's holding. An unpaid quote expires and
+its serials become available again: checked whenever the registry is changed, and by
+``carbon-inclusion orders expire``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from carbon_inclusion.db import Database
+from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
+from carbon_inclusion.ids import uuid7
+from carbon_inclusion.registry.schemas import (
+    HoldingsOut,
+    OrderIn,
+    OrderOut,
+    OrderPage,
+    SerialRange,
+)
+from carbon_inclusion.registry.service import lock, serial_range
+from carbon_inclusion.rules import canonical_json
+from carbon_inclusion.settings import Settings
+from carbon_inclusion.web.pagination import decode_cursor, encode_cursor
+
+
+class OrderService:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.price = settings.credit_price_cny
+        self.hold = dt.timedelta(minutes=settings.order_hold_minutes)
+
+    async def order(self, organisation_id: uuid.UUID, user_id: uuid.UUID, key: str,
+                    body: OrderIn) -> tuple[OrderOut, bool]:
+        """``(order, created)``: reserve ``quantity_t`` credits at the programme price.
+        The same Idempotency-Key and body answers the first order again."""
+        digest = hashlib.sha256(canonical_json(msgspec.to_builtins(body))).digest()
+        async with self.db.connect() as conn:
+            await lock(conn)
+            existing = (await conn.execute(text(
+                "SELECT id, request_hash FROM credit_orders WHERE organisation_id = :o "
+                "AND idempotency_key = :k"), {"o": organisation_id, "k": key})).first()
+            if existing is not None:
+                if existing.request_hash != digest:
+                    raise Conflict("This Idempotency-Key was used for a different order.",
+                                   code="idempotency_key_reused",
+                                   errors=[FieldError("Idempotency-Key",
+                                                      "already used with another body")])
+                return await self._one(conn, existing.id, organisation_id), False
+            now = dt.datetime.now(dt.UTC)
+            await _expire(conn, now)
+            available = int(await conn.scalar(text(
+                "SELECT coalesce(sum(last_serial - first_serial + 1), 0) FROM credit_blocks "
+                "WHERE state = 'available'")))
+            if available < body.quantity_t:
+                raise Conflict(f"Only {available} t are available.", code="insufficient_credits",
+                               available_t=available, requested_t=body.quantity_t,
+                               errors=[FieldError("quantity_t", f"more than the {available} "
+                                                                "t available")])
+            order_id = uuid7()
+            await conn.execute(text("""
+                INSERT INTO credit_orders (id, organisation_id, quantity_t, price_cny_per_t,
+                    amount_cny, status, expires_at, idempotency_key, request_hash, created_by)
+                VALUES (:id, :o, :q, :price, :amount, 'reserved', :expires, :k, :h, :by)"""),
+                {"id": order_id, "o": organisation_id, "q": body.quantity_t,
+                 "price": self.price, "amount": self.price * body.quantity_t,
+                 "expires": now + self.hold, "k": key, "h": digest, "by": user_id})
+            await _take(conn, body.quantity_t, order_id, organisation_id)
+            return await self._one(conn, order_id, organisation_id), True
+
+    async def confirm_payment(self, admin_id: uuid.UUID, order_id: uuid.UUID,
+                              reference: str) -> OrderOut:
+        """The payment arrived: the reserved serials become the organisation's. Again with
+        the same order answers it unchanged."""
+        await self.expire()  # committed on its own: a refused payment still releases
+        async with self.db.connect() as conn:
+            await lock(conn)
+            now = dt.datetime.now(dt.UTC)
+            row = (await conn.execute(text(
+                "SELECT organisation_id, status FROM credit_orders WHERE id = :id"),
+                {"id": order_id})).first()
+            if row is None:
+                raise NotFound("No such order.")
+            if row.status == "expired":
+                raise Conflict("The quote expired before payment was recorded; its credits "
+                               "were released. Place a new order.", code="order_expired")
+            if row.status == "reserved":
+                await conn.execute(text(
+                    "UPDATE credit_blocks SET state = 'held', updated_at = now() "
+                    "WHERE order_id = :id AND state = 'reserved'"), {"id": order_id})
+                await conn.execute(text(
+                    "UPDATE credit_orders SET status = 'paid', paid_at = :now, "
+                    "payment_reference = :ref, confirmed_by = :by WHERE id = :id"),
+                    {"id": order_id, "now": now, "ref": reference, "by": admin_id})
+            return await self._one(conn, order_id, row.organisation_id)
+
+    async def expire(self) -> int:
+        async with self.db.connect() as conn:
+            await lock(conn)
+            return await _expire(conn, dt.datetime.now(dt.UTC))
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def get(self, organisation_id: uuid.UUID, order_id: uuid.UUID) -> OrderOut:
+        async with self.db.engine.connect() as conn:
+            return await self._one(conn, order_id, organisation_id)
+
+    async def orders(self, organisation_id: uuid.UUID, *, limit: int,
+                     cursor: str | None) -> OrderPage:
+        after = decode_cursor(cursor, 1)
+        try:
+            after_id = uuid.UUID(after[0]) if after else None
+        except (TypeError, ValueError):
+            raise InvalidInput.field("cursor", "is not a cursor this API returned") from None
+        async with self.db.engine.connect() as conn:
+            ids = list((await conn.execute(text(
+                "SELECT id FROM credit_orders WHERE organisation_id = :o "
+                "AND (CAST(:after AS uuid) IS NULL OR id < :after) ORDER BY id DESC "
+                "LIMIT :limit"), {"o": organisation_id, "after": after_id,
+                                  "limit": limit + 1})).scalars())
+            items = [await self._one(conn, i, organisation_id) for i in ids[:limit]]
+        more = len(ids) > limit
+        return OrderPage(items, encode_cursor([str(items[-1].id)]) if more else None)
+
+    async def holdings(self, organisation_id: uuid.UUID) -> HoldingsOut:
+        async with self.db.engine.connect() as conn:
+            rows = (await conn.execute(text("""
+                SELECT k.state, k.first_serial, k.last_serial, b.serial_prefix
+                  FROM credit_blocks k JOIN credit_batches b ON b.id = k.batch_id
+                 WHERE k.organisation_id = :o AND k.state IN ('held', 'retired')
+                 ORDER BY b.serial_prefix, k.first_serial"""), {"o": organisation_id})).all()
+        held = [serial_range(r.serial_prefix, r.first_serial, r.last_serial)
+                for r in rows if r.state == "held"]
+        retired = sum(r.last_serial - r.first_serial + 1 for r in rows if r.state == "retired")
+        return HoldingsOut(sum(b.quantity for b in held), retired, held)
+
+    async def _one(self, conn: AsyncConnection, order_id: uuid.UUID,
+                   organisation_id: uuid.UUID) -> OrderOut:
+        row = (await conn.execute(text(
+            "SELECT * FROM credit_orders WHERE id = :id AND organisation_id = :o"),
+            {"id": order_id, "o": organisation_id})).first()
+        if row is None:  # another organisation's order is not there, as far as you know
+            raise NotFound("No such order.")
+        # A quote past its time is expired even before the sweep releases its serials.
+        status = ("expired" if row.status == "reserved"
+                  and row.expires_at <= dt.datetime.now(dt.UTC) else row.status)
+        blocks = [] if status == "expired" else await _blocks_of(conn, order_id)
+        return _order_out(row, status, blocks)
+
+
+async def _take(conn: AsyncConnection, quantity: int, order_id: uuid.UUID,
+                organisation_id: uuid.UUID) -> None:
+    """Reserve ``quantity`` available serials, oldest batch and lowest serial first; the
+    block where the order ends is split. The caller holds the registry lock."""
+    blocks = (await conn.execute(text("""
+        SELECT k.id, k.batch_id, k.first_serial, k.last_serial
+          FROM credit_blocks k JOIN credit_batches b ON b.id = k.batch_id
+         WHERE k.state = 'available'
+         ORDER BY b.vintage_from, b.id, k.first_serial"""))).all()
+    left = quantity
+    for k in blocks:
+        size = k.last_serial - k.first_serial + 1
+        take = min(size, left)
+        if take < size:  # shrink, then add the rest back as its own block
+            await conn.execute(text(
+                "UPDATE credit_blocks SET last_serial = :last WHERE id = :id"),
+                {"id": k.id, "last": k.first_serial + take - 1})
+            await conn.execute(text(
+                "INSERT INTO credit_blocks (id, batch_id, first_serial, last_serial, state) "
+                "VALUES (:id, :batch, :first, :last, 'available')"),
+                {"id": uuid7(), "batch": k.batch_id, "first": k.first_serial + take,
+                 "last": k.last_serial})
+        await conn.execute(text(
+            "UPDATE credit_blocks SET state = 'reserved', order_id = :o, organisation_id = :org, "
+            "updated_at = now() WHERE id = :id"),
+            {"id": k.id, "o": order_id, "org": organisation_id})
+        left -= take
+        if left == 0:
+            return
+    raise RuntimeError("fewer credits than counted under the registry lock")
+
+
+async def _expire(conn: AsyncConnection, now: dt.datetime) -> int:
+    """Release the serials of quotes past their time; returns how many orders expired."""
+    expired = list((await conn.execute(text(
+        "UPDATE credit_orders SET status = 'expired' WHERE status = 'reserved' "
+        "AND expires_at <= :now RETURNING id"), {"now": now})).scalars())
+    if expired:
+        await conn.execute(text(
+            "UPDATE credit_blocks SET state = 'available', order_id = NULL, "
+            "organisation_id = NULL, updated_at = now() "
+            "WHERE order_id = ANY(CAST(:ids AS uuid[])) AND state = 'reserved'"),
+            {"ids": expired})
+    return len(expired)
+
+
+async def _blocks_of(conn: AsyncConnection, order_id: uuid.UUID) -> list[SerialRange]:
+    rows = (await conn.execute(text("""
+        SELECT k.first_serial, k.last_serial, b.serial_prefix
+          FROM credit_blocks k JOIN credit_batches b ON b.id = k.batch_id
+         WHERE k.order_id = :id ORDER BY b.serial_prefix, k.first_serial"""),
+        {"id": order_id})).all()
+    return [serial_range(r.serial_prefix, r.first_serial, r.last_serial) for r in rows]
+
+
+def _order_out(row: Any, status: str, blocks: list[SerialRange]) -> OrderOut:
+    return OrderOut(
+        id=row.id, organisation_id=row.organisation_id, quantity_t=row.quantity_t,
+        price_cny_per_t=Decimal(row.price_cny_per_t), amount_cny=Decimal(row.amount_cny),
+        status=status, expires_at=row.expires_at, serials=blocks,
+        created_at=row.created_at, paid_at=row.paid_at,
+        payment_reference=row.payment_reference)

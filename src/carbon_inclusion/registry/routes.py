@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+
+from carbon_inclusion.accounts.service import Principal
+from carbon_inclusion.errors import InvalidInput
+from carbon_inclusion.registry.orders import OrderService
+from carbon_inclusion.registry.schemas import (
+    BatchIn,
+    BatchOut,
+    BatchPage,
+    HoldingsOut,
+    OrderIn,
+    OrderOut,
+    OrderPage,
+    PaymentIn,
+    SerialOut,
+)
+from carbon_inclusion.registry.service import RegistryService
+from carbon_inclusion.rewards.routes import KEY_PATTERN
+from carbon_inclusion.web.auth import ADMIN, ENTERPRISE, PUBLIC
+from carbon_inclusion.web.openapi import problems
+from carbon_inclusion.web.pagination import DEFAULT_LIMIT, check_limit
+
+Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size (≤ 100)")]
+Cursor = Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")]
+IdempotencyKey = Annotated[str | None, HeaderParameter(
+    name="Idempotency-Key", required=False,
+    description="Required. A replay with the same key and body returns the first answer.")]
+
+
+class AdminRegistryController(Controller):
+    path = "/v1/admin"
+    tags = ["admin", "registry"]  # noqa: RUF012
+    opt = ADMIN
+
+    @post("/credit-batches", operation_id="issueCreditBatch", responses=problems(401, 403, 409),
+          summary="Issue a batch of credits (1 t CO2e each) from one methodology and vintage",
+          description="Pools the credited reductions of the methodology whose programme day "
+          "lies in the vintage and that no batch holds yet, plus what the methodology's last "
+          "batch carried over, into whole tonnes; the grams under a tonne are carried to its "
+          "next batch, exactly. Serials: `CQTHT-<METHOD>-<YEAR>-<NNNNNN>`, counted per "
+          "methodology and year. 409 `nothing_to_issue` (with `available_g`) under a tonne.")
+    async def issue(self, data: JSONBody[BatchIn], principal: NamedDependency[Principal],
+                    registry: NamedDependency[RegistryService]) -> BatchOut:
+        return await registry.issue(principal.id, data)
+
+    @post("/orders/{order_id:uuid}/confirm-payment", operation_id="confirmOrderPayment",
+          status_code=200, responses=problems(401, 403, 404, 409),
+          summary="Record an order's payment: its reserved credits become the organisation's",
+          description="Payment itself happens outside the product; `reference` records it. "
+          "Repeating it answers the paid order unchanged; an expired quote is 409 "
+          "`order_expired`.")
+    async def confirm(self, order_id: FromPath[uuid.UUID], data: JSONBody[PaymentIn],
+                      principal: NamedDependency[Principal],
+                      orders: NamedDependency[OrderService]) -> OrderOut:
+        return await orders.confirm_payment(principal.id, order_id, data.reference)
+
+
+class RegistryController(Controller):
+    path = "/v1/registry"
+    tags = ["registry"]  # noqa: RUF012
+    opt = PUBLIC
+
+    @get("/batches", operation_id="listCreditBatches", responses=problems(),
+         summary="Every batch of credits issued, newest first")
+    async def batches(self, registry: NamedDependency[RegistryService],
+                      limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> BatchPage:
+        return await registry.batches(limit=check_limit(limit), cursor=cursor)
+
+    @get("/batches/{batch_id:uuid}", operation_id="getCreditBatch", responses=problems(404),
+         summary="One batch, with how much of it is retired and where its grams came from",
+         description="`provenance` counts the batch's behaviours and grams by type, district "
+         "and month; it names no one.")
+    async def batch(self, batch_id: FromPath[uuid.UUID],
+                    registry: NamedDependency[RegistryService]) -> BatchOut:
+        return await registry.batch(batch_id)
+
+    @get("/serials/{serial:str}", operation_id="getCreditSerial", responses=problems(404),
+         summary="The block and state of one serial number")
+    async def serial(self, serial: FromPath[str],
+                     registry: NamedDependency[RegistryService]) -> SerialOut:
+        return await registry.serial(serial)
+
+
+class OrderController(Controller):
+    path = "/v1"
+    tags = ["registry"]  # noqa: RUF012
+    opt = ENTERPRISE
+
+    @post("/orders", operation_id="orderCredits", responses=problems(401, 403, 409),
+          summary="Order credits: a quote at the programme price that reserves them for a while",
+          description="Reserves `quantity_t` whole credits, oldest vintage first, until "
+          "`expires_at` (`ORDER_HOLD_MINUTES`); an administrator records the payment. 409 "
+          "`insufficient_credits` with `available_t`. A replay with the same "
+          "`Idempotency-Key` and body answers the first order (200).")
+    async def order(self, data: JSONBody[OrderIn], principal: NamedDependency[Principal],
+                    orders: NamedDependency[OrderService],
+                    idempotency_key: IdempotencyKey = None) -> Response[OrderOut]:
+        if not idempotency_key or not KEY_PATTERN.match(idempotency_key):
+            raise InvalidInput.field("Idempotency-Key", "send a unique key of 8–128 "
+                                     "printable characters with every new order",
+                                     code="idempotency_key_required")
+        out, created = await orders.order(_organisation(principal), principal.id,
+                                          idempotency_key, data)
+        return Response(out, status_code=201 if created else 200)
+
+    @get("/orders", operation_id="listOrders", responses=problems(401, 403),
+         summary="The organisation's orders, newest first")
+    async def list_orders(self, principal: NamedDependency[Principal],
+                          orders: NamedDependency[OrderService], limit: Limit = DEFAULT_LIMIT,
+                          cursor: Cursor = None) -> OrderPage:
+        return await orders.orders(_organisation(principal), limit=check_limit(limit),
+                                   cursor=cursor)
+
+    @get("/orders/{order_id:uuid}", operation_id="getOrder", responses=problems(401, 403, 404),
+         summary="One of the organisation's orders")
+    async def get_order(self, order_id: FromPath[uuid.UUID],
+                        principal: NamedDependency[Principal],
+                        orders: NamedDependency[OrderService]) -> OrderOut:
+        return await orders.get(_organisation(principal), order_id)
+
+    @get("/holdings", operation_id="getHoldings", responses=problems(401, 403),
+         summary="The credits the organisation holds (serial ranges) and has retired")
+    async def holdings(self, principal: NamedDependency[Principal],
+                       orders: NamedDependency[OrderService]) -> HoldingsOut:
+        return await orders.holdings(_organisation(principal))
+
+
+def _organisation(principal: Principal) -> uuid.UUID:
+    if principal.organisation_id is None:  # enterprise accounts always belong to one
+        raise InvalidInput("This account belongs to no organisation.")
+    return principal.organisation_id

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated
+
+import msgspec
+
+
+class BatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    methodology_code: Annotated[str, msgspec.Meta(min_length=1, max_length=32,
+                                                  examples=["CQ-TRANSIT"])]
+    vintage_from: dt.date  # programme days, both included, within one calendar year
+    vintage_to: dt.date
+
+
+class SerialRange(msgspec.Struct):
+    first: str  # e.g. CQTHT-TRANSIT-2026-000001
+    last: str
+    quantity: int
+
+
+class ShareOut(msgspec.Struct):
+    key: str  # behaviour type, district code or month (YYYY-MM)
+    behaviours: int
+    grams: Decimal
+
+
+class ProvenanceOut(msgspec.Struct):
+    """Where a batch's grams came from, in aggregate: never a person."""
+
+    by_type: list[ShareOut]
+    by_district: list[ShareOut]
+    by_month: list[ShareOut]
+
+
+class BatchOut(msgspec.Struct):
+    id: uuid.UUID
+    methodology_code: str
+    methodology_versions: list[int]
+    vintage_from: dt.date
+    vintage_to: dt.date
+    serials: SerialRange
+    quantity: int
+    available: int
+    reserved: int
+    held: int
+    retired: int
+    cancelled: int
+    behaviours: int
+    allocated_g: Decimal
+    carry_in_g: Decimal  # grams under a tonne carried from the methodology's previous batch
+    carry_out_g: Decimal  # and carried on to its next
+    created_at: dt.datetime
+    provenance: ProvenanceOut | None = None
+
+
+class BatchPage(msgspec.Struct):
+    items: list[BatchOut]
+    next_cursor: str | None
+
+
+class SerialOut(msgspec.Struct):
+    serial: str
+    batch: BatchOut
+    block: SerialRange
+    state: str
+
+
+class OrderIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    quantity_t: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)]
+
+
+class OrderOut(msgspec.Struct):
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    quantity_t: int
+    price_cny_per_t: Decimal
+    amount_cny: Decimal
+    status: str  # reserved (a quote), paid, expired
+    expires_at: dt.datetime
+    serials: list[SerialRange]
+    created_at: dt.datetime
+    paid_at: dt.datetime | None
+    payment_reference: str | None
+
+
+class OrderPage(msgspec.Struct):
+    items: list[OrderOut]
+    next_cursor: str | None
+
+
+class PaymentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    reference: Annotated[str, msgspec.Meta(min_length=1, max_length=200,
+                                           examples=["ICBC 2026112300042"])]
+
+
+class HoldingsOut(msgspec.Struct):
+    held_t: int
+    retired_t: int
+    blocks: list[SerialRange]  # held now
+
+
+class VerifyOut(msgspec.Struct):
+    ok: bool
+    batches: int
+    problems: list[str]

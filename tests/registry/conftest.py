@@ -1,0 +1,66 @@
+"""Registry fixtures: a methodology of the test's own, and credited reductions behind it.
+
+Tonnes of reductions are millions of grams: through the API that would be thousands of
+trips per test. The registry only reads credited behaviours, so these fixtures write them
+straight into ``behaviours`` (as the pipeline stores them), under a methodology code no other
+test uses, so each test pools only its own.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import secrets
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from tests.behaviours.conftest import SHANGHAI
+
+ROOT = Path(__file__).resolve().parents[2]
+LAST_YEAR = dt.datetime.now(SHANGHAI).year - 1
+
+
+@pytest.fixture
+async def methodology(app) -> dict:
+    """A published methodology with a code and behaviour type of this test's own."""
+    doc = copy.deepcopy(json.loads(
+        (ROOT / "seed" / "methodologies" / "cq-waste-v1.json").read_text(encoding="utf-8")))
+    tag = secrets.token_hex(3).upper()
+    doc["code"], doc["behaviour"] = f"CQ-T{tag}", f"test_{tag.lower()}"
+    doc["effective_from"] = f"{LAST_YEAR - 1}-01-01T00:00:00+08:00"
+    assert await app.state.methodologies.ensure_published(doc) == "published"
+    return doc
+
+
+async def credit(app, citizen_id: str, methodology: dict, grams: str, count: int,
+                 day: dt.date | None = None, district: str = "yuzhong") -> Decimal:
+    """``count`` credited behaviours of ``grams`` each; returns their total."""
+    day = day or dt.date(LAST_YEAR, 6, 15)
+    async with app.state.db.connect() as conn:
+        version = (await conn.execute(text(
+            "SELECT id, version FROM methodology_versions WHERE code = :c"),
+            {"c": methodology["code"]})).one()
+        await conn.execute(text("""
+            INSERT INTO behaviours (id, citizen_id, type, occurred_at, programme_day,
+                district_code, source, evidence, partner_id, external_id, status, data,
+                methodology_id, methodology_code, methodology_version, computed_reduction_g,
+                computed_points, reduction_g, points)
+            SELECT gen_random_uuid(), :c, :type, :at, :day, :district, 'partner',
+                   'partner_verified', 'test', 'x-' || gen_random_uuid(), 'credited', '{}',
+                   :mid, :code, :v, :g, 0, :g, 0
+              FROM generate_series(1, :n)"""), {
+            "c": uuid.UUID(citizen_id), "type": methodology["behaviour"],
+            "at": dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC), "day": day,
+            "district": district, "mid": version.id, "code": methodology["code"],
+            "v": version.version, "g": Decimal(grams), "n": count})
+    return Decimal(grams) * count
+
+
+def vintage(methodology: dict) -> dict:
+    return {"methodology_code": methodology["code"], "vintage_from": f"{LAST_YEAR}-01-01",
+            "vintage_to": f"{LAST_YEAR}-12-31"}

@@ -1,0 +1,135 @@
+"""Issuing credits: whole tonnes, each gram in one batch, the remainder carried exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from decimal import Decimal
+
+from click.testing import CliRunner
+from sqlalchemy import text
+
+from carbon_inclusion.cli import main
+from tests.behaviours.conftest import SHANGHAI
+from tests.registry.conftest import LAST_YEAR, credit, vintage
+
+
+async def issue(client, admin, body: dict):
+    return await client.post("/v1/admin/credit-batches", headers=admin.headers, json=body)
+
+
+async def test_whole_tonnes_are_issued_and_the_rest_is_carried_exactly(
+        app, client, admin, citizen, methodology):
+    await credit(app, citizen.id, methodology, "1000.5", 2500)  # 2,501,250 g
+    first = await issue(client, admin, vintage(methodology))
+    assert first.status_code == 201, first.text
+    b = first.json()
+    method = methodology["code"].removeprefix("CQ-")
+    assert b["serials"] == {"first": f"CQTHT-{method}-{LAST_YEAR}-000001",
+                            "last": f"CQTHT-{method}-{LAST_YEAR}-000002", "quantity": 2}
+    assert (b["quantity"], b["available"], b["behaviours"]) == (2, 2, 2500)
+    assert (Decimal(b["allocated_g"]), Decimal(b["carry_in_g"]), Decimal(b["carry_out_g"])) == (
+        Decimal("2501250"), 0, Decimal("501250"))
+    assert b["provenance"]["by_type"] == [{"key": methodology["behaviour"], "behaviours": 2500,
+                                           "grams": "2501250.000"}]
+    assert b["provenance"]["by_month"][0]["key"] == f"{LAST_YEAR}-06"
+
+    nothing = await issue(client, admin, vintage(methodology))
+    assert nothing.status_code == 409 and nothing.json()["code"] == "nothing_to_issue"
+    assert Decimal(nothing.json()["available_g"]) == Decimal("501250")
+
+    await credit(app, citizen.id, methodology, "1000", 500)  # + 500,000 g: 1,001,250 g
+    second = (await issue(client, admin, vintage(methodology))).json()
+    assert second["serials"]["first"].endswith("-000003") and second["quantity"] == 1
+    assert (Decimal(second["carry_in_g"]), Decimal(second["carry_out_g"])) == (
+        Decimal("501250"), Decimal("1250"))
+
+    serial = (await client.get(f"/v1/registry/serials/{second['serials']['first']}")).json()
+    assert (serial["state"], serial["batch"]["id"]) == ("available", second["id"])
+    listed = (await client.get("/v1/registry/batches")).json()["items"]
+    assert {second["id"], b["id"]} <= {x["id"] for x in listed}
+
+    async with app.state.db.engine.connect() as conn:  # a reviewer changes their mind
+        backing = await conn.scalar(text(
+            "SELECT behaviour_id FROM credit_allocations WHERE batch_id = :b LIMIT 1"),
+            {"b": b["id"]})
+    refused = await client.post(f"/v1/admin/reviews/{backing}/reject", headers=admin.headers,
+                                json={"reason": "card reported stolen"})
+    assert refused.status_code == 409 and refused.json()["code"] == "issued_as_credits"
+    assert (await app.state.registry.verify()).ok
+
+
+async def test_concurrent_issuance_puts_no_gram_in_two_batches(
+        app, client, admin, citizen, methodology):
+    total = await credit(app, citizen.id, methodology, "333.333", 9000)  # 2,999,997 g
+    answers = await asyncio.gather(*[issue(client, admin, vintage(methodology))
+                                     for _ in range(10)])
+    assert sorted(r.status_code for r in answers) == [201] + [409] * 9
+    async with app.state.db.engine.connect() as conn:
+        row = (await conn.execute(text("""
+            SELECT count(*), count(DISTINCT a.behaviour_id), sum(a.grams)
+              FROM credit_allocations a JOIN credit_batches b ON b.id = a.batch_id
+             WHERE b.methodology_code = :c"""), {"c": methodology["code"]})).one()
+    assert row == (9000, 9000, total)
+    batch = next(r.json() for r in answers if r.status_code == 201)
+    assert (batch["quantity"], Decimal(batch["carry_out_g"])) == (2, Decimal("999997"))
+
+
+async def test_a_batch_that_cannot_be_issued_is_refused_and_changes_nothing(
+        app, client, admin, citizen, methodology):
+    await credit(app, citizen.id, methodology, "1000000", 3)
+    today = dt.datetime.now(SHANGHAI).date()
+    cases = [
+        (vintage(methodology) | {"vintage_to": today.isoformat(),
+                                 "vintage_from": today.replace(day=1).isoformat()},
+         "vintage_to"),
+        (vintage(methodology) | {"vintage_to": f"{LAST_YEAR + 1}-01-01"}, "vintage_to"),
+        (vintage(methodology) | {"vintage_from": f"{LAST_YEAR}-12-31",
+                                 "vintage_to": f"{LAST_YEAR}-01-01"}, "vintage_to"),
+        (vintage(methodology) | {"methodology_code": "CQ-NOPE"}, "methodology_code"),
+    ]
+    for body, field in cases:
+        r = await issue(client, admin, body)
+        assert r.status_code == 422, r.text
+        assert field in {e["field"] for e in r.json()["errors"]}
+    for body in ({"methodology_code": methodology["code"]},
+                 vintage(methodology) | {"vintage_from": "last year"},
+                 vintage(methodology) | {"extra": 1}):
+        assert (await issue(client, admin, body)).status_code in (400, 422)
+    async with app.state.db.engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM credit_batches WHERE "
+                                      "methodology_code = :c"),
+                                 {"c": methodology["code"]}) == 0
+    assert (await client.get("/v1/registry/serials/not-a-serial")).status_code == 422
+    assert (await client.get("/v1/registry/serials/CQTHT-NOPE-2025-000001")).status_code == 404
+
+
+async def test_registry_verify_fails_on_corrupted_data(
+        app, client, admin, citizen, methodology, monkeypatch, settings):
+    await credit(app, citizen.id, methodology, "1000000", 5)
+    batch = (await issue(client, admin, vintage(methodology))).json()
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    sound = await asyncio.to_thread(CliRunner().invoke, main, ["registry", "verify"])
+    assert sound.exit_code == 0, sound.output
+    corruptions = [
+        ("UPDATE credit_blocks SET last_serial = last_serial - 1 WHERE batch_id = :b",
+         "UPDATE credit_blocks SET last_serial = last_serial + 1 WHERE batch_id = :b",
+         "serials add up"),
+        ("UPDATE credit_allocations SET grams = grams + 1 WHERE behaviour_id = "
+         "(SELECT behaviour_id FROM credit_allocations WHERE batch_id = :b LIMIT 1)",
+         "UPDATE credit_allocations SET grams = grams - 1 WHERE behaviour_id = "
+         "(SELECT behaviour_id FROM credit_allocations WHERE batch_id = :b LIMIT 1)",
+         "allocations add up"),
+    ]
+    for corrupt, repair, check in corruptions:
+        async with app.state.db.connect() as conn:  # behind the application's back
+            await conn.execute(text(corrupt), {"b": batch["id"]})
+        try:
+            broken = await asyncio.to_thread(CliRunner().invoke, main, ["registry", "verify"])
+            assert broken.exit_code == 1, broken.output
+            assert f"FAIL {check}:" in broken.output and batch["id"] in broken.output
+        finally:
+            async with app.state.db.connect() as conn:
+                await conn.execute(text(repair), {"b": batch["id"]})
+    again = await asyncio.to_thread(CliRunner().invoke, main, ["registry", "verify"])
+    assert again.exit_code == 0, again.output

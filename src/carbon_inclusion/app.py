@@ -30,6 +30,13 @@ from carbon_inclusion.behaviours.routes import (
 )
 from carbon_inclusion.behaviours.service import BehaviourService
 from carbon_inclusion.db import Database
+from carbon_inclusion.events.routes import (
+    AdminCertificateController,
+    CertificateController,
+    ComplianceController,
+    EventController,
+)
+from carbon_inclusion.events.service import EventService
 from carbon_inclusion.gamification.badges import BadgeService
 from carbon_inclusion.gamification.challenges import ChallengeService
 from carbon_inclusion.gamification.leaderboards import Leaderboards
@@ -111,6 +118,10 @@ ROUTE_HANDLERS = [
     AdminRegistryController,
     RegistryController,
     OrderController,
+    EventController,
+    ComplianceController,
+    CertificateController,
+    AdminCertificateController,
 ]
 
 
@@ -132,6 +143,7 @@ def build_state(settings: Settings) -> State:
     challenges = ChallengeService(db, settings, notifier)
     registry = RegistryService(db, settings)
     orders = OrderService(db, settings)
+    events = EventService(db, settings)
     behaviours = BehaviourService(
         db, settings, methodologies, partners, limiter, on_change=leaderboards.touched,
         on_credited=[badges.on_credited, challenges.on_credited],
@@ -157,6 +169,7 @@ def build_state(settings: Settings) -> State:
             "challenges": challenges,
             "registry": registry,
             "orders": orders,
+            "events": events,
         }
     )
 
@@ -225,6 +238,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "challenges": _from_state("challenges"),
             "registry": _from_state("registry"),
             "orders": _from_state("orders"),
+            "events": _from_state("events"),
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         middleware=[BearerAuthMiddleware],

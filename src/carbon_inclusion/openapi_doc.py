@@ -14,4 +14,4 @@ def render_openapi() -> str:
     with tempfile.TemporaryDirectory() as keys:
         app = create_app(Settings(environment="test", jwt_keys_dir=Path(keys)))
         schema = app.openapi_schema.to_schema()
-    return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True, default=str) + "\n"

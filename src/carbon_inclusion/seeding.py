@@ -45,7 +45,8 @@ def _read(path: Path) -> dict:
 
 def methodology_documents(seed_dir: Path) -> list[dict]:
     docs = [json.loads(p.read_text(encoding="utf-8"))
-            for p in sorted((seed_dir / "methodologies").glob("*.json"))]
+            for folder in ("methodologies", "footprints")
+            for p in sorted((seed_dir / folder).glob("*.json"))]
     return sorted(docs, key=lambda d: (d.get("code", ""), d.get("version", 0)))
 
 

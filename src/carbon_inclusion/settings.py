@@ -47,6 +47,19 @@ def _money(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
     return value
 
 
+def _share(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = Decimal(raw)
+    except ArithmeticError:
+        raise SettingsError(f"{name} must be a fraction like 0.05, got {raw!r}") from None
+    if not value.is_finite() or not 0 < value <= 1:
+        raise SettingsError(f"{name} must be above 0 and at most 1, got {raw!r}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -111,6 +124,8 @@ class Settings:
     # Credits: the programme's price per tonne (CNY, whole fen) and how long a quote holds them.
     credit_price_cny: Decimal = Decimal("40.00")
     order_hold_minutes: int = 30
+    # Compliance offsets may cover at most this share of an enterprise's verified emissions.
+    compliance_offset_cap: Decimal = Decimal("0.05")
 
     @property
     def is_production(self) -> bool:
@@ -164,6 +179,7 @@ class Settings:
             points_expiry_years=_int(env, "POINTS_EXPIRY_YEARS", d.points_expiry_years, 0),
             credit_price_cny=_money(env, "CREDIT_PRICE_CNY", d.credit_price_cny),
             order_hold_minutes=_int(env, "ORDER_HOLD_MINUTES", d.order_hold_minutes, 1),
+            compliance_offset_cap=_share(env, "COMPLIANCE_OFFSET_CAP", d.compliance_offset_cap),
         )
         if settings.is_production and "JWT_KEYS_DIR" not in env:
             raise SettingsError("production needs JWT_KEYS_DIR (a directory of Ed25519 PEM keys)")

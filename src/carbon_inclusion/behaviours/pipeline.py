@@ -108,7 +108,8 @@ def lock_key(citizen_id: uuid.UUID, behaviour_type: str) -> int:
 VERSIONS_JSON = (
     "(SELECT coalesce(json_agg(json_build_array(id, code, version, sha256, in_force_from, "
     "in_force_to, behaviour)), '[]') FROM methodology_versions "
-    "WHERE behaviour = ANY(CAST(:types AS text[])) AND status IN ('published', 'retired'))")
+    "WHERE behaviour = ANY(CAST(:types AS text[])) AND status IN ('published', 'retired') "
+    "AND kind = 'behaviour')")
 
 
 def parse_versions(raw: str | list[Any]) -> Versions:

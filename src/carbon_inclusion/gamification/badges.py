@@ -295,7 +295,8 @@ class BadgeService:
 
     async def _names(self, conn: AsyncConnection) -> dict[str, Type]:
         behaviours = list((await conn.execute(text(
-            "SELECT DISTINCT behaviour FROM methodology_versions ORDER BY 1"))).scalars())
+            "SELECT DISTINCT behaviour FROM methodology_versions WHERE kind = 'behaviour' "
+            "ORDER BY 1"))).scalars())
         districts = list((await conn.execute(text(
             "SELECT code FROM districts ORDER BY 1"))).scalars())
         return statistic_names(behaviours, districts)

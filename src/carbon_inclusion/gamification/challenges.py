@@ -105,7 +105,8 @@ class ChallengeService:
             errors.append(FieldError("ends_on", "a challenge lasts at most a year"))
         async with self.db.connect() as conn:
             if body.behaviour is not None and not await conn.scalar(text(
-                    "SELECT 1 FROM methodology_versions WHERE behaviour = :b LIMIT 1"),
+                    "SELECT 1 FROM methodology_versions WHERE behaviour = :b "
+                    "AND kind = 'behaviour' LIMIT 1"),
                     {"b": body.behaviour}):
                 errors.append(FieldError("behaviour", f"no methodology scores "
                                                       f"{body.behaviour!r}"))

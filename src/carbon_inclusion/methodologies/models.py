@@ -13,6 +13,11 @@ from carbon_inclusion.db.base import Base, created_at, uuid_pk
 STATUSES = ("draft", "published", "retired")
 
 
+# A document scoring this "behaviour" measures an event's footprint (``events/``): its
+# grams are emissions, and it never scores a citizen's behaviour or backs a credit.
+FOOTPRINT_BEHAVIOUR = "event_footprint"
+
+
 class MethodologyVersion(Base):
     """One version of a methodology document.
 

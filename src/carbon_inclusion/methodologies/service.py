@@ -20,7 +20,7 @@ from carbon_inclusion import rules
 from carbon_inclusion.audit.service import record
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
-from carbon_inclusion.methodologies.models import MethodologyVersion
+from carbon_inclusion.methodologies.models import FOOTPRINT_BEHAVIOUR, MethodologyVersion
 from carbon_inclusion.methodologies.schemas import EvaluationOut, VersionOut, VersionPage
 from carbon_inclusion.web.pagination import decode_cursor, encode_cursor
 
@@ -112,6 +112,7 @@ class MethodologyService:
             await self._check_overlap(session, m, exclude_id=None)
             row = MethodologyVersion(
                 code=m.code, version=m.version, behaviour=m.behaviour, status="draft",
+                kind="footprint" if m.behaviour == FOOTPRINT_BEHAVIOUR else "behaviour",
                 document=m.to_dict(), sha256=m.sha256,
                 in_force_from=m.effective_from, in_force_to=m.effective_to,
                 created_by=actor_id,

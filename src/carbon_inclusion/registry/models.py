@@ -118,6 +118,7 @@ class CreditBlock(Base):
                         name="owner"),
         CheckConstraint("state <> 'reserved' OR order_id IS NOT NULL", name="reserved_by_order"),
         CheckConstraint("state <> 'cancelled' OR reason IS NOT NULL", name="cancel_reason"),
+        CheckConstraint("(state = 'retired') = (retirement_id IS NOT NULL)", name="retired_for"),
         Index("ix_credit_blocks_state", "state", "batch_id", "first_serial"),
         Index("ix_credit_blocks_organisation", "organisation_id", "state"),
         # The database forbids two blocks of a batch from sharing a serial (see migration):
@@ -132,5 +133,7 @@ class CreditBlock(Base):
     organisation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("credit_orders.id"),
                                                        index=True)
+    retirement_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("retirements.id"),
+                                                            index=True)
     reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = timestamp_now()

@@ -23,7 +23,7 @@ from carbon_inclusion.registry.schemas import (
 )
 from carbon_inclusion.registry.service import RegistryService
 from carbon_inclusion.rewards.routes import KEY_PATTERN
-from carbon_inclusion.web.auth import ADMIN, ENTERPRISE, PUBLIC
+from carbon_inclusion.web.auth import ADMIN, ENTERPRISE, PUBLIC, organisation_of
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, check_limit
 
@@ -106,7 +106,7 @@ class OrderController(Controller):
             raise InvalidInput.field("Idempotency-Key", "send a unique key of 8–128 "
                                      "printable characters with every new order",
                                      code="idempotency_key_required")
-        out, created = await orders.order(_organisation(principal), principal.id,
+        out, created = await orders.order(organisation_of(principal), principal.id,
                                           idempotency_key, data)
         return Response(out, status_code=201 if created else 200)
 
@@ -115,7 +115,7 @@ class OrderController(Controller):
     async def list_orders(self, principal: NamedDependency[Principal],
                           orders: NamedDependency[OrderService], limit: Limit = DEFAULT_LIMIT,
                           cursor: Cursor = None) -> OrderPage:
-        return await orders.orders(_organisation(principal), limit=check_limit(limit),
+        return await orders.orders(organisation_of(principal), limit=check_limit(limit),
                                    cursor=cursor)
 
     @get("/orders/{order_id:uuid}", operation_id="getOrder", responses=problems(401, 403, 404),
@@ -123,16 +123,10 @@ class OrderController(Controller):
     async def get_order(self, order_id: FromPath[uuid.UUID],
                         principal: NamedDependency[Principal],
                         orders: NamedDependency[OrderService]) -> OrderOut:
-        return await orders.get(_organisation(principal), order_id)
+        return await orders.get(organisation_of(principal), order_id)
 
     @get("/holdings", operation_id="getHoldings", responses=problems(401, 403),
          summary="The credits the organisation holds (serial ranges) and has retired")
     async def holdings(self, principal: NamedDependency[Principal],
                        orders: NamedDependency[OrderService]) -> HoldingsOut:
-        return await orders.holdings(_organisation(principal))
-
-
-def _organisation(principal: Principal) -> uuid.UUID:
-    if principal.organisation_id is None:  # enterprise accounts always belong to one
-        raise InvalidInput("This account belongs to no organisation.")
-    return principal.organisation_id
+        return await orders.holdings(organisation_of(principal))

@@ -299,3 +299,57 @@ _CHECKS: list[tuple[str, str]] = [
          WHERE (k.state IN ('available', 'cancelled')) <> (k.organisation_id IS NULL)
             OR (k.state = 'reserved' AND k.order_id IS NULL)"""),
 ]
+
+
+async def held_t(conn: AsyncConnection, organisation_id: uuid.UUID) -> int:
+    return int(await conn.scalar(text(
+        "SELECT coalesce(sum(last_serial - first_serial + 1), 0) FROM credit_blocks "
+        "WHERE organisation_id = :o AND state = 'held'"), {"o": organisation_id}))
+
+
+async def retire(conn: AsyncConnection, organisation_id: uuid.UUID, quantity: int,
+                 retirement_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Retire ``quantity`` of the organisation's held credits for ``retirement_id``, oldest
+    vintage first, splitting the block where it ends; returns the retired ranges with their
+    batches. The caller holds the registry lock and has checked there are enough."""
+    blocks = (await conn.execute(text("""
+        SELECT k.id, k.batch_id, k.first_serial, k.last_serial, k.order_id
+          FROM credit_blocks k JOIN credit_batches b ON b.id = k.batch_id
+         WHERE k.organisation_id = :o AND k.state = 'held'
+         ORDER BY b.vintage_from, b.id, k.first_serial"""), {"o": organisation_id})).all()
+    left, taken = quantity, []
+    for k in blocks:
+        size = k.last_serial - k.first_serial + 1
+        take = min(size, left)
+        if take < size:
+            await conn.execute(text(
+                "UPDATE credit_blocks SET last_serial = :last WHERE id = :id"),
+                {"id": k.id, "last": k.first_serial + take - 1})
+            await conn.execute(text(
+                "INSERT INTO credit_blocks (id, batch_id, first_serial, last_serial, state, "
+                "organisation_id, order_id) VALUES (:id, :batch, :first, :last, 'held', :o, "
+                ":order)"), {"id": uuid7(), "batch": k.batch_id, "first": k.first_serial + take,
+                             "last": k.last_serial, "o": organisation_id, "order": k.order_id})
+        await conn.execute(text(
+            "UPDATE credit_blocks SET state = 'retired', retirement_id = :r, updated_at = now() "
+            "WHERE id = :id"), {"id": k.id, "r": retirement_id})
+        taken.append((k.batch_id, k.first_serial, k.first_serial + take - 1))
+        left -= take
+        if left == 0:
+            break
+    if left:
+        raise RuntimeError("fewer held credits than counted under the registry lock")
+    batches = {r.id: r for r in (await conn.execute(text(
+        "SELECT id, serial_prefix, methodology_code, methodology_versions, vintage_from, "
+        "vintage_to FROM credit_batches WHERE id = ANY(CAST(:ids AS uuid[]))"),
+        {"ids": sorted({b for b, _, _ in taken})})).all()}
+    out = []
+    for batch_id, first, last in taken:
+        b = batches[batch_id]
+        r = serial_range(b.serial_prefix, first, last)
+        out.append({"first": r.first, "last": r.last, "quantity": r.quantity,
+                    "batch_id": str(batch_id), "methodology_code": b.methodology_code,
+                    "methodology_versions": list(b.methodology_versions),
+                    "vintage_from": b.vintage_from.isoformat(),
+                    "vintage_to": b.vintage_to.isoformat()})
+    return out

@@ -7,6 +7,7 @@ refused to everyone, so a forgotten declaration fails closed.
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from litestar import Request
@@ -86,3 +87,10 @@ def current_principal(request: Request) -> Principal:
     if user is None:
         raise Unauthenticated("Sign in to use this route.")
     return user
+
+
+def organisation_of(principal: Principal) -> uuid.UUID:
+    """The organisation an enterprise user acts for; every enterprise account has one."""
+    if principal.organisation_id is None:
+        raise Forbidden("This account belongs to no organisation.")
+    return principal.organisation_id

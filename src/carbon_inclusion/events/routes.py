@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.enums import MediaType
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+
+from carbon_inclusion.accounts.service import Principal
+from carbon_inclusion.errors import InvalidInput
+from carbon_inclusion.events.schemas import (
+    CancelIn,
+    CertificateOut,
+    ComplianceIn,
+    EventIn,
+    EventOut,
+    EventPage,
+)
+from carbon_inclusion.events.service import EventService
+from carbon_inclusion.rewards.routes import KEY_PATTERN
+from carbon_inclusion.web.auth import ADMIN, ENTERPRISE, PUBLIC, organisation_of
+from carbon_inclusion.web.openapi import problems
+from carbon_inclusion.web.pagination import DEFAULT_LIMIT, check_limit
+
+Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size (≤ 100)")]
+Cursor = Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")]
+IdempotencyKey = Annotated[str | None, HeaderParameter(
+    name="Idempotency-Key", required=False,
+    description="Required. A replay with the same key answers the first certificate.")]
+
+
+class EventController(Controller):
+    path = "/v1/events"
+    tags = ["events"]  # noqa: RUF012
+    opt = ENTERPRISE
+
+    @post("/", operation_id="createEvent", responses=problems(401, 403),
+          summary="Describe an event and get its carbon footprint",
+          description="Travel legs (mode, one-way distance per person, people), hotel "
+          "room-nights, catered meals, venue electricity, materials and waste, each scored by "
+          "the footprint methodology in force on the first day (`seed/footprints/`, scope "
+          "after the MEE's 大型活动碳中和实施指南): the total, a breakdown by source, every "
+          "line, and the whole tonnes needed to neutralise it.")
+    async def create(self, data: JSONBody[EventIn], principal: NamedDependency[Principal],
+                     events: NamedDependency[EventService]) -> EventOut:
+        return await events.create(organisation_of(principal), principal.id, data)
+
+    @get("/", operation_id="listEvents", responses=problems(401, 403),
+         summary="The organisation's events, newest first")
+    async def list_events(self, principal: NamedDependency[Principal],
+                          events: NamedDependency[EventService], limit: Limit = DEFAULT_LIMIT,
+                          cursor: Cursor = None) -> EventPage:
+        return await events.listing(organisation_of(principal), limit=check_limit(limit),
+                                    cursor=cursor)
+
+    @get("/{event_id:uuid}", operation_id="getEvent", responses=problems(401, 403, 404),
+         summary="One of the organisation's events")
+    async def get_event(self, event_id: FromPath[uuid.UUID],
+                        principal: NamedDependency[Principal],
+                        events: NamedDependency[EventService]) -> EventOut:
+        return await events.get(organisation_of(principal), event_id)
+
+    @post("/{event_id:uuid}/neutralize", operation_id="neutralizeEvent",
+          responses=problems(401, 403, 404, 409),
+          summary="Retire held credits covering the footprint and issue the certificate",
+          description="Retires the footprint rounded up to whole tonnes from the "
+          "organisation's holding (oldest vintage first) and issues the certificate, in one "
+          "transaction (201). Asked again, answers the certificate already issued (200). 409 "
+          "`insufficient_credits` with `shortfall_t`.")
+    async def neutralize(self, event_id: FromPath[uuid.UUID],
+                         principal: NamedDependency[Principal],
+                         events: NamedDependency[EventService]) -> Response[CertificateOut]:
+        cert, new = await events.neutralize(organisation_of(principal), principal.id, event_id)
+        return Response(cert, status_code=201 if new else 200)
+
+
+class ComplianceController(Controller):
+    path = "/v1/compliance-offsets"
+    tags = ["events"]  # noqa: RUF012
+    opt = ENTERPRISE
+
+    @post("/", operation_id="offsetCompliance", responses=problems(401, 403, 409),
+          summary="Retire credits against verified emissions (碳履约), with a certificate",
+          description="Refused above the programme's cap (`COMPLIANCE_OFFSET_CAP` of verified "
+          "emissions per year, 409 `over_compliance_cap`) or beyond the holding (409 "
+          "`insufficient_credits`).")
+    async def offset(self, data: JSONBody[ComplianceIn], principal: NamedDependency[Principal],
+                     events: NamedDependency[EventService],
+                     idempotency_key: IdempotencyKey = None) -> Response[CertificateOut]:
+        if not idempotency_key or not KEY_PATTERN.match(idempotency_key):
+            raise InvalidInput.field("Idempotency-Key", "send a unique key of 8–128 "
+                                     "printable characters with every new offset",
+                                     code="idempotency_key_required")
+        cert, new = await events.offset_compliance(organisation_of(principal), principal.id,
+                                                   idempotency_key, data)
+        return Response(cert, status_code=201 if new else 200)
+
+
+class CertificateController(Controller):
+    path = "/v1/certificates"
+    tags = ["events"]  # noqa: RUF012
+    opt = PUBLIC
+
+    @get("/{certificate_id:uuid}", operation_id="getCertificate", responses=problems(404),
+         summary="A certificate, public: JSON, or the HTML page for a browser",
+         description="`sha256` is over the canonical JSON of `content` (sorted keys, no "
+         "spaces, UTF-8). A browser (Accept: text/html) gets the page, as at `/html`.")
+    async def get_one(self, request: Request, certificate_id: FromPath[uuid.UUID],
+                      events: NamedDependency[EventService]) -> Response[CertificateOut]:
+        cert = await events.certificate(certificate_id)
+        if request.accept.best_match([MediaType.JSON, MediaType.HTML]) == MediaType.HTML:
+            return Response(events.html(cert), media_type=MediaType.HTML)  # type: ignore[arg-type]
+        return Response(cert)
+
+    @get("/{certificate_id:uuid}/html", operation_id="getCertificateHtml",
+         responses=problems(404), media_type=MediaType.HTML,
+         summary="The certificate as a web page, with its QR code")
+    async def html(self, certificate_id: FromPath[uuid.UUID],
+                   events: NamedDependency[EventService]) -> str:
+        return events.html(await events.certificate(certificate_id))
+
+    @get("/{certificate_id:uuid}/pdf", operation_id="getCertificatePdf",
+         responses=problems(404), media_type="application/pdf",
+         summary="The certificate as a PDF, with its QR code")
+    async def pdf(self, certificate_id: FromPath[uuid.UUID],
+                  events: NamedDependency[EventService]) -> Response[bytes]:
+        cert = await events.certificate(certificate_id)
+        return Response(events.pdf(cert), media_type="application/pdf", headers={
+            "Content-Disposition": f'inline; filename="{cert.number}.pdf"'})
+
+
+class AdminCertificateController(Controller):
+    path = "/v1/admin/certificates"
+    tags = ["admin", "events"]  # noqa: RUF012
+    opt = ADMIN
+
+    @post("/{certificate_id:uuid}/cancel", operation_id="cancelCertificate", status_code=200,
+          responses=problems(401, 403, 404, 409),
+          summary="Cancel a certificate with a reason, and by default reissue it",
+          description="The certificate is never edited: it is marked cancelled with the "
+          "reason, and (`reissue`, the default) a new one states the same retirement from "
+          "the data as it is now. Answers the new certificate, or the cancelled one.")
+    async def cancel(self, certificate_id: FromPath[uuid.UUID], data: JSONBody[CancelIn],
+                     events: NamedDependency[EventService]) -> CertificateOut:
+        return await events.cancel(certificate_id, data.reason, reissue=data.reissue)

@@ -121,10 +121,27 @@ def seed(demo: bool) -> None:
     """Load reference data from seed/ (safe to run again)."""
     from carbon_inclusion.seeding import seed_all
 
-    counts = _with_db(_settings(), seed_all)
+    settings = _settings()
+    counts = _with_db(settings, seed_all)
     click.echo(json.dumps(counts))
     if demo:
-        raise click.ClickException("the demo programme arrives with the credits issue")
+        from carbon_inclusion.app import build_state
+        from carbon_inclusion.demo import DemoRefused, fill
+        from carbon_inclusion.seeding import default_seed_dir
+
+        async def run() -> dict:
+            state = build_state(settings)
+            try:
+                return await fill(state, settings, default_seed_dir())
+            finally:
+                await state.notifier.close()
+                await state.db.dispose()
+                await state.redis.close()
+
+        try:
+            click.echo(json.dumps(asyncio.run(run()), ensure_ascii=False, indent=2))
+        except DemoRefused as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 @main.group()

@@ -1,0 +1,164 @@
+"""A believable month of a programme, for a newcomer to see every part working at once.
+
+``carbon-inclusion seed --demo`` fills an *empty* database through the same services the API
+calls: 200 citizens across Chongqing's districts bind metro, charging and waste-station
+cards; the three partners push a month of signed-for records, and citizens report some bus
+trips themselves; points buy coupons; badges and leaderboards follow; one batch of credits is
+issued from the month's transit reductions; an enterprise buys some, measures a forum's
+footprint and neutralises it, and the certificate's URL is printed. Random but repeatable
+(a fixed seed). Not for production: it refuses there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from sqlalchemy import text
+
+from carbon_inclusion.accounts.schemas import RegisterRequest
+from carbon_inclusion.behaviours.schemas import ClaimIn
+from carbon_inclusion.events.schemas import EventIn
+from carbon_inclusion.partners.service import AuthenticatedPartner
+from carbon_inclusion.registry.schemas import BatchIn, OrderIn
+from carbon_inclusion.rewards.schemas import RedeemIn
+from carbon_inclusion.settings import Settings
+
+CITIZENS = 200
+DAYS = 28
+PASSWORD = "Demo-carbon-2026"  # noqa: S105 - printed for the local demo; refused in production
+ADMIN_PHONE, ENTERPRISE_PHONE = "13900000001", "13900000002"
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
+GIVEN = ["绿行", "低碳", "清风", "山城", "江畔", "晨跑", "骑士", "小树", "青苔", "云雾"]
+
+
+class DemoRefused(Exception):
+    pass
+
+
+async def fill(state: Any, settings: Settings, seed_dir: Path) -> dict[str, Any]:
+    if settings.is_production:
+        raise DemoRefused("the demo programme is never loaded in production")
+    db = state.db
+    async with db.engine.connect() as conn:
+        if await conn.scalar(text("SELECT count(*) FROM users WHERE role = 'citizen'")):
+            raise DemoRefused("the demo goes only into a database without citizens")
+        districts = list((await conn.scalar(text(
+            "SELECT array_agg(code ORDER BY code) FROM districts"))) or [])
+    rng = random.Random(2026)
+    tz = settings.tz
+    today = dt.datetime.now(tz).date()
+
+    admin = await state.accounts.create_user(role="admin", phone=ADMIN_PHONE,
+                                             password=PASSWORD, nickname="演示管理员")
+    partners = {}
+    for pid, name, kind in (("cq-metro", "重庆轨道交通", "transit"),
+                            ("cq-charging", "山城充电网络", "charging"),
+                            ("cq-waste", "两江垃圾分类站", "waste")):
+        await state.partners.create(admin.id, pid, name, kind)
+        partners[pid] = AuthenticatedPartner(pid, name, kind)
+
+    citizens = []
+    for i in range(CITIZENS):
+        nickname = rng.choice(SURNAMES) + rng.choice(GIVEN) + str(i)
+        user = await state.accounts.register(RegisterRequest(
+            phone=f"137{i:08d}", password=PASSWORD, nickname=nickname,
+            district=rng.choice(districts)))
+        citizens.append(user)
+    cards: dict[tuple[uuid.UUID, str], str] = {}
+    for n, c in enumerate(citizens):
+        for pid, share in (("cq-metro", 1.0), ("cq-charging", 0.2), ("cq-waste", 0.5)):
+            if rng.random() < share:
+                ref = f"{pid.upper()}-{n:06d}"
+                await state.partners.bind(c.id, pid, ref)
+                cards[(c.id, pid)] = ref
+
+    def at(days_back: int, hour: int) -> str:
+        day = today - dt.timedelta(days=days_back)
+        moment = dt.datetime.combine(day, dt.time(hour, rng.randrange(60)), tzinfo=tz)
+        return moment.isoformat()
+
+    records: dict[str, list[dict[str, Any]]] = {pid: [] for pid in partners}
+    claims = 0
+    for c in citizens:
+        for back in range(1, DAYS + 1):
+            if (metro := cards.get((c.id, "cq-metro"))) and rng.random() < 0.8:
+                for hour in rng.sample([8, 12, 18], rng.choice([1, 2, 2])):
+                    records["cq-metro"].append(_record(metro, "transit_trip", at(back, hour), {
+                        "mode": rng.choice(["metro", "metro", "bus"]),
+                        "distance_km": f"{rng.uniform(3, 25):.1f}"}))
+            if (ev := cards.get((c.id, "cq-charging"))) and rng.random() < 0.15:
+                records["cq-charging"].append(_record(ev, "ev_charging", at(back, 21), {
+                    "kwh": f"{rng.uniform(10, 45):.2f}"}))
+            if (bin_ := cards.get((c.id, "cq-waste"))) and rng.random() < 0.4:
+                records["cq-waste"].append(_record(bin_, "waste_sorting", at(back, 7), {
+                    "category": rng.choice(["kitchen", "recyclable", "hazardous", "other"]),
+                    "weight_kg": f"{rng.uniform(0.2, 3):.2f}"}))
+        if rng.random() < 0.3:  # a bus trip the citizen reports from the app
+            back = rng.randrange(1, DAYS + 1)
+            await state.behaviours.claim(c.id, None, f"demo-{c.id}", ClaimIn(
+                type="transit_trip", occurred_at=dt.datetime.fromisoformat(at(back, 15)),
+                data={"mode": "bus"}))
+            claims += 1
+    pushed = 0
+    for pid, batch in records.items():
+        for start in range(0, len(batch), 1000):
+            await state.behaviours.ingest(partners[pid], batch[start:start + 1000])
+            pushed += len(batch[start:start + 1000])
+
+    rewards = json.loads((seed_dir / "rewards.json").read_text(encoding="utf-8"))["rewards"]
+    coupon = uuid.UUID(rewards[0]["id"])
+    redeemed = 0
+    for c in citizens[: CITIZENS // 2]:
+        if (await state.behaviours.wallet(c.id)).balance >= 400:
+            await state.rewards.redeem(c.id, f"demo-{c.id}", RedeemIn(reward_id=coupon,
+                                                                       quantity=1))
+            redeemed += 1
+
+    for period in ("week", "month", "all"):
+        await state.leaderboards.rebuild(state.leaderboards.board("city", period, None))
+
+    start = max(today - dt.timedelta(days=DAYS), (today - dt.timedelta(days=1)).replace(
+        month=1, day=1))
+    batch = await state.registry.issue(admin.id, BatchIn(
+        methodology_code="CQ-TRANSIT", vintage_from=start,
+        vintage_to=today - dt.timedelta(days=1)))
+
+    org = await state.accounts.create_organisation("重庆两江绿色会展有限公司")
+    buyer = await state.accounts.create_user(role="enterprise", phone=ENTERPRISE_PHONE,
+                                             password=PASSWORD, nickname="会展公司",
+                                             organisation_id=org.id)
+    forum = await state.events.create(org.id, buyer.id, msgspec.convert({
+        "name": "2026 重庆低碳城市论坛", "starts_on": str(today - dt.timedelta(days=3)),
+        "ends_on": str(today - dt.timedelta(days=2)), "venue": "重庆悦来国际会议中心",
+        "attendees": 40,
+        "travel": [{"mode": "metro", "distance_km": "15", "people": 30},
+                   {"mode": "rail", "distance_km": "300", "people": 10}],
+        "hotel_room_nights": 10, "meals": 80, "vegetarian_meals": 10,
+        "electricity_kwh": "400", "waste_kg": "25"}, EventIn, strict=False))
+    needed = forum.footprint.credits_needed
+    quantity = min(batch.quantity, needed + 1)
+    order, _ = await state.orders.order(org.id, buyer.id, "demo-order-1",
+                                        OrderIn(quantity_t=quantity))
+    await state.orders.confirm_payment(admin.id, order.id, "demo bank transfer 0001")
+    certificate = None
+    if quantity >= needed:
+        certificate, _ = await state.events.neutralize(org.id, buyer.id, forum.id)
+    return {
+        "citizens": len(citizens), "partner_records": pushed, "app_claims": claims,
+        "redemptions": redeemed, "batch": f"{batch.serials.first} … {batch.serials.last}",
+        "batch_t": batch.quantity, "event_footprint_t": str(forum.footprint.total_t),
+        "certificate": certificate.url if certificate else None,
+        "sign_in": {"admin": ADMIN_PHONE, "enterprise": ENTERPRISE_PHONE,
+                    "citizen": "13700000000", "password": PASSWORD},
+    }
+
+
+def _record(ref: str, type_: str, occurred_at: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"external_id": f"demo-{uuid.uuid4().hex[:16]}", "external_ref": ref,
+            "type": type_, "occurred_at": occurred_at, "data": data}

@@ -143,6 +143,7 @@ async def test_neutralising_retires_whole_credits_and_certifies_them(
         for serial in (s["first"], s["last"]):
             found = (await client.get(f"/v1/registry/serials/{serial}")).json()
             assert (found["state"], found["batch"]["id"]) == ("retired", s["batch_id"])
+            assert found["certificate_id"] == cert["id"]
     async with app.state.db.engine.connect() as conn:
         grams = await conn.scalar(text("""
             SELECT sum(a.grams) FROM credit_allocations a

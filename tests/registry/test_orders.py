@@ -116,3 +116,31 @@ async def test_bad_orders_are_refused_and_change_nothing(app, client, enterprise
     assert no_key.status_code == 422 and no_key.json()["code"] == "idempotency_key_required"
     assert (await order(client, citizen, 1)).status_code == 403
     assert (await client.get("/v1/orders", headers=enterprise.headers)).json()["items"] == []
+
+
+async def test_an_administrator_cancels_available_credits_with_a_reason(
+        app, client, admin, citizen, methodology, enterprise):
+    await release_all_available(app)
+    batch = await issued(app, client, admin, citizen, methodology, 10)
+    prefix = batch["serials"]["first"].rsplit("-", 1)[0]
+    r = await client.post("/v1/admin/credit-cancellations", headers=admin.headers, json={
+        "first": f"{prefix}-000004", "last": f"{prefix}-000006", "reason": "double counted"})
+    assert r.status_code == 201, r.text
+    assert r.json()["serials"]["quantity"] == 3
+    shown = (await client.get(f"/v1/registry/serials/{prefix}-000005")).json()
+    assert (shown["state"], shown["reason"]) == ("cancelled", "double counted")
+    assert (await client.get(f"/v1/registry/batches/{batch['id']}")).json()[
+        "available"] == 7
+    quote = (await order(client, enterprise, 7)).json()
+    assert sum(s["quantity"] for s in quote["serials"]) == 7
+    assert all(not s["first"] <= f"{prefix}-000005" <= s["last"] for s in quote["serials"])
+    reserved = await client.post("/v1/admin/credit-cancellations", headers=admin.headers,
+                                 json={"first": f"{prefix}-000001", "last": f"{prefix}-000001",
+                                       "reason": "too late"})
+    assert reserved.status_code == 409 and reserved.json()["states"] == ["reserved"]
+    for body in ({"first": f"{prefix}-000009", "last": f"{prefix}-000002", "reason": "x y z"},
+                 {"first": "nonsense", "last": f"{prefix}-000002", "reason": "x y z"}):
+        bad = await client.post("/v1/admin/credit-cancellations", headers=admin.headers,
+                                json=body)
+        assert bad.status_code == 422, bad.text
+    assert (await app.state.registry.verify()).ok

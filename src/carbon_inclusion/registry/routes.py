@@ -14,6 +14,8 @@ from carbon_inclusion.registry.schemas import (
     BatchIn,
     BatchOut,
     BatchPage,
+    CancelIn,
+    CancelledOut,
     HoldingsOut,
     OrderIn,
     OrderOut,
@@ -49,6 +51,16 @@ class AdminRegistryController(Controller):
     async def issue(self, data: JSONBody[BatchIn], principal: NamedDependency[Principal],
                     registry: NamedDependency[RegistryService]) -> BatchOut:
         return await registry.issue(principal.id, data)
+
+    @post("/credit-cancellations", operation_id="cancelCredits",
+          responses=problems(401, 403, 404, 409),
+          summary="Cancel a range of available credits, with a reason",
+          description="For an error found after issuance. The range lies in one batch and is "
+          "all available (409 `not_available` names the states found); the credits around "
+          "it stay available.")
+    async def cancel(self, data: JSONBody[CancelIn],
+                     registry: NamedDependency[RegistryService]) -> CancelledOut:
+        return await registry.cancel(data)
 
     @post("/orders/{order_id:uuid}/confirm-payment", operation_id="confirmOrderPayment",
           status_code=200, responses=problems(401, 403, 404, 409),

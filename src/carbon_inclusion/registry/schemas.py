@@ -66,6 +66,9 @@ class SerialOut(msgspec.Struct):
     batch: BatchOut
     block: SerialRange
     state: str
+    certificate_id: uuid.UUID | None = None  # when retired: the valid certificate
+    certificate_url: str | None = None
+    reason: str | None = None  # when cancelled
 
 
 class OrderIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -100,6 +103,18 @@ class HoldingsOut(msgspec.Struct):
     held_t: int
     retired_t: int
     blocks: list[SerialRange]  # held now
+
+
+class CancelIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    first: Annotated[str, msgspec.Meta(max_length=48, examples=["CQTHT-TRANSIT-2026-000011"])]
+    last: Annotated[str, msgspec.Meta(max_length=48, examples=["CQTHT-TRANSIT-2026-000020"])]
+    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
+
+
+class CancelledOut(msgspec.Struct):
+    serials: SerialRange
+    batch_id: uuid.UUID
+    reason: str
 
 
 class VerifyOut(msgspec.Struct):

@@ -25,6 +25,8 @@ from carbon_inclusion.registry.schemas import (
     BatchIn,
     BatchOut,
     BatchPage,
+    CancelIn,
+    CancelledOut,
     ProvenanceOut,
     SerialOut,
     SerialRange,
@@ -67,6 +69,7 @@ class RegistryService:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.tz = settings.tz
+        self.base_url = settings.public_base_url
 
     # --- issuance -------------------------------------------------------------------------
 
@@ -165,15 +168,62 @@ class RegistryService:
         prefix, number = parsed
         async with self.db.engine.connect() as conn:
             block = (await conn.execute(text("""
-                SELECT k.batch_id, k.first_serial, k.last_serial, k.state
+                SELECT k.batch_id, k.first_serial, k.last_serial, k.state, k.reason,
+                       (SELECT c.id FROM certificates c WHERE c.retirement_id = k.retirement_id
+                           AND c.status = 'valid') AS certificate_id
                   FROM credit_blocks k JOIN credit_batches b ON b.id = k.batch_id
                  WHERE b.serial_prefix = :p AND k.first_serial <= :n AND k.last_serial >= :n
                 """), {"p": prefix, "n": number})).first()
         if block is None:
             raise NotFound(f"No credit has the serial {value}.")
+        cert = block.certificate_id
         return SerialOut(serial(prefix, number), await self.batch(block.batch_id),
                          serial_range(prefix, block.first_serial, block.last_serial),
-                         block.state)
+                         block.state, cert,
+                         f"{self.base_url}/v1/certificates/{cert}" if cert else None,
+                         block.reason)
+
+    # --- cancelling -----------------------------------------------------------------------
+
+    async def cancel(self, body: CancelIn) -> CancelledOut:
+        """Cancel available credits (an error found after issuance), with a reason; the
+        blocks around the range stay available."""
+        first, last = parse_serial(body.first), parse_serial(body.last)
+        errors = [FieldError(name, "is not a serial this registry issues")
+                  for name, parsed in (("first", first), ("last", last)) if parsed is None]
+        if first and last and (first[0] != last[0] or first[1] > last[1]):
+            errors.append(FieldError("last", "must follow first in the same series"))
+        if errors or first is None or last is None:
+            raise InvalidInput("The range cannot be cancelled.", errors=errors)
+        (prefix, a), (_, b) = first, last
+        async with self.db.connect() as conn:
+            await lock(conn)
+            batch = (await conn.execute(text(
+                "SELECT id FROM credit_batches WHERE serial_prefix = :p AND first_serial <= :a "
+                "AND first_serial + quantity - 1 >= :b"), {"p": prefix, "a": a, "b": b})).first()
+            if batch is None:
+                raise NotFound("No batch holds the whole range.")
+            blocks = (await conn.execute(text(
+                "SELECT id, first_serial, last_serial, state FROM credit_blocks "
+                "WHERE batch_id = :batch AND first_serial <= :b AND last_serial >= :a "
+                "ORDER BY first_serial FOR UPDATE"), {"batch": batch.id, "a": a, "b": b})).all()
+            busy = sorted({k.state for k in blocks} - {"available"})
+            if busy:
+                raise Conflict(f"Only available credits can be cancelled; the range has "
+                               f"{', '.join(busy)} ones.", code="not_available", states=busy)
+            for k in blocks:
+                lo, hi = max(a, k.first_serial), min(b, k.last_serial)
+                await conn.execute(text(
+                    "UPDATE credit_blocks SET first_serial = :lo, last_serial = :hi, "
+                    "state = 'cancelled', reason = :reason, updated_at = now() WHERE id = :id"),
+                    {"id": k.id, "lo": lo, "hi": hi, "reason": body.reason})
+                for side_lo, side_hi in ((k.first_serial, lo - 1), (hi + 1, k.last_serial)):
+                    if side_lo <= side_hi:
+                        await conn.execute(text(
+                            "INSERT INTO credit_blocks (id, batch_id, first_serial, last_serial, "
+                            "state) VALUES (:id, :batch, :lo, :hi, 'available')"),
+                            {"id": uuid7(), "batch": batch.id, "lo": side_lo, "hi": side_hi})
+        return CancelledOut(serial_range(prefix, a, b), batch.id, body.reason)
 
     # --- checking -------------------------------------------------------------------------
 

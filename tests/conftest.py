@@ -85,6 +85,7 @@ async def app(settings: Settings) -> AsyncIterator:
     # badge tests switch them on (``seed_badges``).
     async with application.state.db.connect() as conn:
         await conn.execute(text("UPDATE badges SET status = 'retired'"))
+    application.state.badges.forget()
     _RUNNING["app"] = application
     yield application
     _RUNNING.clear()
@@ -100,12 +101,14 @@ async def seed_badges(app) -> AsyncIterator[Callable[[], Awaitable[None]]]:
     async def on() -> None:
         async with app.state.db.connect() as conn:
             await conn.execute(text("UPDATE badges SET status = 'active'"))
+        app.state.badges.forget()
 
     try:
         yield on
     finally:
         async with app.state.db.connect() as conn:
             await conn.execute(text("UPDATE badges SET status = 'retired'"))
+        app.state.badges.forget()
 
 
 async def _delete_prefix(client: aioredis.Redis, prefix: str) -> None:

@@ -127,8 +127,8 @@ OnChange = Callable[[set[uuid.UUID], bool], Awaitable[None]]
 # Called inside the transaction, with the citizens' locks held, once behaviours of theirs
 # are credited: what follows from a credit and must be exactly-once (badges, challenges).
 OnCredited = Callable[[AsyncConnection, set[uuid.UUID]], Awaitable[None]]
-# Told of each credited behaviour (its row), inside the transaction (live notifications).
-OnPaid = Callable[[dict[str, Any]], None]
+# Told of the credited behaviours (their rows), inside the transaction (live notifications).
+OnPaid = Callable[[list[dict[str, Any]]], None]
 
 
 class Recorder:
@@ -155,8 +155,7 @@ class Recorder:
         if not paid:
             return
         if self.on_paid is not None:
-            for r in paid:
-                self.on_paid(r)
+            self.on_paid(paid)
         citizens = {r["citizen_id"] for r in paid}
         for hook in self.on_credited:
             await hook(conn, citizens)

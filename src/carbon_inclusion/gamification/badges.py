@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -57,6 +58,7 @@ from carbon_inclusion.settings import Settings
 CODE = r"^[a-z][a-z0-9_]{1,31}$"
 BIG = Decimal(10) ** 15
 NO_DISTRICT = "none"
+LIST_TTL_S = 2.0
 
 
 class BadgeLevelIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -218,7 +220,10 @@ def compile_badge(code: str, version: int, doc: BadgeIn | BadgeUpdate,
 
 
 class Statistics(dict[str, Any]):
-    """A citizen's statistics by name; behaviours never done count zero."""
+    """A citizen's statistics by name; behaviours never done count zero. ``awarded``: the
+    (badge, level) pairs already earned."""
+
+    awarded: set[tuple[str, int]]
 
     def __missing__(self, name: str) -> Decimal:
         if name.startswith(("count_", "grams_")):
@@ -253,6 +258,8 @@ async def statistics(conn: AsyncConnection, citizens: list[uuid.UUID],
                 total_g=Decimal(0), behaviours=Decimal(0), active_days=Decimal(len(r.days or [])),
                 streak=Decimal(streak.current), best_streak=Decimal(streak.best),
                 district=r.district_code or NO_DISTRICT)
+            s.awarded = {(a.rsplit(":", 1)[0], int(a.rsplit(":", 1)[1]))
+                         for a in r.awarded or ()}
         if r.type is not None:
             s[f"count_{r.type}"] = Decimal(r.count)
             s[f"grams_{r.type}"] = Decimal(r.grams)
@@ -265,7 +272,9 @@ _STATS = text("""
     WITH days AS (
         SELECT citizen_id, array_agg(DISTINCT day ORDER BY day) AS days FROM daily_totals
          WHERE citizen_id = ANY(CAST(:ids AS uuid[])) AND count > 0 GROUP BY citizen_id)
-    SELECT u.id, u.district_code, d.days, t.type, t.count, t.grams
+    SELECT u.id, u.district_code, d.days, t.type, t.count, t.grams,
+           (SELECT array_agg(a.code || ':' || a.level) FROM badge_awards a
+             WHERE a.citizen_id = u.id) AS awarded
       FROM users u
       LEFT JOIN days d ON d.citizen_id = u.id
       LEFT JOIN (SELECT citizen_id, type, sum(count) AS count, sum(grams) AS grams
@@ -284,14 +293,15 @@ class BadgeService:
         self.tz = settings.tz
         self.notifier = notifier
         self._compiled: dict[tuple[str, int], CompiledBadge] = {}
+        self._listed: tuple[float, list[CompiledBadge]] | None = None
 
     async def on_credited(self, conn: AsyncConnection, citizens: set[uuid.UUID]) -> None:
         """The behaviour pipeline's hook: award, and tell the apps once committed."""
-        for a in await self.award(conn, citizens):
-            if self.notifier is not None:
-                self.notifier.send(a.citizen_id, "badge_earned", {
-                    "code": a.code, "level": a.level, "name_zh": a.name_zh,
-                    "name_en": a.name_en, "bonus_points": a.bonus_points})
+        awards = await self.award(conn, citizens)
+        if self.notifier is not None:
+            self.notifier.send_many([(a.citizen_id, "badge_earned", {
+                "code": a.code, "level": a.level, "name_zh": a.name_zh, "name_en": a.name_en,
+                "bonus_points": a.bonus_points}) for a in awards])
 
     async def _names(self, conn: AsyncConnection) -> dict[str, Type]:
         behaviours = list((await conn.execute(text(
@@ -314,6 +324,7 @@ class BadgeService:
                                code="badge_exists",
                                errors=[FieldError("code", "already used")])
             await self._write_version(conn, body.code, 1, _document(body), admin_id)
+        self.forget()
         return await self.get(body.code)
 
     async def update(self, admin_id: uuid.UUID, code: str, body: BadgeUpdate) -> BadgeOut:
@@ -329,6 +340,7 @@ class BadgeService:
             await conn.execute(text(
                 "UPDATE badges SET version = :v, status = :s, updated_at = now() "
                 "WHERE code = :c"), {"c": code, "v": version + 1, "s": body.status})
+        self.forget()
         return await self.get(code)
 
     async def _write_version(self, conn: AsyncConnection, code: str, version: int,
@@ -353,7 +365,15 @@ class BadgeService:
 
     # --- awarding -------------------------------------------------------------------------
 
+    def forget(self) -> None:
+        """Badges changed (here, or by hand in the database): read them again."""
+        self._listed = None
+
     async def _active(self, conn: AsyncConnection) -> list[CompiledBadge]:
+        """The active badges, compiled; the list is read at most every ``LIST_TTL_S``
+        (a badge written here is seen at once, elsewhere within that)."""
+        if self._listed is not None and self._listed[0] > time.monotonic():
+            return self._listed[1]
         rows = (await conn.execute(text(
             "SELECT code, version FROM badges WHERE status = 'active' ORDER BY code"))).all()
         missing = [(r.code, r.version) for r in rows if (r.code, r.version) not in self._compiled]
@@ -368,7 +388,9 @@ class BadgeService:
                 body = msgspec.convert(d.document | {"code": d.code}, BadgeIn)
                 self._compiled[(d.code, d.version)] = compile_badge(d.code, d.version, body,
                                                                     names)
-        return [self._compiled[(r.code, r.version)] for r in rows]
+        active = [self._compiled[(r.code, r.version)] for r in rows]
+        self._listed = (time.monotonic() + LIST_TTL_S, active)
+        return active
 
     async def award(self, conn: AsyncConnection, citizens: set[uuid.UUID]) -> list[Award]:
         """Inside the caller's transaction, which holds these citizens' locks: award every
@@ -381,9 +403,7 @@ class BadgeService:
         ids = sorted(citizens)
         today = dt.datetime.now(self.tz).date()
         stats = await statistics(conn, ids, today)
-        have = {(r.citizen_id, r.code, r.level) for r in (await conn.execute(text(
-            "SELECT citizen_id, code, level FROM badge_awards "
-            "WHERE citizen_id = ANY(CAST(:ids AS uuid[]))"), {"ids": ids})).all()}
+        have = {(c, code, level) for c, s in stats.items() for code, level in s.awarded}
         new: list[tuple[CompiledBadge, Level, uuid.UUID]] = []
         for citizen in ids:
             s = stats.get(citizen)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 import uuid
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -34,6 +35,7 @@ from carbon_inclusion.notifications import Notifier
 from carbon_inclusion.settings import Settings
 
 BEHAVIOUR = r"^[a-z][a-z0-9_]{1,63}$"
+RUNNING_TTL_S = 2.0
 
 
 class ChallengeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -85,6 +87,7 @@ class ChallengeService:
         self.db = db
         self.tz = settings.tz
         self.notifier = notifier
+        self._running: tuple[float, bool] | None = None
 
     def today(self) -> dt.date:
         return dt.datetime.now(self.tz).date()
@@ -119,6 +122,7 @@ class ChallengeService:
                 VALUES (:id, :title_zh, :title_en, :kind, :behaviour, :measure, :target,
                         :starts_on, :ends_on, :bonus_points, :by)"""),
                 msgspec.structs.asdict(body) | {"id": challenge_id, "by": admin_id})
+        self._running = None
         return await self.get(challenge_id, None)
 
     # --- reading --------------------------------------------------------------------------
@@ -193,9 +197,22 @@ class ChallengeService:
                     await self._complete(conn, [(challenge_id, citizen_id)])
         return await self.get(challenge_id, citizen_id), joined
 
+    async def _any_running(self, conn: AsyncConnection) -> bool:
+        """Whether an individual challenge runs today: asked of the database at most every
+        ``RUNNING_TTL_S`` (challenges created here are seen at once)."""
+        now = time.monotonic()
+        if self._running is None or self._running[0] <= now:
+            running = bool(await conn.scalar(text(
+                "SELECT EXISTS (SELECT 1 FROM challenges WHERE kind = 'individual' "
+                "AND :today BETWEEN starts_on AND ends_on)"), {"today": self.today()}))
+            self._running = (now + RUNNING_TTL_S, running)
+        return self._running[1]
+
     async def on_credited(self, conn: AsyncConnection, citizens: set[uuid.UUID]) -> None:
         """The behaviour pipeline's hook (the citizens' locks are held): complete running
         individual challenges whose goal is now met."""
+        if not await self._any_running(conn):
+            return
         rows = (await conn.execute(text("""
             SELECT p.challenge_id, p.citizen_id FROM challenge_participants p
               JOIN challenges c ON c.id = p.challenge_id

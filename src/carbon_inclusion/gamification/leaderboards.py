@@ -258,6 +258,7 @@ class Leaderboards:
         async with self.db.engine.connect() as conn:
             rows = (await conn.execute(_CITIZEN_TOTALS, {
                 "ids": ids, "week": week, "month": month})).all()
+        writes = []
         for scope in SCOPES:
             for period, column in (("week", 2), ("month", 3), ("all", 4)):
                 by_district: dict[str | None, dict[str, float]] = {}
@@ -266,9 +267,9 @@ class Leaderboards:
                     grams = row[column] or 0
                     if grams > 0 or lowered:  # a zero after a take-back leaves the board
                         by_district.setdefault(district, {})[str(row[0])] = -_milli(grams)
-                for district, members in by_district.items():
-                    await self._write(self.board(scope, period, district, today), members,
-                                      lowered=lowered)
+                writes += [(self.board(scope, period, district, today), members)
+                           for district, members in by_district.items()]
+        await self._write_many(writes, lowered=lowered)
 
     async def _citizen_totals(self, board: Board, ids: list[uuid.UUID]) -> dict[str, float]:
         where, params = _filters(board)
@@ -280,15 +281,24 @@ class Leaderboards:
         return {str(c): totals.get(str(c), 0.0) for c in ids}
 
     async def _write(self, board: Board, members: dict[str, float], *, lowered: bool) -> None:
-        if not members:
+        await self._write_many([(board, members)], lowered=lowered)
+
+    async def _write_many(self, writes: list[tuple[Board, dict[str, float]]], *,
+                          lowered: bool) -> None:
+        """Each board's update script, all in one round trip."""
+        writes = [(board, members) for board, members in writes if members]
+        if not writes:
             return
         self._forget_pages()
-        args: list[Any] = ["ZADD" if lowered else "LT"]
-        for member, score in members.items():
-            args += [score, member]
-        await self._update(keys=[self._key(board), self._key(board, ":built"),
-                                 self._key(board, ":rebuilding"),
-                                 self._key(board, ":dirty")], args=args)
+        async with self.redis.client.pipeline(transaction=False) as pipe:
+            for board, members in writes:
+                args: list[Any] = ["ZADD" if lowered else "LT"]
+                for member, score in members.items():
+                    args += [score, member]
+                await self._update(keys=[self._key(board), self._key(board, ":built"),
+                                         self._key(board, ":rebuilding"),
+                                         self._key(board, ":dirty")], args=args, client=pipe)
+            await pipe.execute()
 
 
 # Each member's grams on a board; ``where`` comes from ``_filters`` (no user input in it).

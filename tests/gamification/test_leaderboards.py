@@ -119,6 +119,18 @@ async def test_a_rebuild_racing_credits_loses_none_of_them(app, client, make_cit
     assert [x["reduction_g"] for x in shown["items"]] == await truth(app, "wushan")
 
 
+async def test_a_redis_that_forgot_its_scripts_still_gets_updates(
+        app, client, make_citizen, partner):
+    (rider,) = await riders(client, make_citizen, partner, "xiushan", [["5.0"]])
+    await board(client, "xiushan", "all")  # built
+    await app.state.redis.client.script_flush()  # as after a Redis restart
+    ref = card()
+    await bind(client, rider, partner, ref)
+    await partner.push([trip(ref, days_ago(2), km="9.0")])
+    shown = await board(client, "xiushan", "all")
+    assert [x["reduction_g"] for x in shown["items"]] == await truth(app, "xiushan")
+
+
 async def test_bad_queries_are_named(client):
     for params, field in (({"scope": "planet"}, "scope"), ({"period": "year"}, "period"),
                           ({"scope": "district"}, "district"),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import time
 import uuid
 from collections.abc import Iterable
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from redis.exceptions import NoScriptError
 from sqlalchemy import text
 
 from carbon_inclusion.db import Database
@@ -89,7 +91,7 @@ class Leaderboards:
         self.db = db
         self.redis = redis
         self.tz = settings.tz
-        self._update = redis.client.register_script(_UPDATE)
+        self._update_sha = hashlib.sha1(_UPDATE.encode()).hexdigest()  # noqa: S324 - Redis's
         self._pages: dict[tuple[str, int], tuple[float, list[Standing]]] = {}
         self._refreshing: dict[tuple[str, int], asyncio.Future[Any]] = {}
         self._generation = 0  # bumped whenever this process changes a board
@@ -290,15 +292,25 @@ class Leaderboards:
         if not writes:
             return
         self._forget_pages()
-        async with self.redis.client.pipeline(transaction=False) as pipe:
-            for board, members in writes:
-                args: list[Any] = ["ZADD" if lowered else "LT"]
-                for member, score in members.items():
-                    args += [score, member]
-                await self._update(keys=[self._key(board), self._key(board, ":built"),
-                                         self._key(board, ":rebuilding"),
-                                         self._key(board, ":dirty")], args=args, client=pipe)
-            await pipe.execute()
+        # EVALSHA straight away (redis-py's pipelined scripts ask SCRIPT EXISTS first, a
+        # round trip per call); on a Redis that lost its scripts, load it and go again.
+        for attempt in (1, 2):
+            try:
+                async with self.redis.client.pipeline(transaction=False) as pipe:
+                    for board, members in writes:
+                        args: list[Any] = ["ZADD" if lowered else "LT"]
+                        for member, score in members.items():
+                            args += [score, member]
+                        pipe.evalsha(self._update_sha, 4, self._key(board),
+                                     self._key(board, ":built"),
+                                     self._key(board, ":rebuilding"),
+                                     self._key(board, ":dirty"), *args)
+                    await pipe.execute()
+                return
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                await self.redis.client.script_load(_UPDATE)
 
 
 # Each member's grams on a board; ``where`` comes from ``_filters`` (no user input in it).

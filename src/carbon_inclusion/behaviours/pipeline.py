@@ -38,6 +38,7 @@ from carbon_inclusion.ids import uuid7
 from carbon_inclusion.ledger import service as ledger
 from carbon_inclusion.methodologies.models import MethodologyVersion
 from carbon_inclusion.methodologies.service import PUBLIC_STATUSES
+from carbon_inclusion.registry.service import lock as registry_lock
 from carbon_inclusion.settings import Settings
 
 ZERO = Decimal(0)
@@ -275,6 +276,7 @@ class Recorder:
         if not locked:
             await self.lock(conn, {(c.citizen_id, c.type) for c in live})
         nearby, used = await self._context(conn, live)
+        issued = await self._issued(conn, live, nearby)
         oldest = now - dt.timedelta(days=self.settings.claim_window_days)
         rows: list[dict[str, Any]] = []
         to_pay: list[Payable] = []
@@ -293,6 +295,11 @@ class Recorder:
             elif c.source == "app" and any(b.source == "partner" for b in same_trip):
                 first = next(b for b in same_trip if b.source == "partner")
                 _refuse(row, "recorded_by_partner", {"behaviour_id": str(first.id)})
+            elif c.source == "partner" and any(b.id in issued for b in same_trip):
+                # The app's report of this trip backs issued credits: it stays, and the
+                # partner's record of the same trip would count it twice.
+                first = next(b for b in same_trip if b.id in issued)
+                _refuse(row, "issued_as_credits", {"behaviour_id": str(first.id)})
             else:
                 if c.source == "partner":
                     superseded.update((b.id, b) for b in same_trip if b.source == "app")
@@ -318,6 +325,21 @@ class Recorder:
         self.changed({r["citizen_id"] for r in rows if r["status"] == "credited"}
                       | {b.citizen_id for b in released}, bool(released))
         return outcomes
+
+    async def _issued(self, conn: AsyncConnection, candidates: list[Candidate],
+                      nearby: dict[tuple[uuid.UUID, str], list[Any]]) -> set[uuid.UUID]:
+        """Which app reports a partner record could supersede already back issued credits.
+        Asked under the registry lock (rarely: only when there is such a report), so no
+        issuance takes them between this answer and the commit."""
+        ids = sorted({b.id for c in candidates if c.source == "partner"
+                      for b in nearby.get((c.citizen_id, c.type), ())
+                      if b.source == "app" and b.status == "credited"})
+        if not ids:
+            return set()
+        await registry_lock(conn)
+        return set((await conn.execute(text(
+            "SELECT behaviour_id FROM credit_allocations "
+            "WHERE behaviour_id = ANY(CAST(:ids AS uuid[]))"), {"ids": ids})).scalars())
 
     async def _context(self, conn: AsyncConnection, candidates: list[Candidate]
                        ) -> tuple[dict[tuple[uuid.UUID, str], list[Any]],

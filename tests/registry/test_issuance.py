@@ -48,6 +48,14 @@ async def test_whole_tonnes_are_issued_and_the_rest_is_carried_exactly(
     assert (serial["state"], serial["batch"]["id"]) == ("available", second["id"])
     listed = (await client.get("/v1/registry/batches")).json()["items"]
     assert {second["id"], b["id"]} <= {x["id"] for x in listed}
+    page = (await client.get("/v1/registry/batches", params={"limit": 1})).json()
+    assert [x["id"] for x in page["items"]] == [second["id"]]  # newest first
+    after = (await client.get("/v1/registry/batches",
+                              params={"limit": 1, "cursor": page["next_cursor"]})).json()
+    assert [x["id"] for x in after["items"]] == [b["id"]]
+    for cursor in ("nonsense", "WyJub3QtYS11dWlkIl0"):  # the second: ["not-a-uuid"]
+        bad = await client.get("/v1/registry/batches", params={"cursor": cursor})
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"
 
     async with app.state.db.engine.connect() as conn:  # a reviewer changes their mind
         backing = await conn.scalar(text(

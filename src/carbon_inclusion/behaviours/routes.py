@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from carbon_inclusion.accounts.service import Principal
 from carbon_inclusion.behaviours.schemas import (
@@ -28,15 +27,12 @@ from carbon_inclusion.errors import InvalidInput
 from carbon_inclusion.partners.service import PartnerService
 from carbon_inclusion.validation import field_of
 from carbon_inclusion.web.auth import ADMIN, CITIZEN, PARTNER
+from carbon_inclusion.web.idempotency import IdempotencyKey, require_key
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, check_limit
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size (≤ 100)")]
 Cursor = Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")]
-IdempotencyKey = Annotated[str | None, HeaderParameter(
-    name="Idempotency-Key", required=False,
-    description="Required. A replay with the same key and body returns the first answer.")]
-KEY_PATTERN = re.compile(r"^[\x21-\x7e]{8,128}$")
 PARTNER_MAX_BODY = 5 * 1024 * 1024
 
 
@@ -56,10 +52,7 @@ class BehaviourController(Controller):
     async def claim(self, data: JSONBody[ClaimIn], principal: NamedDependency[Principal],
                     behaviours: NamedDependency[BehaviourService],
                     idempotency_key: IdempotencyKey = None) -> Response[BehaviourOut]:
-        if not idempotency_key or not KEY_PATTERN.match(idempotency_key):
-            raise InvalidInput.field("Idempotency-Key", "send a unique key of 8–128 "
-                                     "printable characters with every new behaviour",
-                                     code="idempotency_key_required")
+        require_key(idempotency_key, "behaviour")
         out, _created = await behaviours.claim(principal.id, principal.district_code,
                                                idempotency_key, data)
         return Response(out, status_code=201)

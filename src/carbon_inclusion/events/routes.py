@@ -6,10 +6,9 @@ from typing import Annotated
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from carbon_inclusion.accounts.service import Principal
-from carbon_inclusion.errors import InvalidInput
 from carbon_inclusion.events.schemas import (
     CancelIn,
     CertificateOut,
@@ -19,16 +18,13 @@ from carbon_inclusion.events.schemas import (
     EventPage,
 )
 from carbon_inclusion.events.service import EventService
-from carbon_inclusion.rewards.routes import KEY_PATTERN
 from carbon_inclusion.web.auth import ADMIN, ENTERPRISE, PUBLIC, organisation_of
+from carbon_inclusion.web.idempotency import IdempotencyKey, require_key
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, check_limit
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size (≤ 100)")]
 Cursor = Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")]
-IdempotencyKey = Annotated[str | None, HeaderParameter(
-    name="Idempotency-Key", required=False,
-    description="Required. A replay with the same key answers the first certificate.")]
 
 
 class EventController(Controller):
@@ -89,10 +85,7 @@ class ComplianceController(Controller):
     async def offset(self, data: JSONBody[ComplianceIn], principal: NamedDependency[Principal],
                      events: NamedDependency[EventService],
                      idempotency_key: IdempotencyKey = None) -> Response[CertificateOut]:
-        if not idempotency_key or not KEY_PATTERN.match(idempotency_key):
-            raise InvalidInput.field("Idempotency-Key", "send a unique key of 8–128 "
-                                     "printable characters with every new offset",
-                                     code="idempotency_key_required")
+        require_key(idempotency_key, "offset")
         cert, new = await events.offset_compliance(organisation_of(principal), principal.id,
                                                    idempotency_key, data)
         return Response(cert, status_code=201 if new else 200)

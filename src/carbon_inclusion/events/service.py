@@ -37,7 +37,7 @@ from carbon_inclusion.methodologies.models import FOOTPRINT_BEHAVIOUR
 from carbon_inclusion.registry.models import GRAMS_PER_TONNE
 from carbon_inclusion.registry.service import held_t, lock, retire
 from carbon_inclusion.settings import Settings
-from carbon_inclusion.web.pagination import decode_cursor, encode_cursor
+from carbon_inclusion.web.pagination import after_id, encode_cursor
 
 MAX_KM = Decimal(40_000)
 MAX_AMOUNT = Decimal(1_000_000_000)
@@ -153,16 +153,12 @@ class EventService:
 
     async def listing(self, organisation_id: uuid.UUID, *, limit: int,
                       cursor: str | None) -> EventPage:
-        after = decode_cursor(cursor, 1)
-        try:
-            after_id = uuid.UUID(after[0]) if after else None
-        except (TypeError, ValueError):
-            raise InvalidInput.field("cursor", "is not a cursor this API returned") from None
+        after = after_id(cursor)
         async with self.db.engine.connect() as conn:
             ids = list((await conn.execute(text(
                 "SELECT id FROM events WHERE organisation_id = :o AND "
                 "(CAST(:after AS uuid) IS NULL OR id < :after) ORDER BY id DESC LIMIT :n"),
-                {"o": organisation_id, "after": after_id, "n": limit + 1})).scalars())
+                {"o": organisation_id, "after": after, "n": limit + 1})).scalars())
             items = [await self._event(conn, organisation_id, i) for i in ids[:limit]]
         more = len(ids) > limit
         return EventPage(items, encode_cursor([str(items[-1].id)]) if more else None)

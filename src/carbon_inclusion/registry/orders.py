@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion.db import Database
-from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
+from carbon_inclusion.errors import Conflict, FieldError, NotFound
 from carbon_inclusion.ids import uuid7
 from carbon_inclusion.registry.schemas import (
     HoldingsOut,
@@ -32,7 +32,7 @@ from carbon_inclusion.registry.schemas import (
 from carbon_inclusion.registry.service import lock, serial_range
 from carbon_inclusion.rules import canonical_json
 from carbon_inclusion.settings import Settings
-from carbon_inclusion.web.pagination import decode_cursor, encode_cursor
+from carbon_inclusion.web.pagination import after_id, encode_cursor
 
 
 class OrderService:
@@ -118,16 +118,12 @@ class OrderService:
 
     async def orders(self, organisation_id: uuid.UUID, *, limit: int,
                      cursor: str | None) -> OrderPage:
-        after = decode_cursor(cursor, 1)
-        try:
-            after_id = uuid.UUID(after[0]) if after else None
-        except (TypeError, ValueError):
-            raise InvalidInput.field("cursor", "is not a cursor this API returned") from None
+        after = after_id(cursor)
         async with self.db.engine.connect() as conn:
             ids = list((await conn.execute(text(
                 "SELECT id FROM credit_orders WHERE organisation_id = :o "
                 "AND (CAST(:after AS uuid) IS NULL OR id < :after) ORDER BY id DESC "
-                "LIMIT :limit"), {"o": organisation_id, "after": after_id,
+                "LIMIT :limit"), {"o": organisation_id, "after": after,
                                   "limit": limit + 1})).scalars())
             items = [await self._one(conn, i, organisation_id) for i in ids[:limit]]
         more = len(ids) > limit

@@ -5,10 +5,9 @@ from typing import Annotated
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from carbon_inclusion.accounts.service import Principal
-from carbon_inclusion.errors import InvalidInput
 from carbon_inclusion.registry.orders import OrderService
 from carbon_inclusion.registry.schemas import (
     BatchIn,
@@ -24,16 +23,13 @@ from carbon_inclusion.registry.schemas import (
     SerialOut,
 )
 from carbon_inclusion.registry.service import RegistryService
-from carbon_inclusion.rewards.routes import KEY_PATTERN
 from carbon_inclusion.web.auth import ADMIN, ENTERPRISE, PUBLIC, organisation_of
+from carbon_inclusion.web.idempotency import IdempotencyKey, require_key
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, check_limit
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size (≤ 100)")]
 Cursor = Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")]
-IdempotencyKey = Annotated[str | None, HeaderParameter(
-    name="Idempotency-Key", required=False,
-    description="Required. A replay with the same key and body returns the first answer.")]
 
 
 class AdminRegistryController(Controller):
@@ -114,10 +110,7 @@ class OrderController(Controller):
     async def order(self, data: JSONBody[OrderIn], principal: NamedDependency[Principal],
                     orders: NamedDependency[OrderService],
                     idempotency_key: IdempotencyKey = None) -> Response[OrderOut]:
-        if not idempotency_key or not KEY_PATTERN.match(idempotency_key):
-            raise InvalidInput.field("Idempotency-Key", "send a unique key of 8–128 "
-                                     "printable characters with every new order",
-                                     code="idempotency_key_required")
+        require_key(idempotency_key, "order")
         out, created = await orders.order(organisation_of(principal), principal.id,
                                           idempotency_key, data)
         return Response(out, status_code=201 if created else 200)

@@ -34,7 +34,7 @@ from carbon_inclusion.registry.schemas import (
     VerifyOut,
 )
 from carbon_inclusion.settings import Settings
-from carbon_inclusion.web.pagination import decode_cursor, encode_cursor
+from carbon_inclusion.web.pagination import after_id, encode_cursor
 
 PROGRAMME = "CQTHT"
 REGISTRY_LOCK = 0x43_51_54_48_54_52_45_47  # "CQTHTREG"
@@ -133,15 +133,11 @@ class RegistryService:
     # --- the public registry --------------------------------------------------------------
 
     async def batches(self, *, limit: int, cursor: str | None) -> BatchPage:
-        after = decode_cursor(cursor, 1)
-        try:
-            after_id = uuid.UUID(after[0]) if after else None
-        except (TypeError, ValueError):
-            raise InvalidInput.field("cursor", "is not a cursor this API returned") from None
+        after = after_id(cursor)
         async with self.db.engine.connect() as conn:
             rows = (await conn.execute(text(_BATCHES.format(where=(
-                "WHERE b.id < :after" if after_id else ""))),
-                {"after": after_id, "limit": limit + 1})).all()
+                "WHERE b.id < :after" if after else ""))),
+                {"after": after, "limit": limit + 1})).all()
         items = [_batch_out(r) for r in rows[:limit]]
         more = len(rows) > limit
         return BatchPage(items, encode_cursor([str(items[-1].id)]) if more else None)

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from carbon_inclusion.accounts.service import Principal
 from carbon_inclusion.errors import InvalidInput
@@ -28,15 +27,12 @@ from carbon_inclusion.rewards.schemas import (
 from carbon_inclusion.rewards.service import RewardService
 from carbon_inclusion.validation import field_of
 from carbon_inclusion.web.auth import ADMIN, CITIZEN, PARTNER, PUBLIC
+from carbon_inclusion.web.idempotency import IdempotencyKey, require_key
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, check_limit
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size (≤ 100)")]
 Cursor = Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")]
-IdempotencyKey = Annotated[str | None, HeaderParameter(
-    name="Idempotency-Key", required=False,
-    description="Required. A replay with the same key and body returns the first answer.")]
-KEY_PATTERN = re.compile(r"^[\x21-\x7e]{8,128}$")
 
 
 class AdminRewardController(Controller):
@@ -108,10 +104,7 @@ class RedemptionController(Controller):
     async def redeem(self, data: JSONBody[RedeemIn], principal: NamedDependency[Principal],
                      rewards: NamedDependency[RewardService],
                      idempotency_key: IdempotencyKey = None) -> Response[RedemptionOut]:
-        if not idempotency_key or not KEY_PATTERN.match(idempotency_key):
-            raise InvalidInput.field("Idempotency-Key", "send a unique key of 8–128 "
-                                     "printable characters with every new redemption",
-                                     code="idempotency_key_required")
+        require_key(idempotency_key, "redemption")
         out, _ = await rewards.redeem(principal.id, idempotency_key, data)
         return Response(out, status_code=201)
 

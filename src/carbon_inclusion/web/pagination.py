@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from typing import Any
 
 from carbon_inclusion.errors import InvalidInput
@@ -28,6 +29,17 @@ def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
     if not isinstance(values, list) or len(values) != arity:
         raise InvalidInput.field("cursor", "is not a cursor this API returned")
     return values
+
+
+def after_id(cursor: str | None) -> uuid.UUID | None:
+    """The id a one-key cursor (``encode_cursor([str(id)])``) points after, or None."""
+    after = decode_cursor(cursor, 1)
+    if after is None:
+        return None
+    try:
+        return uuid.UUID(after[0])
+    except (TypeError, ValueError):
+        raise InvalidInput.field("cursor", "is not a cursor this API returned") from None
 
 
 def check_limit(limit: int) -> int:

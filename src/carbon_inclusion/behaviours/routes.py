@@ -29,10 +29,8 @@ from carbon_inclusion.validation import field_of
 from carbon_inclusion.web.auth import ADMIN, CITIZEN, PARTNER
 from carbon_inclusion.web.idempotency import IdempotencyKey, require_key
 from carbon_inclusion.web.openapi import problems
-from carbon_inclusion.web.pagination import DEFAULT_LIMIT, check_limit
+from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
 
-Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size (≤ 100)")]
-Cursor = Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")]
 PARTNER_MAX_BODY = 5 * 1024 * 1024
 
 

@@ -18,10 +18,8 @@ from carbon_inclusion.methodologies.schemas import (
 from carbon_inclusion.methodologies.service import PUBLIC_STATUSES, MethodologyService
 from carbon_inclusion.web.auth import ADMIN, PUBLIC
 from carbon_inclusion.web.openapi import problems
-from carbon_inclusion.web.pagination import DEFAULT_LIMIT, check_limit
+from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
 
-Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size (≤ 100)")]
-Cursor = Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")]
 VERSION_PATH = "/{code:str}/versions/{version:int}"
 
 

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody
 
 from carbon_inclusion.accounts.service import Principal
 from carbon_inclusion.errors import InvalidInput
@@ -29,10 +28,7 @@ from carbon_inclusion.validation import field_of
 from carbon_inclusion.web.auth import ADMIN, CITIZEN, PARTNER, PUBLIC
 from carbon_inclusion.web.idempotency import IdempotencyKey, require_key
 from carbon_inclusion.web.openapi import problems
-from carbon_inclusion.web.pagination import DEFAULT_LIMIT, check_limit
-
-Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size (≤ 100)")]
-Cursor = Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")]
+from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
 
 
 class AdminRewardController(Controller):

@@ -5,12 +5,18 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from typing import Any
+from typing import Annotated, Any
+
+from litestar.params import QueryParameter
 
 from carbon_inclusion.errors import InvalidInput
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
+
+# The query parameters of every paged list.
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="Page size (≤ 100)")]
+Cursor = Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")]
 
 
 def encode_cursor(values: list[Any]) -> str:

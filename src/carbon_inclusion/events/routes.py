@@ -19,7 +19,7 @@ from carbon_inclusion.events.schemas import (
 from carbon_inclusion.events.service import EventService
 from carbon_inclusion.web.auth import ADMIN, ENTERPRISE, PUBLIC, organisation_of
 from carbon_inclusion.web.idempotency import IdempotencyKey, require_key
-from carbon_inclusion.web.openapi import problems
+from carbon_inclusion.web.openapi import problems, replayed
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
 
 
@@ -55,7 +55,8 @@ class EventController(Controller):
         return await events.get(organisation_of(principal), event_id)
 
     @post("/{event_id:uuid}/neutralize", operation_id="neutralizeEvent",
-          responses=problems(401, 403, 404, 409),
+          responses=problems(401, 403, 404, 409) | replayed(
+              CertificateOut, "Neutralised already: the certificate issued then"),
           summary="Retire held credits covering the footprint and issue the certificate",
           description="Retires the footprint rounded up to whole tonnes from the "
           "organisation's holding (oldest vintage first) and issues the certificate, in one "
@@ -73,7 +74,8 @@ class ComplianceController(Controller):
     tags = ["events"]  # noqa: RUF012
     opt = ENTERPRISE
 
-    @post("/", operation_id="offsetCompliance", responses=problems(401, 403, 409),
+    @post("/", operation_id="offsetCompliance",
+          responses=problems(401, 403, 409) | replayed(CertificateOut),
           summary="Retire credits against verified emissions (碳履约), with a certificate",
           description="Refused above the programme's cap (`COMPLIANCE_OFFSET_CAP` of verified "
           "emissions per year, 409 `over_compliance_cap`) or beyond the holding (409 "

@@ -33,7 +33,7 @@ from carbon_inclusion.gamification.leaderboards import Leaderboards
 from carbon_inclusion.gamification.schemas import LeaderboardOut, OwnRankOut, RankOut
 from carbon_inclusion.notifications import Notifier
 from carbon_inclusion.web.auth import ADMIN, CITIZEN, PUBLIC
-from carbon_inclusion.web.openapi import problems
+from carbon_inclusion.web.openapi import problems, replayed
 
 HEARTBEAT_S = 15.0
 
@@ -206,7 +206,7 @@ class ChallengeJoinController(Controller):
     opt = CITIZEN  # its own controller: a handler's opt is merged into PUBLIC's, not instead
 
     @post("/{challenge_id:uuid}/join", operation_id="joinChallenge",
-          responses=problems(401, 403, 404, 409),
+          responses=problems(401, 403, 404, 409) | replayed(ChallengeOut, "Already joined"),
           summary="Join a challenge (201; joining again answers 200 and changes nothing)",
           description="An ended challenge cannot be joined (409 `challenge_ended`). A "
           "district challenge counts the caller for their district as it is now.")

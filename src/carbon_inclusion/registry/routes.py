@@ -24,7 +24,7 @@ from carbon_inclusion.registry.schemas import (
 from carbon_inclusion.registry.service import RegistryService
 from carbon_inclusion.web.auth import ADMIN, ENTERPRISE, PUBLIC, organisation_of
 from carbon_inclusion.web.idempotency import IdempotencyKey, require_key
-from carbon_inclusion.web.openapi import problems
+from carbon_inclusion.web.openapi import problems, replayed
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
 
 
@@ -97,7 +97,8 @@ class OrderController(Controller):
     tags = ["registry"]  # noqa: RUF012
     opt = ENTERPRISE
 
-    @post("/orders", operation_id="orderCredits", responses=problems(401, 403, 409),
+    @post("/orders", operation_id="orderCredits",
+          responses=problems(401, 403, 409) | replayed(OrderOut),
           summary="Order credits: a quote at the programme price that reserves them for a while",
           description="Reserves `quantity_t` whole credits, oldest vintage first, until "
           "`expires_at` (`ORDER_HOLD_MINUTES`); an administrator records the payment. 409 "

@@ -27,3 +27,8 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
                         generate_examples=False)
         for s in wanted
     }
+
+
+def replayed(data: type, what: str = "The first answer, unchanged") -> dict[int, ResponseSpec]:
+    """The 200 a creating route answers when the same request comes again."""
+    return {200: ResponseSpec(data, description=what, generate_examples=False)}

@@ -59,6 +59,12 @@ async def test_the_docs_page_is_served(client):
         ({"PROGRAMME_TZ": "Mars/Olympus"}, "PROGRAMME_TZ"),
         ({"PORT": "eighty"}, "PORT"),
         ({"APP_ENV": "staging"}, "APP_ENV"),
+        ({"CREDIT_PRICE_CNY": "forty"}, "CREDIT_PRICE_CNY"),
+        ({"CREDIT_PRICE_CNY": "40.001"}, "whole fen"),
+        ({"CREDIT_PRICE_CNY": "-1"}, "CREDIT_PRICE_CNY"),
+        ({"COMPLIANCE_OFFSET_CAP": "1.5"}, "at most 1"),
+        ({"COMPLIANCE_OFFSET_CAP": "NaN"}, "COMPLIANCE_OFFSET_CAP"),
+        ({"DB_POOL_TIMEOUT": "0"}, "DB_POOL_TIMEOUT"),
     ],
 )
 def test_settings_refuse_what_cannot_run(env, message):
@@ -81,4 +87,8 @@ def test_settings_read_the_environment():
     assert s.database_url == "postgresql+asyncpg://u@h:5/d"
     assert s.tz.key == "Asia/Urumqi"
     assert s.workers == 4
+    money = Settings.from_env({"CREDIT_PRICE_CNY": "36.50", "COMPLIANCE_OFFSET_CAP": "0.08",
+                               "ORDER_HOLD_MINUTES": "10", "DB_POOL_TIMEOUT": "9"})
+    assert (str(money.credit_price_cny), str(money.compliance_offset_cap)) == ("36.50", "0.08")
+    assert (money.order_hold_minutes, money.db_pool_timeout) == (10, 9)
     assert Settings.from_env({}).programme_timezone == "Asia/Shanghai"

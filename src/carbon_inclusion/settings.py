@@ -7,7 +7,7 @@ only place that reads ``os.environ``; everything else receives a ``Settings``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -34,30 +34,29 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
-def _money(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
+def _decimal(env: Mapping[str, str], name: str, default: Decimal,
+             ok: Callable[[Decimal], bool], meaning: str) -> Decimal:
+    """``name`` as a Decimal for which ``ok`` holds; ``meaning`` says what it must be."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
         value = Decimal(raw)
     except ArithmeticError:
-        raise SettingsError(f"{name} must be an amount like 40.00, got {raw!r}") from None
-    if not value.is_finite() or value <= 0 or value != value.quantize(Decimal("0.01")):
-        raise SettingsError(f"{name} must be a positive amount in whole fen, got {raw!r}")
+        value = None
+    if value is None or not value.is_finite() or not ok(value):
+        raise SettingsError(f"{name} must be {meaning}, got {raw!r}")
     return value
+
+
+def _money(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
+    return _decimal(env, name, default, lambda v: v > 0 and v == v.quantize(Decimal("0.01")),
+                    "a positive amount in whole fen, like 40.00")
 
 
 def _share(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = Decimal(raw)
-    except ArithmeticError:
-        raise SettingsError(f"{name} must be a fraction like 0.05, got {raw!r}") from None
-    if not value.is_finite() or not 0 < value <= 1:
-        raise SettingsError(f"{name} must be above 0 and at most 1, got {raw!r}")
-    return value
+    return _decimal(env, name, default, lambda v: 0 < v <= 1,
+                    "a fraction above 0 and at most 1, like 0.05")
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -92,6 +92,13 @@ async def test_an_events_footprint_is_scored_line_by_line(client, org):
     assert [x["source"] for x in fp["breakdown"]] == sorted(want, key=lambda k: -want[k])
     listed = (await client.get("/v1/events/", headers=org.headers)).json()["items"]
     assert [e["id"] for e in listed] == [r.json()["id"]]
+    assert listed[0]["footprint"] == fp
+    later = (await client.post("/v1/events/", headers=org.headers, json=EVENT)).json()
+    page = (await client.get("/v1/events/", headers=org.headers, params={"limit": 1})).json()
+    assert [e["id"] for e in page["items"]] == [later["id"]]  # newest first
+    rest = (await client.get("/v1/events/", headers=org.headers, params={
+        "limit": 1, "cursor": page["next_cursor"]})).json()
+    assert ([e["id"] for e in rest["items"]], rest["next_cursor"]) == ([r.json()["id"]], None)
 
 
 async def test_footprint_inputs_out_of_range_are_refused_and_change_nothing(client, org):

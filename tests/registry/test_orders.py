@@ -102,6 +102,13 @@ async def test_an_order_is_paid_or_expires_and_others_never_see_it(
     shown = (await client.get(f"/v1/orders/{late['id']}", headers=enterprise.headers)).json()
     assert (shown["status"], shown["serials"]) == ("expired", [])
     assert (await order(client, other, 6)).status_code == 201  # released, sold again
+    page = (await client.get("/v1/orders", headers=enterprise.headers,
+                             params={"limit": 1})).json()
+    assert [o["id"] for o in page["items"]] == [late["id"]]  # newest first
+    rest = (await client.get("/v1/orders", headers=enterprise.headers,
+                             params={"limit": 1, "cursor": page["next_cursor"]})).json()
+    assert [(o["id"], o["status"]) for o in rest["items"]] == [(q["id"], "paid")]
+    assert rest["items"][0]["serials"] == q["serials"]
     assert (await app.state.registry.verify()).ok
 
 

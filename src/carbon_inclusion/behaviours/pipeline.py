@@ -38,7 +38,7 @@ from carbon_inclusion.ids import uuid7
 from carbon_inclusion.ledger import service as ledger
 from carbon_inclusion.methodologies.models import MethodologyVersion
 from carbon_inclusion.methodologies.service import PUBLIC_STATUSES
-from carbon_inclusion.registry.service import lock as registry_lock
+from carbon_inclusion.registry.service import issued_among
 from carbon_inclusion.settings import Settings
 
 ZERO = Decimal(0)
@@ -331,15 +331,10 @@ class Recorder:
         """Which app reports a partner record could supersede already back issued credits.
         Asked under the registry lock (rarely: only when there is such a report), so no
         issuance takes them between this answer and the commit."""
-        ids = sorted({b.id for c in candidates if c.source == "partner"
-                      for b in nearby.get((c.citizen_id, c.type), ())
-                      if b.source == "app" and b.status == "credited"})
-        if not ids:
-            return set()
-        await registry_lock(conn)
-        return set((await conn.execute(text(
-            "SELECT behaviour_id FROM credit_allocations "
-            "WHERE behaviour_id = ANY(CAST(:ids AS uuid[]))"), {"ids": ids})).scalars())
+        return await issued_among(conn, sorted({
+            b.id for c in candidates if c.source == "partner"
+            for b in nearby.get((c.citizen_id, c.type), ())
+            if b.source == "app" and b.status == "credited"}))
 
     async def _context(self, conn: AsyncConnection, candidates: list[Candidate]
                        ) -> tuple[dict[tuple[uuid.UUID, str], list[Any]],

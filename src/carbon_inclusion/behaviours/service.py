@@ -65,7 +65,7 @@ from carbon_inclusion.partners.service import (
     ref_lock_key,
 )
 from carbon_inclusion.ratelimit import RateLimiter
-from carbon_inclusion.registry.service import lock as registry_lock
+from carbon_inclusion.registry.service import issued_among
 from carbon_inclusion.rules import canonical_json
 from carbon_inclusion.settings import Settings
 from carbon_inclusion.validation import field_of
@@ -451,12 +451,7 @@ class BehaviourService:
                 raise Conflict(f"This behaviour is already {row.status}.",
                                code="not_reviewable")
             if row.status == "credited":
-                # Its grams may back issued credits; the registry lock keeps an issuance
-                # from taking them while this runs.
-                await registry_lock(conn)
-                if await conn.scalar(text(
-                        "SELECT 1 FROM credit_allocations WHERE behaviour_id = :id"),
-                        {"id": behaviour_id}):
+                if await issued_among(conn, [behaviour_id]):
                     raise Conflict("This behaviour's reduction is issued as credits; it can "
                                    "no longer be taken back.", code="issued_as_credits")
                 used = await self.recorder.read_totals(

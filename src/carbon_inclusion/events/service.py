@@ -35,7 +35,7 @@ from carbon_inclusion.events.schemas import (
 from carbon_inclusion.ids import uuid7
 from carbon_inclusion.methodologies.models import FOOTPRINT_BEHAVIOUR
 from carbon_inclusion.registry.models import GRAMS_PER_TONNE
-from carbon_inclusion.registry.service import held_t, lock, retire
+from carbon_inclusion.registry.service import lock, retire, tonnes_in
 from carbon_inclusion.settings import Settings
 from carbon_inclusion.web.pagination import after_id, encode_cursor
 
@@ -155,39 +155,20 @@ class EventService:
                       cursor: str | None) -> EventPage:
         after = after_id(cursor)
         async with self.db.engine.connect() as conn:
-            ids = list((await conn.execute(text(
-                "SELECT id FROM events WHERE organisation_id = :o AND "
-                "(CAST(:after AS uuid) IS NULL OR id < :after) ORDER BY id DESC LIMIT :n"),
-                {"o": organisation_id, "after": after, "n": limit + 1})).scalars())
-            items = [await self._event(conn, organisation_id, i) for i in ids[:limit]]
-        more = len(ids) > limit
+            rows = (await conn.execute(text(_EVENTS.format(
+                where="(CAST(:after AS uuid) IS NULL OR e.id < :after)")),
+                {"o": organisation_id, "after": after, "n": limit + 1})).all()
+        items = [_event_out(r) for r in rows[:limit]]
+        more = len(rows) > limit
         return EventPage(items, encode_cursor([str(items[-1].id)]) if more else None)
 
     async def _event(self, conn: AsyncConnection, organisation_id: uuid.UUID,
                      event_id: uuid.UUID) -> EventOut:
-        r = (await conn.execute(text("""
-            SELECT e.*, (SELECT c.id FROM retirements t JOIN certificates c
-                          ON c.retirement_id = t.id AND c.status = 'valid'
-                          WHERE t.event_id = e.id) AS certificate_id,
-                   EXISTS (SELECT 1 FROM retirements t WHERE t.event_id = e.id) AS neutralized
-              FROM events e WHERE e.id = :id AND e.organisation_id = :o"""),
-            {"id": event_id, "o": organisation_id})).first()
+        r = (await conn.execute(text(_EVENTS.format(where="e.id = :id")),
+                                {"id": event_id, "o": organisation_id, "n": 1})).first()
         if r is None:  # another organisation's event is not there, as far as you know
             raise NotFound("No such event.")
-        total = Decimal(r.total_g)
-        breakdown = [SourceOut(s, Decimal(g), (Decimal(g) / total).quantize(Decimal("0.0001"))
-                               if total else Decimal(0))
-                     for s, g in sorted(r.breakdown.items(), key=lambda x: -Decimal(x[1]))]
-        return EventOut(
-            id=r.id, name=r.name, starts_on=r.starts_on, ends_on=r.ends_on, venue=r.venue,
-            attendees=r.attendees, status="neutralized" if r.neutralized else "measured",
-            certificate_id=r.certificate_id, created_at=r.created_at, inputs=r.inputs,
-            footprint=FootprintOut(
-                total_g=total, total_t=(total / GRAMS_PER_TONNE).quantize(Decimal("0.001")),
-                credits_needed=credits_for(total), methodology_code=r.methodology_code,
-                methodology_version=r.methodology_version, breakdown=breakdown,
-                lines=[LineOut(x["source"], x["category"], Decimal(x["quantity"]),
-                               Decimal(x["grams"]), x["field"]) for x in r.lines]))
+        return _event_out(r)
 
     # --- neutralising ---------------------------------------------------------------------
 
@@ -208,7 +189,7 @@ class EventService:
             if needed == 0:
                 raise Conflict("This event's footprint is zero: there is nothing to "
                                "neutralise.", code="nothing_to_neutralize")
-            held = await held_t(conn, organisation_id)
+            held = await tonnes_in(conn, "held", organisation_id)
             if held < needed:
                 raise Conflict(f"Neutralising needs {needed} t; the organisation holds "
                                f"{held} t.", code="insufficient_credits", needed_t=needed,
@@ -254,7 +235,7 @@ class EventService:
                     f"emissions: {cap} t for {body.year}, {already} t used.",
                     code="over_compliance_cap", cap_t=cap, used_t=already,
                     errors=[FieldError("quantity_t", f"over the cap of {cap - already} t left")])
-            held = await held_t(conn, organisation_id)
+            held = await tonnes_in(conn, "held", organisation_id)
             if held < body.quantity_t:
                 raise Conflict(f"The organisation holds {held} t.", code="insufficient_credits",
                                needed_t=body.quantity_t, held_t=held,
@@ -366,6 +347,33 @@ class EventService:
 
     def pdf(self, cert: CertificateOut) -> bytes:
         return certificates.render_pdf(cert.content, cert.sha256, cert.status, cert.url)
+
+
+def _event_out(r: Any) -> EventOut:
+    total = Decimal(r.total_g)
+    breakdown = [SourceOut(s, Decimal(g), (Decimal(g) / total).quantize(Decimal("0.0001"))
+                           if total else Decimal(0))
+                 for s, g in sorted(r.breakdown.items(), key=lambda x: -Decimal(x[1]))]
+    return EventOut(
+        id=r.id, name=r.name, starts_on=r.starts_on, ends_on=r.ends_on, venue=r.venue,
+        attendees=r.attendees, status="neutralized" if r.neutralized else "measured",
+        certificate_id=r.certificate_id, created_at=r.created_at, inputs=r.inputs,
+        footprint=FootprintOut(
+            total_g=total, total_t=(total / GRAMS_PER_TONNE).quantize(Decimal("0.001")),
+            credits_needed=credits_for(total), methodology_code=r.methodology_code,
+            methodology_version=r.methodology_version, breakdown=breakdown,
+            lines=[LineOut(x["source"], x["category"], Decimal(x["quantity"]),
+                           Decimal(x["grams"]), x["field"]) for x in r.lines]))
+
+
+# ``where`` is one of two fixed conditions, never user input.
+_EVENTS = """
+    SELECT e.*, (SELECT c.id FROM retirements t JOIN certificates c
+                  ON c.retirement_id = t.id AND c.status = 'valid'
+                  WHERE t.event_id = e.id) AS certificate_id,
+           EXISTS (SELECT 1 FROM retirements t WHERE t.event_id = e.id) AS neutralized
+      FROM events e WHERE e.organisation_id = :o AND {where}
+     ORDER BY e.id DESC LIMIT :n"""
 
 
 def credits_for(grams: Decimal) -> int:

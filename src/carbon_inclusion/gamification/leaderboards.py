@@ -95,6 +95,7 @@ class Leaderboards:
         self._pages: dict[tuple[str, int], tuple[float, list[Standing]]] = {}
         self._refreshing: dict[tuple[str, int], asyncio.Future[Any]] = {}
         self._generation = 0  # bumped whenever this process changes a board
+        self._districts: frozenset[str] | None = None
 
     def board(self, scope: str, period: str, district: str | None,
               today: dt.date | None = None) -> Board:
@@ -108,6 +109,22 @@ class Leaderboards:
             raise InvalidInput.field("district", "required with scope=district")
         start, end = period_bounds(period, today or dt.datetime.now(self.tz).date())
         return Board(scope, district, period, start, end)
+
+    async def asked(self, scope: str, period: str, district: str | None) -> Board:
+        """The board a reader asked for, its district checked against the programme's
+        (read once per process; again once when an unknown code is asked)."""
+        board = self.board(scope, period, district)
+        if district is not None and district not in await self._district_codes(district):
+            raise InvalidInput.field("district", f"unknown district {district!r}",
+                                     code="unknown_district")
+        return board
+
+    async def _district_codes(self, wanted: str) -> frozenset[str]:
+        if self._districts is None or wanted not in self._districts:
+            async with self.db.engine.connect() as conn:
+                self._districts = frozenset(
+                    (await conn.execute(text("SELECT code FROM districts"))).scalars())
+        return self._districts
 
     def _key(self, board: Board, suffix: str = "") -> str:
         return self.redis.key(board.tag + suffix)

@@ -11,10 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from carbon_inclusion.accounts.models import District
 from carbon_inclusion.accounts.service import Principal
-from carbon_inclusion.db import Database
-from carbon_inclusion.errors import InvalidInput
 from carbon_inclusion.gamification.badges import (
     BadgeIn,
     BadgeList,
@@ -51,7 +48,6 @@ class LeaderboardController(Controller):
          "`me` is the caller's own standing.")
     async def board(
         self, request: Request, leaderboards: NamedDependency[Leaderboards],
-        db: NamedDependency[Database],
         scope_: Annotated[Literal["city", "district"], QueryParameter(name="scope")] = "city",
         period: Annotated[Literal["week", "month", "all"], QueryParameter()] = "week",
         district: Annotated[str | None, QueryParameter(
@@ -59,15 +55,8 @@ class LeaderboardController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> LeaderboardOut:
         scope = scope_
-        board = leaderboards.board(scope, period, district)
-        if district is not None:
-            async with db.read() as session:
-                if await session.get(District, district) is None:
-                    raise InvalidInput.field("district", f"unknown district {district!r}",
-                                             code="unknown_district")
-        viewer = request.scope.get("user")
-        viewer_id = viewer.id if viewer is not None and viewer.role == "citizen" else None
-        items, mine = await leaderboards.top(board, limit, viewer_id)
+        board = await leaderboards.asked(scope, period, district)
+        items, mine = await leaderboards.top(board, limit, _citizen(request))
         return LeaderboardOut(
             scope=scope, district=district, period=period, period_start=board.start,
             period_end=board.end,

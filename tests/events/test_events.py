@@ -226,7 +226,17 @@ async def test_compliance_offsets_stay_under_the_cap(app, client, admin, citizen
     assert first.status_code == 201, first.text
     assert first.json()["content"]["compliance"]["cap_t"] == 5
     again = await offset(2, key)
-    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    for changed in ({"quantity_t": 3}, {"verified_emissions_t": "100.5"}, {"year": 2024}):
+        reused = await client.post("/v1/compliance-offsets/", headers={
+            **org.headers, "Idempotency-Key": key},
+            json={"year": 2025, "verified_emissions_t": "100", "quantity_t": 2} | changed)
+        assert (reused.status_code, reused.json()["code"]) == (422, "idempotency_key_reused")
+    same = await client.post("/v1/compliance-offsets/", headers={
+        **org.headers, "Idempotency-Key": key},
+        json={"year": 2025, "verified_emissions_t": "100.000", "quantity_t": 2})
+    assert same.json()["id"] == first.json()["id"]  # the same amount, written otherwise
     assert (await offset(4)).status_code == 409  # 2 + 4 > 5
     assert (await offset(3)).status_code == 201
     holdings = (await client.get("/v1/holdings", headers=org.headers)).json()

@@ -72,8 +72,11 @@ async def test_an_order_is_paid_or_expires_and_others_never_see_it(
                                                                      "160.00")
     assert sum(s["quantity"] for s in q["serials"]) == 4
     replay = await order(client, enterprise, 4, key)
-    assert replay.status_code == 200 and replay.json()["id"] == q["id"]
-    assert (await order(client, enterprise, 5, key)).status_code == 409  # same key, new body
+    assert (replay.status_code, replay.json()) == (201, q)
+    assert (quote.headers["Idempotent-Replayed"], replay.headers["Idempotent-Replayed"]) == (
+        "false", "true")
+    reused = await order(client, enterprise, 5, key)  # same key, another body
+    assert (reused.status_code, reused.json()["code"]) == (422, "idempotency_key_reused")
 
     other = await new_enterprise(client, admin, make_user)
     assert (await client.get(f"/v1/orders/{q['id']}", headers=other.headers)).status_code == 404

@@ -55,8 +55,9 @@ async def test_a_replay_answers_the_same_and_another_body_is_refused(
     again = await redeem(client, citizen, reward["id"], key=k)
     assert (first.status_code, again.status_code) == (201, 201)
     assert first.json() == again.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
     other = await redeem(client, citizen, reward["id"], quantity=2, key=k)
-    assert other.status_code == 409
+    assert other.status_code == 422
     assert other.json()["code"] == "idempotency_key_reused"
     assert (await wallet(client, citizen))["balance"] == 400
     assert (await reward_state(app, reward["id"]))["issued"] == 1

@@ -27,7 +27,7 @@ from carbon_inclusion.errors import InvalidInput
 from carbon_inclusion.partners.service import PartnerService
 from carbon_inclusion.validation import field_of
 from carbon_inclusion.web.auth import ADMIN, CITIZEN, PARTNER
-from carbon_inclusion.web.idempotency import IdempotencyKey, require_key
+from carbon_inclusion.web.idempotency import REPLAY_HEADERS, IdempotencyKey, created, require_key
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
 
@@ -39,7 +39,7 @@ class BehaviourController(Controller):
     tags = ["behaviours"]  # noqa: RUF012
     opt = CITIZEN
 
-    @post("/", operation_id="claimBehaviour", status_code=201,
+    @post("/", operation_id="claimBehaviour", status_code=201, response_headers=REPLAY_HEADERS,
           responses=problems(401, 403, 409, 429),
           summary="Record a low-carbon behaviour from the app",
           description="Scored by the methodology version in force at `occurred_at`, as "
@@ -51,9 +51,9 @@ class BehaviourController(Controller):
                     behaviours: NamedDependency[BehaviourService],
                     idempotency_key: IdempotencyKey = None) -> Response[BehaviourOut]:
         require_key(idempotency_key, "behaviour")
-        out, _created = await behaviours.claim(principal.id, principal.district_code,
-                                               idempotency_key, data)
-        return Response(out, status_code=201)
+        out, first = await behaviours.claim(principal.id, principal.district_code,
+                                            idempotency_key, data)
+        return created(out, first)
 
     @get("/", operation_id="listBehaviours", responses=problems(401, 403),
          summary="The caller's behaviours, newest first")

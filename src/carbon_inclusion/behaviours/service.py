@@ -51,7 +51,13 @@ from carbon_inclusion.behaviours.schemas import (
     WalletOut,
 )
 from carbon_inclusion.db import Database
-from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound, RateLimited
+from carbon_inclusion.errors import (
+    Conflict,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+)
 from carbon_inclusion.ids import uuid7
 from carbon_inclusion.ledger import service as ledger
 from carbon_inclusion.ledger.expiry import next_expiry
@@ -174,10 +180,7 @@ class BehaviourService:
 
     def _check_replay(self, row: Any, digest: bytes) -> None:
         if row.request_hash != digest:
-            raise Conflict(
-                "This Idempotency-Key was used for a different request.",
-                code="idempotency_key_reused",
-                errors=[FieldError("Idempotency-Key", "already used with another body")])
+            raise IdempotencyKeyReused("claim")
 
     # --- partner batches ----------------------------------------------------------------
 

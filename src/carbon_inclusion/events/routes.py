@@ -18,8 +18,8 @@ from carbon_inclusion.events.schemas import (
 )
 from carbon_inclusion.events.service import EventService
 from carbon_inclusion.web.auth import ADMIN, ENTERPRISE, PUBLIC, organisation_of
-from carbon_inclusion.web.idempotency import IdempotencyKey, require_key
-from carbon_inclusion.web.openapi import problems, replayed
+from carbon_inclusion.web.idempotency import REPLAY_HEADERS, IdempotencyKey, created, require_key
+from carbon_inclusion.web.openapi import already_done, problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
 
 
@@ -55,7 +55,7 @@ class EventController(Controller):
         return await events.get(organisation_of(principal), event_id)
 
     @post("/{event_id:uuid}/neutralize", operation_id="neutralizeEvent",
-          responses=problems(401, 403, 404, 409) | replayed(
+          responses=problems(401, 403, 404, 409) | already_done(
               CertificateOut, "Neutralised already: the certificate issued then"),
           summary="Retire held credits covering the footprint and issue the certificate",
           description="Retires the footprint rounded up to whole tonnes from the "
@@ -75,7 +75,7 @@ class ComplianceController(Controller):
     opt = ENTERPRISE
 
     @post("/", operation_id="offsetCompliance",
-          responses=problems(401, 403, 409) | replayed(CertificateOut),
+          responses=problems(401, 403, 409), status_code=201, response_headers=REPLAY_HEADERS,
           summary="Retire credits against verified emissions (碳履约), with a certificate",
           description="Refused above the programme's cap (`COMPLIANCE_OFFSET_CAP` of verified "
           "emissions per year, 409 `over_compliance_cap`) or beyond the holding (409 "
@@ -84,9 +84,9 @@ class ComplianceController(Controller):
                      events: NamedDependency[EventService],
                      idempotency_key: IdempotencyKey = None) -> Response[CertificateOut]:
         require_key(idempotency_key, "offset")
-        cert, new = await events.offset_compliance(organisation_of(principal), principal.id,
-                                                   idempotency_key, data)
-        return Response(cert, status_code=201 if new else 200)
+        cert, first = await events.offset_compliance(organisation_of(principal), principal.id,
+                                                     idempotency_key, data)
+        return created(cert, first)
 
 
 class CertificateController(Controller):

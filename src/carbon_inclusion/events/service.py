@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion import rules
 from carbon_inclusion.db import Database
-from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
+from carbon_inclusion.errors import (
+    Conflict,
+    FieldError,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotFound,
+)
 from carbon_inclusion.events import certificates
 from carbon_inclusion.events.schemas import (
     CertificateOut,
@@ -219,12 +225,17 @@ class EventService:
         cap = int((emissions * self.compliance_cap).to_integral_value(rounding=ROUND_FLOOR))
         async with self.db.connect() as conn:
             await lock(conn)
-            done = await conn.scalar(text(
-                "SELECT c.id FROM retirements t JOIN certificates c ON c.retirement_id = t.id "
+            done = (await conn.execute(text(
+                "SELECT c.id, t.quantity_t, t.purpose->'compliance' AS asked FROM retirements t "
+                "JOIN certificates c ON c.retirement_id = t.id "
                 "WHERE t.organisation_id = :o AND t.idempotency_key = :k "
-                "ORDER BY c.issued_at DESC LIMIT 1"), {"o": organisation_id, "k": key})
+                "ORDER BY c.issued_at DESC LIMIT 1"), {"o": organisation_id, "k": key})).first()
             if done is not None:
-                return await self._certificate(conn, done), False
+                if (done.quantity_t, done.asked["year"],
+                        Decimal(done.asked["verified_emissions_t"])) != (
+                        body.quantity_t, body.year, emissions):
+                    raise IdempotencyKeyReused("compliance offset")
+                return await self._certificate(conn, done.id), False
             already = int(await conn.scalar(text(
                 "SELECT coalesce(sum(quantity_t), 0) FROM retirements WHERE organisation_id = "
                 ":o AND kind = 'compliance' AND (purpose->'compliance'->>'year')::int = :y"),

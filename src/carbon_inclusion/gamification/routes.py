@@ -30,7 +30,7 @@ from carbon_inclusion.gamification.leaderboards import Leaderboards
 from carbon_inclusion.gamification.schemas import LeaderboardOut, OwnRankOut, RankOut
 from carbon_inclusion.notifications import Notifier
 from carbon_inclusion.web.auth import ADMIN, CITIZEN, PUBLIC
-from carbon_inclusion.web.openapi import problems, replayed
+from carbon_inclusion.web.openapi import already_done, problems
 
 HEARTBEAT_S = 15.0
 
@@ -195,7 +195,7 @@ class ChallengeJoinController(Controller):
     opt = CITIZEN  # its own controller: a handler's opt is merged into PUBLIC's, not instead
 
     @post("/{challenge_id:uuid}/join", operation_id="joinChallenge",
-          responses=problems(401, 403, 404, 409) | replayed(ChallengeOut, "Already joined"),
+          responses=problems(401, 403, 404, 409) | already_done(ChallengeOut, "Already joined"),
           summary="Join a challenge (201; joining again answers 200 and changes nothing)",
           description="An ended challenge cannot be joined (409 `challenge_ended`). A "
           "district challenge counts the caller for their district as it is now.")

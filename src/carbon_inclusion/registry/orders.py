@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion.db import Database
-from carbon_inclusion.errors import Conflict, FieldError, NotFound
+from carbon_inclusion.errors import Conflict, FieldError, IdempotencyKeyReused, NotFound
 from carbon_inclusion.ids import uuid7
 from carbon_inclusion.registry.schemas import (
     HoldingsOut,
@@ -53,10 +53,7 @@ class OrderService:
                 "AND idempotency_key = :k"), {"o": organisation_id, "k": key})).first()
             if existing is not None:
                 if existing.request_hash != digest:
-                    raise Conflict("This Idempotency-Key was used for a different order.",
-                                   code="idempotency_key_reused",
-                                   errors=[FieldError("Idempotency-Key",
-                                                      "already used with another body")])
+                    raise IdempotencyKeyReused("order")
                 return await self._one(conn, existing.id, organisation_id), False
             now = dt.datetime.now(dt.UTC)
             await _expire(conn, now)

@@ -23,8 +23,8 @@ from carbon_inclusion.registry.schemas import (
 )
 from carbon_inclusion.registry.service import RegistryService
 from carbon_inclusion.web.auth import ADMIN, ENTERPRISE, PUBLIC, organisation_of
-from carbon_inclusion.web.idempotency import IdempotencyKey, require_key
-from carbon_inclusion.web.openapi import problems, replayed
+from carbon_inclusion.web.idempotency import REPLAY_HEADERS, IdempotencyKey, created, require_key
+from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
 
 
@@ -98,19 +98,19 @@ class OrderController(Controller):
     opt = ENTERPRISE
 
     @post("/orders", operation_id="orderCredits",
-          responses=problems(401, 403, 409) | replayed(OrderOut),
+          responses=problems(401, 403, 409), status_code=201, response_headers=REPLAY_HEADERS,
           summary="Order credits: a quote at the programme price that reserves them for a while",
           description="Reserves `quantity_t` whole credits, oldest vintage first, until "
           "`expires_at` (`ORDER_HOLD_MINUTES`); an administrator records the payment. 409 "
           "`insufficient_credits` with `available_t`. A replay with the same "
-          "`Idempotency-Key` and body answers the first order (200).")
+          "`Idempotency-Key` and body answers the first order.")
     async def order(self, data: JSONBody[OrderIn], principal: NamedDependency[Principal],
                     orders: NamedDependency[OrderService],
                     idempotency_key: IdempotencyKey = None) -> Response[OrderOut]:
         require_key(idempotency_key, "order")
-        out, created = await orders.order(organisation_of(principal), principal.id,
-                                          idempotency_key, data)
-        return Response(out, status_code=201 if created else 200)
+        out, first = await orders.order(organisation_of(principal), principal.id,
+                                        idempotency_key, data)
+        return created(out, first)
 
     @get("/orders", operation_id="listOrders", responses=problems(401, 403),
          summary="The organisation's orders, newest first")

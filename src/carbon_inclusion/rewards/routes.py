@@ -26,7 +26,7 @@ from carbon_inclusion.rewards.schemas import (
 from carbon_inclusion.rewards.service import RewardService
 from carbon_inclusion.validation import field_of
 from carbon_inclusion.web.auth import ADMIN, CITIZEN, PARTNER, PUBLIC
-from carbon_inclusion.web.idempotency import IdempotencyKey, require_key
+from carbon_inclusion.web.idempotency import REPLAY_HEADERS, IdempotencyKey, created, require_key
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
 
@@ -88,7 +88,7 @@ class RedemptionController(Controller):
     tags = ["rewards"]  # noqa: RUF012
     opt = CITIZEN
 
-    @post("/", operation_id="redeemReward", status_code=201,
+    @post("/", operation_id="redeemReward", status_code=201, response_headers=REPLAY_HEADERS,
           responses=problems(401, 403, 409),
           summary="Spend points on a reward",
           description="Points leave the wallet (the soonest-expiring first), stock and the "
@@ -96,13 +96,13 @@ class RedemptionController(Controller):
           "409 with `code` `insufficient_points` (with `balance` and `cost`), `sold_out`, "
           "`not_on_sale`, or `limit_reached` (with `resets_at`). A replay with the same "
           "`Idempotency-Key` and body returns the first answer (as it stands now); the same "
-          "key with another body is 409 `idempotency_key_reused`.")
+          "key with another body is 422 `idempotency_key_reused`.")
     async def redeem(self, data: JSONBody[RedeemIn], principal: NamedDependency[Principal],
                      rewards: NamedDependency[RewardService],
                      idempotency_key: IdempotencyKey = None) -> Response[RedemptionOut]:
         require_key(idempotency_key, "redemption")
-        out, _ = await rewards.redeem(principal.id, idempotency_key, data)
-        return Response(out, status_code=201)
+        out, first = await rewards.redeem(principal.id, idempotency_key, data)
+        return created(out, first)
 
     @get("/", operation_id="listRedemptions", responses=problems(401, 403),
          summary="The caller's redemptions, newest first")

@@ -27,7 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion.audit.service import record
 from carbon_inclusion.db import Database
-from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
+from carbon_inclusion.errors import (
+    Conflict,
+    FieldError,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotFound,
+)
 from carbon_inclusion.ids import uuid7
 from carbon_inclusion.ledger import service as ledger
 from carbon_inclusion.partners.models import Partner
@@ -219,10 +225,7 @@ class RewardService:
             if reward.existing is not None:
                 out = await self._read(conn, citizen_id, reward.existing)
                 if out[1] != digest:
-                    raise Conflict("This Idempotency-Key was used for a different request.",
-                                   code="idempotency_key_reused",
-                                   errors=[FieldError("Idempotency-Key",
-                                                      "already used with another body")])
+                    raise IdempotencyKeyReused("redemption")
                 return out[0], False
             _check_redeemable(reward, body.quantity, now)
             if reward.per_citizen_limit is not None:

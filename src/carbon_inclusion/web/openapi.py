@@ -29,6 +29,8 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-def replayed(data: type, what: str = "The first answer, unchanged") -> dict[int, ResponseSpec]:
-    """The 200 a creating route answers when the same request comes again."""
+def already_done(data: type, what: str) -> dict[int, ResponseSpec]:
+    """The 200 of a route asked to do what is done already (join a challenge joined,
+    neutralise an event neutralised). Routes taking an ``Idempotency-Key`` answer a replay
+    with the first 201 instead (``web.idempotency.created``)."""
     return {200: ResponseSpec(data, description=what, generate_examples=False)}

@@ -104,17 +104,19 @@ async def take(conn: AsyncConnection, reward_id: uuid.UUID, quantity: int) -> in
 
 async def _attempt(conn: AsyncConnection, take: TextClause,
                    params: dict[str, object]) -> int | None:
-    """One try at taking a shard, inside a savepoint that is rolled back when it finds none.
+    """One try at taking a shard, after a savepoint that is rolled back to when it finds none.
 
     PostgreSQL keeps the lock on a row it locked and then passed over because a concurrent
     commit left it short (``FOR UPDATE`` re-checks the newest version). A caller that goes on
     to wait for another shard while still holding such a row would wait out of shard order,
-    and two such callers deadlock (seen under a 1,000-redemption rush). Rolling back the
-    savepoint lets those rows go, so whoever waits holds no shard."""
-    async with conn.begin_nested() as savepoint:
-        shard = await conn.scalar(take, params)
-        if shard is None:
-            await savepoint.rollback()
+    and two such callers deadlock (seen under a 1,000-redemption rush). Rolling back to the
+    savepoint lets those rows go, so whoever waits holds no shard. A savepoint that found a
+    shard is never released: the commit ends it, and a ``RELEASE`` would be one more round
+    trip made while holding the shard everyone else is queueing for."""
+    await conn.exec_driver_sql("SAVEPOINT take_stock")
+    shard = await conn.scalar(take, params)
+    if shard is None:
+        await conn.exec_driver_sql("ROLLBACK TO SAVEPOINT take_stock")
     return shard
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -215,6 +217,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            # What commits queued for Redis goes out before the connections close.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(
+                    app.state.leaderboards.drain(), app.state.notifier.drain()), 5)
             await app.state.notifier.close()
             await app.state.db.dispose()
             await app.state.redis.close()

@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 import redis.asyncio as aioredis
 
+from carbon_inclusion.coalesce import Coalescer
 from carbon_inclusion.db import after_commit
 from carbon_inclusion.errors import Unavailable
 from carbon_inclusion.redis_store import RedisStore
@@ -47,6 +48,8 @@ class Notifier:
         self._streams: dict[uuid.UUID, set[asyncio.Queue[Event]]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._outbox: Coalescer[tuple[uuid.UUID, Event]] = Coalescer(self.publish,
+                                                                     "notifications")
 
     def channel(self, citizen_id: uuid.UUID) -> str:
         return self.redis.key("events", str(citizen_id))
@@ -58,12 +61,19 @@ class Notifier:
         self.send_many([(citizen_id, kind, data)])
 
     def send_many(self, events: list[tuple[uuid.UUID, str, dict[str, Any]]]) -> None:
-        """Publish these, in one round trip, once the enclosing transaction commits."""
+        """Publish these once the enclosing transaction commits, with whatever else the
+        other requests of the moment publish, in one round trip (``coalesce``)."""
         now = dt.datetime.now(dt.UTC)
         ready = [(c, Event(id=str(uuid.uuid4()), type=kind, at=now, data=data))
                  for c, kind, data in events]
         if ready:
-            after_commit(lambda: self.publish(ready))
+            after_commit(lambda: self._queue(ready))
+
+    async def _queue(self, ready: list[tuple[uuid.UUID, Event]]) -> None:
+        self._outbox.add(*ready)
+
+    async def drain(self) -> None:
+        await self._outbox.drain()
 
     async def publish(self, events: list[tuple[uuid.UUID, Event]]) -> None:
         async with self.redis.client.pipeline(transaction=False) as pipe:

@@ -34,6 +34,7 @@ from typing import Any
 from redis.exceptions import NoScriptError
 from sqlalchemy import text
 
+from carbon_inclusion.coalesce import Coalescer
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import InvalidInput, Unavailable
 from carbon_inclusion.redis_store import RedisStore
@@ -96,6 +97,8 @@ class Leaderboards:
         self._refreshing: dict[tuple[str, int], asyncio.Future[Any]] = {}
         self._generation = 0  # bumped whenever this process changes a board
         self._districts: frozenset[str] | None = None
+        self._touches: Coalescer[tuple[uuid.UUID, bool]] = Coalescer(self._write_touched,
+                                                                      "leaderboards")
 
     def board(self, scope: str, period: str, district: str | None,
               today: dt.date | None = None) -> Board:
@@ -137,6 +140,8 @@ class Leaderboards:
         the board). The first page is the same for every reader, so each process keeps it
         and refreshes it every ``PAGE_TTL_S`` (at once when this process changes a board);
         a read then costs one Redis round trip for the viewer's own rank, or none."""
+        if self._touches.pending:
+            await self._touches.drain()
         cached = self._pages.get((board.tag, limit))
         if cached is None or cached[0] <= time.monotonic():
             # One refresh per page and process. Readers wait for it only when there is no
@@ -266,11 +271,23 @@ class Leaderboards:
     # --- keeping current ------------------------------------------------------------------
 
     async def touched(self, citizens: Iterable[uuid.UUID], lowered: bool = False) -> None:
-        """After a commit: write these citizens' totals to every current board they are on.
-        ``lowered``: some total may have gone down (a behaviour was taken back)."""
-        ids = sorted(set(citizens))
-        if not ids:
-            return
+        """After a commit: queue these citizens' totals for every current board they are on.
+        ``lowered``: some total may have gone down (a behaviour was taken back). Written by
+        one flush for all the commits of the moment (``coalesce``); this process's own reads
+        wait for what it has queued, so a citizen sees their credit on the next read."""
+        self._touches.add(*((c, lowered) for c in citizens))
+
+    async def drain(self) -> None:
+        await self._touches.drain()
+
+    async def _write_touched(self, items: list[tuple[uuid.UUID, bool]]) -> None:
+        lowered = {c for c, low in items if low}
+        raised = {c for c, low in items if not low} - lowered
+        for ids, low in ((raised, False), (lowered, True)):
+            if ids:
+                await self._write_totals(sorted(ids), lowered=low)
+
+    async def _write_totals(self, ids: list[uuid.UUID], *, lowered: bool) -> None:
         today = dt.datetime.now(self.tz).date()
         week, _ = period_bounds("week", today)
         month, _ = period_bounds("month", today)

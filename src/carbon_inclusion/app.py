@@ -14,6 +14,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import Receive, Scope, Send
 
 from carbon_inclusion.accounts.routes import (
     AdminAccountsController,
@@ -85,12 +86,14 @@ from carbon_inclusion.security.tokens import AccessTokens, KeyRing
 from carbon_inclusion.settings import Settings
 from carbon_inclusion.web.auth import BearerAuthMiddleware, current_principal, role_guard
 from carbon_inclusion.web.health import HealthController
+from carbon_inclusion.web.observe import MetricsController, observe
 from carbon_inclusion.web.problems import EXCEPTION_HANDLERS
 
 API_VERSION = "1.0.0"
 
 ROUTE_HANDLERS = [
     HealthController,
+    MetricsController,
     AuthController,
     MeController,
     DistrictController,
@@ -207,6 +210,14 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
+class App(Litestar):
+    """Litestar, with every HTTP request observed (``web.observe``: request id, access log,
+    metrics) from outside the router, so requests that match no route are seen too."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await observe(super().__call__, scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
@@ -225,7 +236,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await app.state.db.dispose()
             await app.state.redis.close()
 
-    return Litestar(
+    return App(
         route_handlers=ROUTE_HANDLERS,
         state=state,
         lifespan=[lifespan],

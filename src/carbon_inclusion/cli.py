@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -52,6 +53,7 @@ def serve(host: str | None, port: int | None, workers: int | None, no_setup: boo
     """Resolve storage (starting embedded servers if needed), migrate, seed and serve."""
     from carbon_inclusion.devservices import DevServices, install_signal_handlers
 
+    _share_metrics()
     services = DevServices(
         Path(".data"),
         database_url=os.environ.get("DATABASE_URL") or None,
@@ -89,6 +91,23 @@ def serve(host: str | None, port: int | None, workers: int | None, no_setup: boo
         ).serve()
     finally:
         services.stop()
+
+
+def _share_metrics() -> None:
+    """Let every worker's metrics be summed on a scrape (prometheus_client's multiprocess
+    mode): an emptied folder, named before this process or its workers import
+    prometheus_client (``PROMETHEUS_MULTIPROC_DIR`` to choose it)."""
+    assert "prometheus_client" not in sys.modules, "set up metrics before importing them"
+    chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not chosen:  # one folder per server; those of servers gone are removed
+        for old in Path(".data/metrics").glob("*"):
+            if old.name.isdigit() and not Path(f"/proc/{old.name}").exists():
+                shutil.rmtree(old, ignore_errors=True)
+    folder = Path(chosen or Path(".data") / "metrics" / str(os.getpid()))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 def _setup(settings: Settings) -> None:

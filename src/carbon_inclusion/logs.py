@@ -8,6 +8,7 @@ import sys
 import time
 
 from carbon_inclusion.settings import Settings
+from carbon_inclusion.web.observe import RequestIdFilter
 
 
 class JsonFormatter(logging.Formatter):
@@ -19,7 +20,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key in ("request_id", "method", "path", "status", "duration_ms"):
+        for key in ("request_id", "method", "path", "route", "status", "duration_ms"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_info:
@@ -34,6 +35,7 @@ def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.log_json else logging.Formatter(
         "%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(RequestIdFilter())
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     root.propagate = False

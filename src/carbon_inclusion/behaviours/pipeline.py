@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from carbon_inclusion import rules
+from carbon_inclusion import metrics, rules
 from carbon_inclusion.behaviours.models import Behaviour
 from carbon_inclusion.db import after_commit
 from carbon_inclusion.errors import FieldError
@@ -155,6 +155,7 @@ class Recorder:
         paid = [r for r in rows if r["status"] == "credited"]
         if not paid:
             return
+        metrics.behaviours_credited(paid)
         if self.on_paid is not None:
             self.on_paid(paid)
         citizens = {r["citizen_id"] for r in paid}

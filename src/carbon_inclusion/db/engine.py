@@ -40,6 +40,11 @@ def after_commit(work: AfterCommit) -> None:
     pending.append(work)
 
 
+def in_transaction() -> bool:
+    """Whether ``after_commit`` may be called here."""
+    return _pending.get() is not None
+
+
 @asynccontextmanager
 async def _then_after_commit() -> AsyncIterator[None]:
     pending: list[AfterCommit] = []

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from carbon_inclusion import metrics
 from carbon_inclusion.db.bulk import as_arrays, unnest_insert_sql
 from carbon_inclusion.ids import uuid7
 from carbon_inclusion.ledger.models import CITIZEN, Posting, Wallet
@@ -78,6 +79,7 @@ def lines(entries: Sequence[Entry]) -> tuple[list[dict[str, Any]], list[dict[str
 def post_params(entries: Sequence[Entry]) -> dict[str, list[Any]]:
     """Bind parameters of ``ENTRIES_CTE`` and ``POSTINGS_INSERT``."""
     rows, postings = lines(entries)
+    metrics.postings_written((e.kind for e in entries), (len(e.lots) + 1 for e in entries))
     return as_arrays(rows, ENTRY_COLUMNS, "e_") | as_arrays(postings, POSTING_COLUMNS, "p_")
 
 

@@ -7,6 +7,7 @@ from litestar import Controller, Request, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
+from carbon_inclusion import metrics
 from carbon_inclusion.accounts.service import Principal
 from carbon_inclusion.errors import InvalidInput
 from carbon_inclusion.partners.service import PartnerService
@@ -102,6 +103,8 @@ class RedemptionController(Controller):
                      idempotency_key: IdempotencyKey = None) -> Response[RedemptionOut]:
         require_key(idempotency_key, "redemption")
         out, first = await rewards.redeem(principal.id, idempotency_key, data)
+        if first:
+            metrics.REDEMPTIONS.inc()
         return created(out, first)
 
     @get("/", operation_id="listRedemptions", responses=problems(401, 403),

@@ -92,3 +92,26 @@ def test_settings_read_the_environment():
     assert (str(money.credit_price_cny), str(money.compliance_offset_cap)) == ("36.50", "0.08")
     assert (money.order_hold_minutes, money.db_pool_timeout) == (10, 9)
     assert Settings.from_env({}).programme_timezone == "Asia/Shanghai"
+
+
+async def test_options_lists_every_method_of_the_path_to_anyone(client):
+    for path, allow in (("/v1/bindings", "GET, OPTIONS, POST"),
+                        ("/v1/admin/rewards", "GET, OPTIONS, POST"),
+                        ("/healthz", "GET, OPTIONS")):
+        r = await client.options(path)
+        assert (r.status_code, r.headers["allow"]) == (204, allow), path
+
+
+async def test_query_instants_must_be_rfc_3339_with_an_offset(client, citizen):
+    for raw in ("0.5", "1700000000", "2026-11-23", "2026-11-23T08:00:00", "yesterday"):
+        r = await client.get("/v1/behaviours/", params={"occurred_from": raw},
+                             headers=citizen.headers)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "occurred_from", raw
+    ok = await client.get("/v1/behaviours/", params={"occurred_from": "2026-11-23T08:00+08:00"},
+                          headers=citizen.headers)
+    assert ok.status_code == 200
+
+
+async def test_a_version_number_beyond_what_is_stored_is_a_422_not_a_crash(client):
+    r = await client.get("/v1/methodologies/CQ-TRANSIT/versions/12833385205636937775234064234")
+    assert (r.status_code, r.json()["errors"][0]["field"]) == (422, "version")

@@ -14,7 +14,8 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.types import Receive, Scope, Send
+from litestar.routes import HTTPRoute
+from litestar.types import Message, Receive, Scope, Send
 
 from carbon_inclusion.accounts.routes import (
     AdminAccountsController,
@@ -87,6 +88,7 @@ from carbon_inclusion.settings import Settings
 from carbon_inclusion.web.auth import BearerAuthMiddleware, current_principal, role_guard
 from carbon_inclusion.web.health import HealthController
 from carbon_inclusion.web.observe import MetricsController, observe
+from carbon_inclusion.web.openapi import complete_document
 from carbon_inclusion.web.problems import EXCEPTION_HANDLERS
 
 API_VERSION = "1.0.0"
@@ -203,6 +205,10 @@ def openapi_config() -> OpenAPIConfig:
         components=Components(
             security_schemes={
                 "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                "partnerSignature": SecurityScheme(
+                    type="apiKey", name="X-Signature", security_scheme_in="header",
+                    description="HMAC-SHA256 of the timestamp and body with the partner's "
+                    "secret, beside `X-Partner-Id` and `X-Timestamp` (DESIGN §9)."),
             }
         ),
         security=[{"bearer": []}],
@@ -215,7 +221,26 @@ class App(Litestar):
     metrics) from outside the router, so requests that match no route are seen too."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            send = self._true_allow(scope, send)
         await observe(super().__call__, scope, receive, send)
+
+    def _true_allow(self, scope: Scope, send: Send) -> Send:
+        """Litestar's automatic OPTIONS answer lists the methods of the first handler
+        registered on a path only (its handler keeps the route it was made for, which a
+        second handler on the path replaces): say every method the path has."""
+        if not hasattr(self, "_allow"):
+            self._allow = {route.path_format: ", ".join(sorted(route.methods))
+                           for route in self.routes if isinstance(route, HTTPRoute)}
+
+        async def send_allow(message: Message) -> None:
+            allow = self._allow.get(scope.get("path_template", ""))
+            if message["type"] == "http.response.start" and allow:
+                message["headers"] = [(k, v) for k, v in message.get("headers", ())
+                                      if k.lower() != b"allow"] + [(b"allow", allow.encode())]
+            await send(message)
+
+        return send_allow
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -236,7 +261,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await app.state.db.dispose()
             await app.state.redis.close()
 
-    return App(
+    app = App(
         route_handlers=ROUTE_HANDLERS,
         state=state,
         lifespan=[lifespan],
@@ -265,6 +290,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=openapi_config(),
         debug=False,
     )
+    complete_document(app)
+    return app
 
 
 def create_app_from_env() -> Litestar:

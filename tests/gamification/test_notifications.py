@@ -6,57 +6,22 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.behaviours.conftest import claim, days_ago
-
-BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.live import live_server
 
 
 @pytest.fixture(scope="module")
 def second_process(app, settings) -> Iterator[str]:
     """Another API process on the same PostgreSQL, Redis and signing keys."""
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": settings.database_url,
-           "REDIS_URL": settings.redis_url, "REDIS_PREFIX": settings.redis_prefix,
-           "JWT_KEYS_DIR": str(settings.jwt_keys_dir), "PORT": str(port), "WEB_WORKERS": "1",
-           "APP_ENV": "test", "LOG_JSON": "true"}
-    proc = subprocess.Popen(  # noqa: S603
-        [str(BIN / "carbon-inclusion"), "serve", "--no-setup"], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("second API process did not start: "
-                                   + (proc.stderr.read().decode() if proc.stderr else ""))
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with live_server(settings.database_url, settings.redis_url,
+                     REDIS_PREFIX=settings.redis_prefix,
+                     JWT_KEYS_DIR=str(settings.jwt_keys_dir)) as live:
+        yield live.base_url
 
 
 @contextlib.asynccontextmanager

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -24,12 +23,14 @@ from carbon_inclusion.behaviours.schemas import (
 )
 from carbon_inclusion.behaviours.service import BehaviourService
 from carbon_inclusion.errors import InvalidInput
+from carbon_inclusion.methodologies.schemas import VersionNumber
 from carbon_inclusion.partners.service import PartnerService
 from carbon_inclusion.validation import field_of
 from carbon_inclusion.web.auth import ADMIN, CITIZEN, PARTNER
 from carbon_inclusion.web.idempotency import REPLAY_HEADERS, IdempotencyKey, created, require_key
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
+from carbon_inclusion.web.query import Instant, instant
 
 PARTNER_MAX_BODY = 5 * 1024 * 1024
 
@@ -62,15 +63,12 @@ class BehaviourController(Controller):
         behaviours: NamedDependency[BehaviourService],
         limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
         type: Annotated[str | None, QueryParameter(max_length=48)] = None,
-        occurred_from: Annotated[dt.datetime | None, QueryParameter()] = None,
-        occurred_to: Annotated[dt.datetime | None, QueryParameter()] = None,
+        occurred_from: Instant = None, occurred_to: Instant = None,
     ) -> BehaviourPage:
-        for name, value in (("occurred_from", occurred_from), ("occurred_to", occurred_to)):
-            if value is not None and value.tzinfo is None:
-                raise InvalidInput.field(name, "must include a UTC offset")
         return await behaviours.list(principal.id, limit=check_limit(limit), cursor=cursor,
-                                     type=type, occurred_from=occurred_from,
-                                     occurred_to=occurred_to)
+                                     type=type,
+                                     occurred_from=instant("occurred_from", occurred_from),
+                                     occurred_to=instant("occurred_to", occurred_to))
 
     @get("/{behaviour_id:uuid}", operation_id="getBehaviour", responses=problems(401, 403, 404),
          summary="One of the caller's behaviours, with the inputs and parameters it was "
@@ -175,7 +173,7 @@ class AdminSimulateController(Controller):
           description="Compares with what was actually paid, per behaviour type and "
           "district: totals of grams and points, and how many scores changed. Figures are "
           "before daily caps.")
-    async def simulate(self, code: FromPath[str], version: FromPath[int],
+    async def simulate(self, code: FromPath[str], version: VersionNumber,
                        data: JSONBody[SimulateIn],
                        behaviours: NamedDependency[BehaviourService]) -> SimulationOut:
         return await behaviours.simulate(code, version, data.occurred_from, data.occurred_to)

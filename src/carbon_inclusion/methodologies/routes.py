@@ -12,6 +12,7 @@ from carbon_inclusion.methodologies.schemas import (
     EvaluateRequest,
     EvaluationOut,
     RetireRequest,
+    VersionNumber,
     VersionOut,
     VersionPage,
 )
@@ -49,7 +50,7 @@ class MethodologyController(Controller):
 
     @get(VERSION_PATH, operation_id="getMethodologyVersion", responses=problems(404),
          summary="One published methodology version")
-    async def get_version(self, code: FromPath[str], version: FromPath[int],
+    async def get_version(self, code: FromPath[str], version: VersionNumber,
                           methodologies: NamedDependency[MethodologyService]) -> VersionOut:
         return await methodologies.get(code, version, public=True)
 
@@ -83,13 +84,13 @@ class AdminMethodologyController(Controller):
 
     @get(VERSION_PATH, operation_id="getMethodologyVersionAdmin",
          responses=problems(401, 403, 404), summary="One methodology version, drafts included")
-    async def get_any(self, code: FromPath[str], version: FromPath[int],
+    async def get_any(self, code: FromPath[str], version: VersionNumber,
                       methodologies: NamedDependency[MethodologyService]) -> VersionOut:
         return await methodologies.get(code, version, public=False)
 
     @put(VERSION_PATH, operation_id="updateMethodologyDraft",
          responses=problems(401, 403, 404, 409), summary="Replace a draft's document")
-    async def update(self, code: FromPath[str], version: FromPath[int],
+    async def update(self, code: FromPath[str], version: VersionNumber,
                      data: JSONBody[dict[str, Any]], principal: NamedDependency[Principal],
                      methodologies: NamedDependency[MethodologyService]) -> VersionOut:
         return await methodologies.update_draft(principal.id, code, version, data)
@@ -98,7 +99,7 @@ class AdminMethodologyController(Controller):
           responses=problems(401, 403, 404, 409), summary="Publish a draft (irreversible)",
           description="An open-ended earlier version is closed where this one starts; any "
           "other overlap of periods in force is refused.")
-    async def publish(self, code: FromPath[str], version: FromPath[int],
+    async def publish(self, code: FromPath[str], version: VersionNumber,
                       principal: NamedDependency[Principal],
                       methodologies: NamedDependency[MethodologyService]) -> VersionOut:
         return await methodologies.publish(principal.id, code, version)
@@ -107,7 +108,7 @@ class AdminMethodologyController(Controller):
           responses=problems(401, 403, 404, 409), summary="Retire a published version",
           description="Behaviours that occurred before now are still scored by it (and stay "
           "recomputable); none after.")
-    async def retire(self, code: FromPath[str], version: FromPath[int],
+    async def retire(self, code: FromPath[str], version: VersionNumber,
                      data: JSONBody[RetireRequest], principal: NamedDependency[Principal],
                      methodologies: NamedDependency[MethodologyService]) -> VersionOut:
         return await methodologies.retire(principal.id, code, version, data.reason)
@@ -115,7 +116,7 @@ class AdminMethodologyController(Controller):
     @post(VERSION_PATH + "/evaluate", operation_id="evaluateMethodology", status_code=200,
           responses=problems(401, 403, 404),
           summary="Score one example input and show every intermediate value")
-    async def evaluate(self, code: FromPath[str], version: FromPath[int],
+    async def evaluate(self, code: FromPath[str], version: VersionNumber,
                        data: JSONBody[EvaluateRequest],
                        methodologies: NamedDependency[MethodologyService]) -> EvaluationOut:
         return await methodologies.evaluate(code, version, data.data, data.evidence)

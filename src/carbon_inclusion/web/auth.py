@@ -70,7 +70,7 @@ class BearerAuthMiddleware:
 async def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     # async on purpose: Litestar runs a sync guard in a worker thread, on every request.
     opt = handler.opt
-    if opt.get("public"):
+    if opt.get("public") or _is_options(handler):
         return
     roles = opt.get("roles")
     if not roles:
@@ -80,6 +80,12 @@ async def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> N
         raise Unauthenticated("Sign in to use this route.")
     if user.role not in roles:
         raise Forbidden(f"This route is for {' or '.join(roles)} accounts.")
+
+
+def _is_options(handler: BaseRouteHandler) -> bool:
+    """Litestar's automatic OPTIONS answer: which methods a path has, open to anyone (the
+    OpenAPI document says as much)."""
+    return getattr(handler, "http_methods", None) == {"OPTIONS"}
 
 
 def current_principal(request: Request) -> Principal:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import msgspec
+from litestar import Litestar
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Parameter, Schema
+from litestar.openapi.spec.enums import OpenAPIType
+from litestar.routes import HTTPRoute
 
+from carbon_inclusion.web.idempotency import KEY_PATTERN
 from carbon_inclusion.web.problems import PROBLEM_JSON, Problem
 
 _DESCRIPTIONS = {
@@ -34,3 +40,55 @@ def already_done(data: type, what: str) -> dict[int, ResponseSpec]:
     neutralise an event neutralised). Routes taking an ``Idempotency-Key`` answer a replay
     with the first 201 instead (``web.idempotency.created``)."""
     return {200: ResponseSpec(data, description=what, generate_examples=False)}
+
+
+def complete_document(app: Litestar) -> None:
+    """What Litestar's generated document does not say by itself, said once here for every
+    operation, from the code that enforces it:
+
+    * who may call it, as the route's ``opt`` tells the guard: public ones need nothing
+      (``security: []``), partner ones the signature of DESIGN §9, the rest a bearer token
+      (the document's default);
+    * that request bodies take no fields beyond their schema (``additionalProperties:
+      false`` for every struct declared ``forbid_unknown_fields``, as the decoder refuses
+      them);
+    * that ``Idempotency-Key`` is required, with its pattern (``require_key`` answers 422
+      without it; it is optional to the framework only so that the 422 can say why).
+    """
+    document = app.openapi_schema
+    paths = document.paths or {}
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or route.path_format not in paths:
+            continue
+        item = paths[route.path_format]
+        for handler in route.route_handlers:
+            for method in handler.http_methods:
+                operation = getattr(item, method.lower(), None)
+                if operation is None:
+                    continue
+                if handler.opt.get("partner"):
+                    operation.security = [{"partnerSignature": []}]
+                elif handler.opt.get("public"):
+                    operation.security = []
+                for parameter in operation.parameters or []:
+                    if isinstance(parameter, Parameter) and parameter.name == "Idempotency-Key":
+                        parameter.required = True
+                        parameter.schema = Schema(type=OpenAPIType.STRING,
+                                                  pattern=KEY_PATTERN.pattern)
+    strict = _strict_structs()
+    for name, schema in (document.components.schemas or {}).items():
+        if name in strict and isinstance(schema, Schema):
+            schema.additional_properties = False
+
+
+def _strict_structs() -> set[str]:
+    """Names of our msgspec structs that refuse unknown fields."""
+    found: set[str] = set()
+    todo: list[type] = [msgspec.Struct]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if cls.__module__.startswith("carbon_inclusion.") and getattr(
+                cls, "__struct_config__", None) and cls.__struct_config__.forbid_unknown_fields:
+            found.add(cls.__name__)
+    return found

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +36,12 @@ class Live:
     base_url: str
     env: dict[str, str]
     process: subprocess.Popen
+
+    def kill(self) -> None:
+        """kill -9 of the server and its workers, as a crash or an OOM kill would."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
 
     def cli(self, *args: str) -> str:
         """``carbon-inclusion *args`` against this server's storage; its output."""
@@ -67,7 +74,7 @@ def live_server(database_url: str, redis_url: str, *, setup: bool = False,
     # Its log goes to a file: a pipe nobody reads would fill and stop the server mid-write.
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
     proc = subprocess.Popen(args, env=full, stdout=subprocess.DEVNULL,  # noqa: S603
-                            stderr=log)
+                            stderr=log, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -83,9 +90,11 @@ def live_server(database_url: str, redis_url: str, *, setup: bool = False,
             time.sleep(0.2)
         yield Live(base, full, proc)
     finally:
-        proc.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
         log.close()

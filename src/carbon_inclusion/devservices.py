@@ -198,16 +198,17 @@ class EmbeddedPostgres:
             return None
         return port if _answers("127.0.0.1", port) else None
 
-    def start(self) -> str:
+    def start(self, port: int | None = None) -> str:
+        """Start (or reuse) the cluster; ``port`` to insist on one (a restart)."""
         self._prepare()
         if not (self.pgdata / "PG_VERSION").exists():
             self._run("initdb", "-D", str(self.pgdata), "--auth=trust", "--encoding=UTF8",
                       "--username=postgres", "--no-instructions", timeout=120)
-        port = self.running_port()
+        wanted, port = port, self.running_port()
         if port is not None:
             _log(f"PostgreSQL embedded, already running on 127.0.0.1:{port} (reused)")
         else:
-            port = _free_port(PG_PORT)
+            port = wanted or _free_port(PG_PORT)
             options = (f"-c listen_addresses=127.0.0.1 -p {port} "
                        "-c unix_socket_directories='' -c fsync=off -c max_connections=200")
             self._run("pg_ctl", "-D", str(self.pgdata), "-l", str(self.pgdata / "server.log"),

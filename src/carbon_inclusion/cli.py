@@ -197,6 +197,21 @@ def admin_create(phone: str, nickname: str, password: str) -> None:
 
 
 @main.group()
+def keys() -> None:
+    """Signing keys of access tokens (JWT_KEYS_DIR)."""
+
+
+@keys.command("new")
+def keys_new() -> None:
+    """Add a new Ed25519 signing key; prints its kid. Tokens keep being signed by the
+    active key (JWT_ACTIVE_KID, else the newest file) and every key in the folder verifies."""
+    from carbon_inclusion.security.tokens import generate_key_file
+
+    path = generate_key_file(_settings().jwt_keys_dir)
+    click.echo(path.stem)
+
+
+@main.group()
 def openapi() -> None:
     """The OpenAPI document."""
 

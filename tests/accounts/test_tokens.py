@@ -139,3 +139,22 @@ def test_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(tmp_path):
                            ttl_s=60)
     with pytest.raises(Exception, match="unknown key"):
         retired.verify(token)
+
+
+def test_keys_new_adds_a_key_that_becomes_active_while_the_old_one_still_verifies(
+        tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from carbon_inclusion.cli import main
+    from carbon_inclusion.security.tokens import KeyRing
+
+    monkeypatch.setenv("JWT_KEYS_DIR", str(tmp_path))
+    kids = []
+    for _ in range(2):
+        done = CliRunner().invoke(main, ["keys", "new"])
+        assert done.exit_code == 0, done.output
+        kids.append(done.output.strip())
+        time.sleep(1.1)  # kids sort by creation time
+    ring = KeyRing.load(tmp_path, None, create=False)
+    assert {k["kid"] for k in ring.jwks()["keys"]} == set(kids)
+    assert ring.active.kid == kids[-1]

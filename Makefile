@@ -28,6 +28,10 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+## soak: a mixed workload for SOAK_SECONDS (60), then every invariant checked
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 

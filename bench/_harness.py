@@ -13,6 +13,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,9 +69,11 @@ def server(database_url: str, redis_url: str, **overrides: str) -> Iterator[Serv
            "LOG_JSON": "true", "LOGIN_ATTEMPTS_PER_IP": "1000000",
            "CLAIMS_PER_MINUTE": "1000000", "PARTNER_BATCHES_PER_MINUTE": "1000000",
            "JWT_KEYS_DIR": str(ROOT / ".data" / "bench-jwt"), **overrides}
+    # The server's log goes to a file: a pipe nobody reads would fill and stall it.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
     proc = subprocess.Popen(  # noqa: S603
         [str(BIN / "carbon-inclusion"), "serve"], env=env, cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -79,8 +82,9 @@ def server(database_url: str, redis_url: str, **overrides: str) -> Iterator[Serv
                 if httpx.get(base + "/readyz", timeout=1).status_code == 200:
                     break
             if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
                 raise RuntimeError("server did not start: "
-                                   + (proc.stderr.read().decode() if proc.stderr else ""))
+                                   + log.read().decode(errors="replace")[-4000:])
             time.sleep(0.2)
         yield Server(base, database_url, redis_url, env)
     finally:
@@ -89,6 +93,7 @@ def server(database_url: str, redis_url: str, **overrides: str) -> Iterator[Serv
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
 
 
 def run(coro):

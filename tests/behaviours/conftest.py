@@ -15,9 +15,15 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def days_ago(days: float, *, hour: int = 9) -> dt.datetime:
-    """A moment ``days`` programme days back, at ``hour`` o'clock Shanghai time."""
-    day = dt.datetime.now(SHANGHAI).date() - dt.timedelta(days=int(days))
-    return dt.datetime.combine(day, dt.time(hour), tzinfo=SHANGHAI)
+    """A moment ``days`` programme days back, at ``hour`` o'clock Shanghai time (or, today
+    before that hour, earlier today: a behaviour may not be in the future)."""
+    now = dt.datetime.now(SHANGHAI)
+    day = now.date() - dt.timedelta(days=int(days))
+    at = dt.datetime.combine(day, dt.time(hour), tzinfo=SHANGHAI)
+    if at > now:  # today, before that hour: halfway through what has passed of the day
+        midnight = dt.datetime.combine(day, dt.time(0), tzinfo=SHANGHAI)
+        at = midnight + (now - midnight) / 2
+    return at
 
 
 def key() -> str:

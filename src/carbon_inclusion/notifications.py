@@ -2,9 +2,11 @@
 
 A producer calls ``Notifier.send`` inside its transaction; the event is published to Redis
 once the transaction commits (``after_commit``), never before and never for work rolled
-back. Every API process keeps one Redis pattern subscription for all citizens (``Hub``) and
-hands each event to the streams of that citizen connected to it, so an event produced by
-one process reaches a client connected to another. A citizen only ever receives their own.
+back. What a process has to publish at one moment goes out as one message on one channel
+(a partner batch of a thousand credits is one PUBLISH, not a thousand); every API process
+keeps one subscription to that channel and hands each event to the streams of its citizen
+connected to it, so an event produced by one process reaches a client connected to another.
+A citizen only ever receives their own.
 
 Delivery is live only: an app that was not connected reads what it missed from the API
 (wallet, ``/v1/me/badges``, challenges). Redis pub/sub keeps nothing, as Redis here keeps
@@ -42,6 +44,14 @@ class Event(msgspec.Struct):
     data: dict[str, Any]
 
 
+class Addressed(msgspec.Struct, array_like=True):
+    citizen_id: uuid.UUID
+    event: Event
+
+
+PUBLISH_CHUNK = 1000  # events per message, so that no message grows without bound
+
+
 class Notifier:
     def __init__(self, redis: RedisStore) -> None:
         self.redis = redis
@@ -51,8 +61,9 @@ class Notifier:
         self._outbox: Coalescer[tuple[uuid.UUID, Event]] = Coalescer(self.publish,
                                                                      "notifications")
 
-    def channel(self, citizen_id: uuid.UUID) -> str:
-        return self.redis.key("events", str(citizen_id))
+    @property
+    def channel(self) -> str:
+        return self.redis.key("events")
 
     # --- producing ------------------------------------------------------------------------
 
@@ -76,9 +87,15 @@ class Notifier:
         await self._outbox.drain()
 
     async def publish(self, events: list[tuple[uuid.UUID, Event]]) -> None:
+        messages = [msgspec.json.encode([Addressed(c, e) for c, e in
+                                         events[i:i + PUBLISH_CHUNK]])
+                    for i in range(0, len(events), PUBLISH_CHUNK)]
+        if len(messages) == 1:
+            await self.redis.client.publish(self.channel, messages[0])
+            return
         async with self.redis.client.pipeline(transaction=False) as pipe:
-            for citizen_id, event in events:
-                pipe.publish(self.channel(citizen_id), msgspec.json.encode(event))
+            for message in messages:
+                pipe.publish(self.channel, message)
             await pipe.execute()
 
     # --- consuming ------------------------------------------------------------------------
@@ -110,29 +127,28 @@ class Notifier:
             raise Unavailable("Live notifications are unavailable right now.") from None
 
     async def _listen(self) -> None:
-        """One pattern subscription for the whole process; reconnects until closed."""
-        pattern = self.redis.key("events", "*")
-        prefix = len(self.redis.key("events", ""))
+        """One subscription for the whole process; reconnects until closed."""
+        decoder = msgspec.json.Decoder(list[Addressed])
         while True:
             pubsub = self.redis.client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.psubscribe(pattern)
+                await pubsub.subscribe(self.channel)
                 self._ready.set()
                 while True:
                     # An explicit timeout, not the client's socket timeout: quiet is normal.
                     message = await pubsub.get_message(ignore_subscribe_messages=True,
                                                        timeout=5.0)
-                    if message is None or message["type"] != "pmessage":
+                    if message is None or message["type"] != "message":
                         continue
                     try:
-                        citizen = uuid.UUID(message["channel"][prefix:].decode())
-                        event = msgspec.json.decode(message["data"], type=Event)
+                        addressed = decoder.decode(message["data"])
                     except (ValueError, msgspec.DecodeError):
                         continue
-                    for queue in list(self._streams.get(citizen, ())):
-                        if queue.full():
-                            queue.get_nowait()
-                        queue.put_nowait(event)
+                    for a in addressed:
+                        for queue in list(self._streams.get(a.citizen_id, ())):
+                            if queue.full():
+                                queue.get_nowait()
+                            queue.put_nowait(a.event)
             except asyncio.CancelledError:
                 raise
             except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -542,13 +543,16 @@ def _totals_params(used: dict[DayKey, rules.DayUsage]) -> dict[str, list[Any]]:
             "t_g": [u.reduction_g for _, u in items], "t_p": [u.points for _, u in items]}
 
 
+_encode = msgspec.json.Encoder().encode
+
+
 def _behaviour_params(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     params: dict[str, list[Any]] = {f"b_{n}": [] for n in _NAMES}
     for row in rows:
         for n in _NAMES:
             value = row[n]
             if n in ("flags", "data", "reason_detail") and value is not None:
-                value = json.dumps(value, ensure_ascii=False)
+                value = _encode(value).decode()
             params[f"b_{n}"].append(value)
     return params
 

@@ -4,6 +4,12 @@
 senders to ``POST /v1/partner/behaviours``. Baseline: asyncpg ``executemany`` of the same
 rows into a bare table, in the same run. Targets (issue #4): ≥ 2,000 records/s and ≥ 25 % of
 the raw insert rate.
+
+A second figure, the floor, is what no implementation can beat: the rows one credited
+record needs at the least (its partner record, its behaviour, its journal entry and the
+entry's two postings), built before the clock starts and written with the same
+``executemany`` into bare tables of those columns and unique keys (no triggers, no foreign
+keys, no scoring, no HTTP), one transaction per batch of 1,000.
 """
 
 from __future__ import annotations
@@ -134,11 +140,61 @@ async def raw_insert(database_url: str, rows: list[dict]) -> float:
     return len(rows) / elapsed
 
 
+_FLOOR_TABLES = {
+    "floor_records": "id uuid PRIMARY KEY, partner_id text, external_id text, ref_hash bytea, "
+                     "type text, occurred_at timestamptz, data jsonb, status text, "
+                     "citizen_id uuid, behaviour_id uuid, UNIQUE (partner_id, external_id)",
+    "floor_behaviours": "id uuid PRIMARY KEY, citizen_id uuid, type text, "
+                        "occurred_at timestamptz, status text, data jsonb, reduction_g numeric,"
+                        " points int, partner_id text, external_id text, methodology_id uuid",
+    "floor_entries": "id uuid PRIMARY KEY, citizen_id uuid, kind text, points int, "
+                     "behaviour_id uuid, idempotency_key text, request_hash bytea, "
+                     "UNIQUE (citizen_id, idempotency_key)",
+    "floor_postings": "entry_id uuid, account text, account_citizen_id uuid, lot int, "
+                      "amount bigint",
+}
+
+
+async def floor_insert(database_url: str, rows: list[dict]) -> float:
+    """The floor: the rows a credited record needs, bare (see the module docstring)."""
+    conn = await connect(database_url)
+    for name, columns in _FLOOR_TABLES.items():
+        await conn.execute(f"CREATE TABLE {name} ({columns})")
+    citizens = [uuid.uuid4() for _ in range(CARDS)]
+    batches = []
+    for i in range(0, len(rows), BATCH):
+        records, behaviours, entries, postings = [], [], [], []
+        for k, r in enumerate(rows[i:i + BATCH], start=i):
+            bid, eid, cid = uuid.uuid4(), uuid.uuid4(), citizens[k % CARDS]
+            at, data = dt.datetime.fromisoformat(r["occurred_at"]), json.dumps(r["data"])
+            records.append((uuid.uuid4(), "p", r["external_id"], secrets.token_bytes(32),
+                            r["type"], at, data, "credited", cid, bid))
+            behaviours.append((bid, cid, r["type"], at, "credited", data, 1250, 125, "p",
+                               r["external_id"], cid))
+            entries.append((eid, cid, "behaviour_credit", 125, bid, f"behaviour:{bid}",
+                            secrets.token_bytes(32)))
+            postings += [(eid, "citizen", cid, 2026, 125), (eid, "issuance", None, None, -125)]
+        batches.append((records, behaviours, entries, postings))
+    began = time.perf_counter()
+    for batch in batches:
+        async with conn.transaction():
+            for (name, _), values in zip(_FLOOR_TABLES.items(), batch, strict=True):
+                marks = ", ".join(f"${n + 1}" for n in range(len(values[0])))
+                await conn.executemany(f"INSERT INTO {name} VALUES ({marks})",  # noqa: S608
+                                       values)
+    elapsed = time.perf_counter() - began
+    for name in _FLOOR_TABLES:
+        await conn.execute(f"DROP TABLE {name}")
+    await conn.close()
+    return len(rows) / elapsed
+
+
 def main() -> None:
     with storage() as (database_url, redis_url), server(database_url, redis_url) as srv:
         pid, secret, cards = run(setup(srv.base_url, database_url))
         rows = records(cards)
         raw_rate = run(raw_insert(database_url, rows))
+        floor_rate = run(floor_insert(database_url, rows))
         batches = [rows[i:i + BATCH] for i in range(0, len(rows), BATCH)]
         began = time.perf_counter()
         counts = run(push(srv.base_url, pid, secret, batches))
@@ -148,11 +204,15 @@ def main() -> None:
         replay_rate = 10 * BATCH / (time.perf_counter() - replay_began)
     print(f"partner ingestion, {len(rows):,} records in batches of {BATCH}, {SENDERS} senders")
     print(f"  baseline raw executemany         : {raw_rate:>10,.0f} records/s")
+    print(f"  floor: a credited record's rows  : {floor_rate:>10,.0f} records/s "
+          f"({floor_rate / raw_rate:.0%} of raw)")
     print(f"  POST /v1/partner/behaviours      : {rate:>10,.0f} records/s "
-          f"({rate / raw_rate:.0%} of raw) {counts}")
+          f"({rate / raw_rate:.0%} of raw, {rate / floor_rate:.0%} of the floor) {counts}")
     print(f"  replayed batches (all duplicate) : {replay_rate:>10,.0f} records/s {replay}")
-    ok = rate >= 2000 and rate >= 0.25 * raw_rate
-    print(f"  target ≥ 2,000 records/s and ≥ 25 % of raw: {'PASS' if ok else 'FAIL'}")
+    print(f"  target ≥ 2,000 records/s: {'PASS' if rate >= 2000 else 'FAIL'}; "
+          f"≥ 25 % of raw: {'PASS' if rate >= 0.25 * raw_rate else 'FAIL'}"
+          + ("" if floor_rate >= 0.25 * raw_rate else
+             f" (below 25 % even for the floor, {floor_rate / raw_rate:.0%})"))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 A real API process, on a database of its own (what the fuzzer creates never reaches the
 other suites), is asked every operation with generated valid and invalid inputs, as an
-anonymous caller and signed in as a citizen, an enterprise user and an administrator. Every
+anonymous caller and signed in as a citizen, an enterprise user and an administrator, and
+the partner routes also signed by a partner (the signature covers the very bytes sent). Every
 check schemathesis has must pass: no server error, every status and header documented,
 every body as its schema says, invalid input refused, authentication never ignored.
 ``FUZZ_EXAMPLES`` (default 5) bounds the examples per operation and mode.
@@ -19,16 +20,19 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+import requests
 import schemathesis
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
 from carbon_inclusion.openapi_doc import render_openapi
+from carbon_inclusion.security.secrets import sign_partner_request
 from tests.live import PASSWORD, Live, fresh_database, live_server
 
 pytestmark = pytest.mark.slow
@@ -51,6 +55,7 @@ def _config() -> SchemathesisConfig:
 
 
 schema = schemathesis.openapi.from_dict(json.loads(render_openapi()), config=_config())
+partner_routes = schema.include(path_regex="^/v1/partner/")
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +105,33 @@ def test_the_api_keeps_its_contract_under_generated_input(case, role, server, he
         pytest.skip("ends the fuzzer's session or never ends")
     case.call_and_validate(base_url=server.base_url, headers=headers[role],
                            excluded_checks=[positive_data_acceptance])
+
+
+@pytest.fixture(scope="module")
+def partner(server, headers) -> dict[str, str]:
+    r = httpx.post(server.base_url + "/v1/admin/partners", headers=headers["admin"],
+                   json={"id": "fuzz-" + secrets.token_hex(3), "name": "模糊测试公交",
+                         "kind": "transit"})
+    r.raise_for_status()
+    return r.json()
+
+
+@partner_routes.parametrize()
+def test_partner_routes_keep_their_contract_when_signed(case, server, partner):
+    kwargs = case.as_transport_kwargs(base_url=server.base_url)
+    if "json" in kwargs:
+        body = json.dumps(kwargs.pop("json")).encode()
+    else:
+        body = kwargs.pop("data", None) or b""
+        body = body.encode() if isinstance(body, str) else body
+    signed = {}
+    if "X-Signature" in (case.headers or {}):  # else the case is about a missing signature
+        ts = str(int(time.time()))
+        signed = {"X-Partner-Id": partner["id"], "X-Timestamp": ts,
+                  "X-Signature": sign_partner_request(partner["secret"], ts, body)}
+        kwargs["headers"].update(signed)
+    response = requests.request(**kwargs, data=body, timeout=30)
+    # ``ignored_auth`` would resend these with our signature still on; unsigned and badly
+    # signed requests are the main test's (every role is unsigned there) and test_partners'.
+    case.validate_response(response, excluded_checks=[positive_data_acceptance, ignored_auth],
+                           headers=signed or None, transport_kwargs=kwargs | {"data": body})

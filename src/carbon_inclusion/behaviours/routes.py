@@ -16,6 +16,7 @@ from carbon_inclusion.behaviours.schemas import (
     ClaimIn,
     EntryPage,
     PartnerBatchIn,
+    PartnerRecordIn,
     ReviewDecision,
     SimulateIn,
     SimulationOut,
@@ -105,13 +106,16 @@ class PartnerBehaviourController(Controller):
 
     @post("/", operation_id="pushPartnerBehaviours", status_code=200,
           request_max_body_size=PARTNER_MAX_BODY, security=[],
+          signed_body=(PartnerBatchIn, PartnerRecordIn),
           responses=problems(401, 413, 429),
           summary="Push up to 1,000 verified records (signed, see DESIGN §9)",
           description="Headers `X-Partner-Id`, `X-Timestamp` (Unix seconds) and "
           "`X-Signature` = hex HMAC-SHA256(secret, timestamp + '.' + body). Each record is "
           "answered on its own: `credited`, `pending_review`, `duplicate` (same "
           "`external_id` seen before), `unbound` (kept and credited when the citizen binds "
-          "the reference within the claim window) or `rejected` with the reason.")
+          "the reference within the claim window) or `rejected` with the reason. Each record "
+          "is a `PartnerRecordIn`; one that is not is `rejected` with its errors, and the "
+          "rest of the batch is still recorded.")
     async def push(self, request: Request, partners: NamedDependency[PartnerService],
                    behaviours: NamedDependency[BehaviourService]) -> BatchResult:
         body = await request.body()

@@ -69,7 +69,9 @@ class PartnerRecordIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class PartnerBatchIn(msgspec.Struct, forbid_unknown_fields=True):
     # Records are checked one by one, so one bad record never sinks the batch.
-    records: Annotated[list[Any], msgspec.Meta(min_length=1, max_length=1000)]
+    records: Annotated[list[Any], msgspec.Meta(
+        min_length=1, max_length=1000,
+        description="Each a `PartnerRecordIn`; one that is not is answered `rejected`.")]
 
 
 class RecordResult(msgspec.Struct):

@@ -139,6 +139,7 @@ class PartnerVoucherController(Controller):
     opt = PARTNER
 
     @post("/{code:str}/use", operation_id="useVoucher", status_code=200, security=[],
+          signed_body=(VoucherUseIn,),
           responses=problems(401, 404, 409, 422),
           summary="Mark a voucher used (signed, see DESIGN §9)",
           description="Signed like partner batches; the body `{\"code\": ...}` repeats the "

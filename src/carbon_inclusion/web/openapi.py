@@ -5,7 +5,14 @@ from __future__ import annotations
 import msgspec
 from litestar import Litestar
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Parameter, Schema
+from litestar.openapi.spec import (
+    OpenAPI,
+    OpenAPIMediaType,
+    Parameter,
+    Reference,
+    RequestBody,
+    Schema,
+)
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.routes import HTTPRoute
 
@@ -53,7 +60,9 @@ def complete_document(app: Litestar) -> None:
       false`` for every struct declared ``forbid_unknown_fields``, as the decoder refuses
       them);
     * that ``Idempotency-Key`` is required, with its pattern (``require_key`` answers 422
-      without it; it is optional to the framework only so that the 422 can say why).
+      without it; it is optional to the framework only so that the 422 can say why);
+    * the JSON body of a signed route (``opt["signed_body"]``: its struct, then any other
+      it names), which the handler reads as bytes to check the signature before decoding.
     """
     document = app.openapi_schema
     paths = document.paths or {}
@@ -68,6 +77,8 @@ def complete_document(app: Litestar) -> None:
                     continue
                 if handler.opt.get("partner"):
                     operation.security = [{"partnerSignature": []}]
+                if signed := handler.opt.get("signed_body"):
+                    operation.request_body = _json_body(document, signed)
                 elif handler.opt.get("public"):
                     operation.security = []
                 for parameter in operation.parameters or []:
@@ -79,6 +90,39 @@ def complete_document(app: Litestar) -> None:
     for name, schema in (document.components.schemas or {}).items():
         if name in strict and isinstance(schema, Schema):
             schema.additional_properties = False
+
+
+def _json_body(document: OpenAPI, structs: tuple[type, ...]) -> RequestBody:
+    """A required JSON body of ``structs[0]``, with the schemas of all ``structs`` (msgspec's
+    own, which already say ``additionalProperties: false`` where fields are forbidden)."""
+    refs, components = msgspec.json.schema_components(
+        structs, ref_template="#/components/schemas/{name}")
+    schemas = document.components.schemas
+    for name, schema in components.items():
+        schemas.setdefault(name, _schema_fields(schema))
+    return RequestBody(required=True, content={"application/json": OpenAPIMediaType(
+        schema=Reference(ref=refs[0]["$ref"]))})
+
+
+def _schema_fields(schema: dict) -> Schema | Reference:
+    """A JSON Schema dict as Litestar's ``Schema`` fields (snake_case, nested as needed)."""
+    out = {}
+    for key, value in schema.items():
+        name = {"additionalProperties": "additional_properties", "minLength": "min_length",
+                "maxLength": "max_length", "minItems": "min_items", "maxItems": "max_items",
+                "$ref": "ref", "anyOf": "any_of", "format": "format"}.get(key, key)
+        if key == "$ref":
+            return Reference(ref=value)
+        if key == "properties":
+            value = {k: _schema_fields(v) for k, v in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            value = _schema_fields(value)
+        elif key == "anyOf":
+            value = [_schema_fields(v) for v in value]
+        elif key == "type":
+            value = OpenAPIType(value)
+        out[name] = value
+    return Schema(**out)
 
 
 def _strict_structs() -> set[str]:

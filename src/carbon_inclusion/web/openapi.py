@@ -77,10 +77,10 @@ def complete_document(app: Litestar) -> None:
                     continue
                 if handler.opt.get("partner"):
                     operation.security = [{"partnerSignature": []}]
-                if signed := handler.opt.get("signed_body"):
-                    operation.request_body = _json_body(document, signed)
                 elif handler.opt.get("public"):
                     operation.security = []
+                if signed := handler.opt.get("signed_body"):
+                    operation.request_body = _json_body(document, signed)
                 for parameter in operation.parameters or []:
                     if isinstance(parameter, Parameter) and parameter.name == "Idempotency-Key":
                         parameter.required = True
@@ -104,15 +104,18 @@ def _json_body(document: OpenAPI, structs: tuple[type, ...]) -> RequestBody:
         schema=Reference(ref=refs[0]["$ref"]))})
 
 
+_FIELD_NAMES = {"additionalProperties": "additional_properties", "minLength": "min_length",
+                "maxLength": "max_length", "minItems": "min_items", "maxItems": "max_items",
+                "anyOf": "any_of"}
+
+
 def _schema_fields(schema: dict) -> Schema | Reference:
-    """A JSON Schema dict as Litestar's ``Schema`` fields (snake_case, nested as needed)."""
+    """A JSON Schema dict (msgspec's) as Litestar's ``Schema``, nested ones included."""
+    if "$ref" in schema:
+        return Reference(ref=schema["$ref"])
     out = {}
     for key, value in schema.items():
-        name = {"additionalProperties": "additional_properties", "minLength": "min_length",
-                "maxLength": "max_length", "minItems": "min_items", "maxItems": "max_items",
-                "$ref": "ref", "anyOf": "any_of", "format": "format"}.get(key, key)
-        if key == "$ref":
-            return Reference(ref=value)
+        name = _FIELD_NAMES.get(key, key)
         if key == "properties":
             value = {k: _schema_fields(v) for k, v in value.items()}
         elif key in ("items", "additionalProperties") and isinstance(value, dict):

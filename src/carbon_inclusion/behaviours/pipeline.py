@@ -106,8 +106,9 @@ def lock_key(citizen_id: uuid.UUID, behaviour_type: str) -> int:
     return int.from_bytes(digest.digest(), "big", signed=True)
 
 
-_LOCK_IN_ORDER = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) "
-                      "AS k ORDER BY k")
+# Transaction locks on :keys, taken in order (so that no two takers wait in a circle).
+LOCK_IN_ORDER = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) "
+                     "AS k ORDER BY k")
 # The keys that could not be taken at once (null when all were), in order.
 _TRY_ALL = text("SELECT array_agg(k ORDER BY k) FILTER (WHERE NOT pg_try_advisory_xact_lock(k)) "
                 "FROM unnest(CAST(:keys AS bigint[])) AS k")
@@ -209,7 +210,7 @@ class Recorder:
         pairs = set(pairs)
         keys = sorted({lock_key(c, t) for c, t in pairs} | {lock_key(c, CITIZEN) for c, _ in pairs})
         if len(keys) <= 2:  # one citizen: nothing to hold while waiting for the other
-            await conn.execute(_LOCK_IN_ORDER, {"keys": keys})
+            await conn.execute(LOCK_IN_ORDER, {"keys": keys})
             return
         # Many citizens (a partner batch): all of them or none. Taking them one by one in
         # order, a batch waiting for one citizen held all those before it, and every batch
@@ -219,7 +220,7 @@ class Recorder:
         await conn.exec_driver_sql("SAVEPOINT behaviour_locks")
         while busy := await conn.scalar(_TRY_ALL, {"keys": keys}):
             await conn.exec_driver_sql("ROLLBACK TO SAVEPOINT behaviour_locks")
-            await conn.execute(_LOCK_IN_ORDER, {"keys": busy[:1]})
+            await conn.execute(LOCK_IN_ORDER, {"keys": busy[:1]})
 
     async def read_totals(self, conn: AsyncConnection,
                           keys: Iterable[DayKey]) -> dict[DayKey, rules.DayUsage]:
@@ -359,20 +360,11 @@ class Recorder:
         lo = min(c.occurred_at for c in candidates) - self.window
         hi = max(c.occurred_at for c in candidates) + self.window
         keys = sorted(set().union(*(self.day_keys(c) for c in candidates)))
-        row = (await conn.execute(text(
-            "SELECT (SELECT coalesce(json_agg(json_build_array(id, citizen_id, type, "
-            "occurred_at, source, status, points, reduction_g, programme_day, ledger_entry_id)"
-            "), '[]') FROM behaviours WHERE citizen_id = ANY(CAST(:cs AS uuid[])) "
-            "AND type = ANY(CAST(:ts AS text[])) AND status IN ('credited', 'pending_review') "
-            "AND occurred_at BETWEEN :lo AND :hi) AS nearby, "
-            "(SELECT coalesce(json_agg(json_build_array(citizen_id, type, day, count, grams, "
-            "points)), '[]') FROM daily_totals WHERE (citizen_id, type, day) IN "
-            "(SELECT * FROM unnest(CAST(:c AS uuid[]), CAST(:t AS text[]), "
-            "CAST(:d AS date[])))) AS totals"),
-            {"cs": sorted({c.citizen_id for c in candidates}),
-             "ts": sorted({c.type for c in candidates}), "lo": lo, "hi": hi,
-             "c": [k[0] for k in keys], "t": [k[1] for k in keys],
-             "d": [k[2] for k in keys]})).one()
+        row = (await conn.execute(_CONTEXT, {
+            "cs": sorted({c.citizen_id for c in candidates}),
+            "ts": sorted({c.type for c in candidates}), "lo": lo, "hi": hi,
+            "c": [k[0] for k in keys], "t": [k[1] for k in keys],
+            "d": [k[2] for k in keys]})).one()
         nearby: dict[tuple[uuid.UUID, str], list[Any]] = defaultdict(list)
         for b in _json(row.nearby):
             behaviour = _Nearby(uuid.UUID(b[0]), uuid.UUID(b[1]), b[2],
@@ -506,6 +498,17 @@ class _Nearby:
     programme_day: dt.date
     ledger_entry_id: uuid.UUID | None
 
+
+_CONTEXT = text(
+    "SELECT (SELECT coalesce(json_agg(json_build_array(id, citizen_id, type, "
+    "occurred_at, source, status, points, reduction_g, programme_day, ledger_entry_id)"
+    "), '[]') FROM behaviours WHERE citizen_id = ANY(CAST(:cs AS uuid[])) "
+    "AND type = ANY(CAST(:ts AS text[])) AND status IN ('credited', 'pending_review') "
+    "AND occurred_at BETWEEN :lo AND :hi) AS nearby, "
+    "(SELECT coalesce(json_agg(json_build_array(citizen_id, type, day, count, grams, "
+    "points)), '[]') FROM daily_totals WHERE (citizen_id, type, day) IN "
+    "(SELECT * FROM unnest(CAST(:c AS uuid[]), CAST(:t AS text[]), "
+    "CAST(:d AS date[])))) AS totals")
 
 _TOTALS_UPSERT = (
     "INSERT INTO daily_totals (citizen_id, type, day, count, grams, points) "

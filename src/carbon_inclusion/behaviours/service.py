@@ -22,6 +22,7 @@ from carbon_inclusion import rules
 from carbon_inclusion.accounts.models import User
 from carbon_inclusion.behaviours.models import Behaviour, PartnerRecord
 from carbon_inclusion.behaviours.pipeline import (
+    LOCK_IN_ORDER,
     OPEN,
     VERSIONS_JSON,
     Candidate,
@@ -244,10 +245,8 @@ class BehaviourService:
         inserted = {row.external_id: row.id
                     for row in (await conn.execute(stmt, rows)).all()}
         # A binding made meanwhile either is seen here or credits these records itself.
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k "
-                 "ORDER BY k"),
-            {"keys": sorted({ref_lock_key(partner.id, h) for h in hashes.values()})})
+        await conn.execute(LOCK_IN_ORDER, {
+            "keys": sorted({ref_lock_key(partner.id, h) for h in hashes.values()})})
         bound = await self._bound(conn, partner.id, set(hashes.values()))
         out: dict[int, RecordResult] = {}
         candidates: list[tuple[int, Candidate]] = []

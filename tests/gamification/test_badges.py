@@ -66,6 +66,7 @@ async def test_each_seed_badge_is_awarded_once_under_20_concurrent_qualifying_be
             {"c": citizen.id})
     wallet = (await client.get("/v1/wallet/", headers=citizen.headers)).json()
     assert wallet["balance"] == earned + sum(SEED_BONUS.values())
+    assert wallet["lifetime_earned"] == wallet["balance"]  # bonuses are earned too
 
     mine = (await client.get("/v1/me/badges", headers=citizen.headers)).json()
     assert {(e["code"], e["level"]) for e in mine["earned"]} == set(SEED_BONUS)

@@ -101,7 +101,9 @@ class ExpiryOut(msgspec.Struct):
 
 class WalletOut(msgspec.Struct):
     balance: int
-    lifetime_earned: int
+    lifetime_earned: Annotated[int, msgspec.Meta(description=(
+        "Points ever credited (behaviours, badge and challenge bonuses), net of reversals; "
+        "spending and expiry do not lower it."))]
     pending: int
     # The points that expire soonest and when; null when points do not expire.
     next_expiry: ExpiryOut | None = None

@@ -51,6 +51,8 @@ from carbon_inclusion.behaviours.schemas import (
     SimulationRow,
     WalletOut,
 )
+from carbon_inclusion.common.decoding import field_of
+from carbon_inclusion.common.pagination import decode_cursor, page
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import (
     Conflict,
@@ -75,8 +77,6 @@ from carbon_inclusion.ratelimit import RateLimiter
 from carbon_inclusion.registry.service import issued_among
 from carbon_inclusion.rules import canonical_json
 from carbon_inclusion.settings import Settings
-from carbon_inclusion.validation import field_of
-from carbon_inclusion.web.pagination import decode_cursor, encode_cursor
 
 ZERO = Decimal(0)
 
@@ -388,36 +388,32 @@ class BehaviourService:
             stmt = stmt.where(t.c.occurred_at >= occurred_from)
         if occurred_to:
             stmt = stmt.where(t.c.occurred_at < occurred_to)
-        after = decode_cursor(cursor, 2)
+        after = decode_cursor(cursor, dt.datetime, uuid.UUID)
         if after is not None:
-            at, bid = dt.datetime.fromisoformat(after[0]), uuid.UUID(after[1])
+            at, bid = after
             stmt = stmt.where(or_(t.c.occurred_at < at,
                                   and_(t.c.occurred_at == at, t.c.id < bid)))
         stmt = stmt.order_by(t.c.occurred_at.desc(), t.c.id.desc()).limit(limit + 1)
         async with self.db.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
-        items = [self._out(r._asdict()) for r in rows[:limit]]
-        last = rows[limit - 1] if len(rows) > limit else None
-        return BehaviourPage(items, encode_cursor([last.occurred_at.isoformat(), str(last.id)])
-                             if last else None)
+        shown, next_cursor = page(rows, limit, lambda r: (r.occurred_at, r.id))
+        return BehaviourPage([self._out(r._asdict()) for r in shown], next_cursor)
 
     # --- review -------------------------------------------------------------------------
 
     async def reviews(self, *, limit: int, cursor: str | None) -> BehaviourPage:
         t = Behaviour.__table__
         stmt = select(t).where(t.c.status == "pending_review")
-        after = decode_cursor(cursor, 2)
+        after = decode_cursor(cursor, dt.datetime, uuid.UUID)
         if after is not None:
-            at, bid = dt.datetime.fromisoformat(after[0]), uuid.UUID(after[1])
+            at, bid = after
             stmt = stmt.where(or_(t.c.created_at > at,
                                   and_(t.c.created_at == at, t.c.id > bid)))
         stmt = stmt.order_by(t.c.created_at, t.c.id).limit(limit + 1)
         async with self.db.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
-        items = [self._out(r._asdict()) for r in rows[:limit]]
-        last = rows[limit - 1] if len(rows) > limit else None
-        return BehaviourPage(items, encode_cursor([last.created_at.isoformat(), str(last.id)])
-                             if last else None)
+        shown, next_cursor = page(rows, limit, lambda r: (r.created_at, r.id))
+        return BehaviourPage([self._out(r._asdict()) for r in shown], next_cursor)
 
     async def approve(self, admin_id: uuid.UUID, behaviour_id: uuid.UUID,
                       reason: str) -> BehaviourOut:
@@ -510,20 +506,19 @@ class BehaviourService:
                       cursor: str | None) -> EntryPage:
         t = JournalEntry.__table__
         stmt = select(t).where(t.c.citizen_id == citizen_id)
-        after = decode_cursor(cursor, 2)
+        after = decode_cursor(cursor, dt.datetime, uuid.UUID)
         if after is not None:
-            at, eid = dt.datetime.fromisoformat(after[0]), uuid.UUID(after[1])
+            at, eid = after
             stmt = stmt.where(or_(t.c.created_at < at,
                                   and_(t.c.created_at == at, t.c.id < eid)))
         stmt = stmt.order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit + 1)
         async with self.db.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
+        shown, next_cursor = page(rows, limit, lambda r: (r.created_at, r.id))
         items = [EntryOut(id=r.id, kind=r.kind, points=r.points, behaviour_id=r.behaviour_id,
                           redemption_id=r.redemption_id, reverses_id=r.reverses_id,
-                          memo=r.memo, created_at=r.created_at) for r in rows[:limit]]
-        last = rows[limit - 1] if len(rows) > limit else None
-        return EntryPage(items, encode_cursor([last.created_at.isoformat(), str(last.id)])
-                         if last else None)
+                          memo=r.memo, created_at=r.created_at) for r in shown]
+        return EntryPage(items, next_cursor)
 
     # --- simulate -----------------------------------------------------------------------
 

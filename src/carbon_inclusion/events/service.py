@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion import rules
+from carbon_inclusion.common.pagination import decode_one, page
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import (
     Conflict,
@@ -43,7 +44,6 @@ from carbon_inclusion.methodologies.models import FOOTPRINT_BEHAVIOUR
 from carbon_inclusion.registry.models import GRAMS_PER_TONNE
 from carbon_inclusion.registry.service import lock, retire, tonnes_in
 from carbon_inclusion.settings import Settings
-from carbon_inclusion.web.pagination import after_id, encode_cursor
 
 MAX_KM = Decimal(40_000)
 MAX_AMOUNT = Decimal(1_000_000_000)
@@ -159,14 +159,13 @@ class EventService:
 
     async def listing(self, organisation_id: uuid.UUID, *, limit: int,
                       cursor: str | None) -> EventPage:
-        after = after_id(cursor)
+        after = decode_one(cursor, uuid.UUID)
         async with self.db.engine.connect() as conn:
             rows = (await conn.execute(text(_EVENTS.format(
                 where="(CAST(:after AS uuid) IS NULL OR e.id < :after)")),
                 {"o": organisation_id, "after": after, "n": limit + 1})).all()
-        items = [_event_out(r) for r in rows[:limit]]
-        more = len(rows) > limit
-        return EventPage(items, encode_cursor([str(items[-1].id)]) if more else None)
+        shown, next_cursor = page(rows, limit, lambda r: (r.id,))
+        return EventPage([_event_out(r) for r in shown], next_cursor)
 
     async def _event(self, conn: AsyncConnection, organisation_id: uuid.UUID,
                      event_id: uuid.UUID) -> EventOut:

@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carbon_inclusion import rules
 from carbon_inclusion.audit.service import record
+from carbon_inclusion.common.pagination import decode_cursor, page
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
 from carbon_inclusion.methodologies.models import FOOTPRINT_BEHAVIOUR, MethodologyVersion
 from carbon_inclusion.methodologies.schemas import EvaluationOut, VersionOut, VersionPage
-from carbon_inclusion.web.pagination import decode_cursor, encode_cursor
 
 PUBLIC_STATUSES = ("published", "retired")
 
@@ -253,7 +253,7 @@ class MethodologyService:
 
     async def list(self, *, limit: int, cursor: str | None, statuses: tuple[str, ...],
                    code: str | None = None, behaviour: str | None = None) -> VersionPage:
-        after = decode_cursor(cursor, 2)
+        after = decode_cursor(cursor, str, int)
         stmt = select(MethodologyVersion).where(MethodologyVersion.status.in_(statuses))
         if code:
             stmt = stmt.where(MethodologyVersion.code == code)
@@ -263,15 +263,13 @@ class MethodologyService:
             stmt = stmt.where(
                 (MethodologyVersion.code > after[0])
                 | ((MethodologyVersion.code == after[0])
-                   & (MethodologyVersion.version < int(after[1])))
+                   & (MethodologyVersion.version < after[1]))
             )
         stmt = stmt.order_by(MethodologyVersion.code, MethodologyVersion.version.desc())
         async with self.db.read() as session:
             rows = (await session.scalars(stmt.limit(limit + 1))).all()
-        items = [version_out(r) for r in rows[:limit]]
-        next_cursor = (encode_cursor([rows[limit - 1].code, rows[limit - 1].version])
-                       if len(rows) > limit else None)
-        return VersionPage(items=items, next_cursor=next_cursor)
+        shown, next_cursor = page(rows, limit, lambda r: (r.code, r.version))
+        return VersionPage(items=[version_out(r) for r in shown], next_cursor=next_cursor)
 
     async def resolve(self, behaviour: str, occurred_at: dt.datetime) -> Resolved | None:
         """The version in force for ``behaviour`` at ``occurred_at`` (half-open periods)."""

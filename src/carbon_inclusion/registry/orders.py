@@ -19,6 +19,7 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from carbon_inclusion.common.pagination import decode_one, page
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import Conflict, FieldError, IdempotencyKeyReused, NotFound
 from carbon_inclusion.ids import uuid7
@@ -32,7 +33,6 @@ from carbon_inclusion.registry.schemas import (
 from carbon_inclusion.registry.service import lock, serial_range, take_oldest, tonnes_in
 from carbon_inclusion.rules import canonical_json
 from carbon_inclusion.settings import Settings
-from carbon_inclusion.web.pagination import after_id, encode_cursor
 
 
 class OrderService:
@@ -114,16 +114,16 @@ class OrderService:
 
     async def orders(self, organisation_id: uuid.UUID, *, limit: int,
                      cursor: str | None) -> OrderPage:
-        after = after_id(cursor)
+        after = decode_one(cursor, uuid.UUID)
         async with self.db.engine.connect() as conn:
             rows = (await conn.execute(text(
                 "SELECT * FROM credit_orders WHERE organisation_id = :o "
                 "AND (CAST(:after AS uuid) IS NULL OR id < :after) ORDER BY id DESC "
                 "LIMIT :limit"), {"o": organisation_id, "after": after,
                                   "limit": limit + 1})).all()
-            items = await _orders_out(conn, rows[:limit])
-        more = len(rows) > limit
-        return OrderPage(items, encode_cursor([str(items[-1].id)]) if more else None)
+            shown, next_cursor = page(rows, limit, lambda r: (r.id,))
+            items = await _orders_out(conn, shown)
+        return OrderPage(items, next_cursor)
 
     async def holdings(self, organisation_id: uuid.UUID) -> HoldingsOut:
         async with self.db.engine.connect() as conn:

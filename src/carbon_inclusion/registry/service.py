@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from carbon_inclusion.common.pagination import decode_one, page
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
 from carbon_inclusion.ids import uuid7
@@ -34,7 +35,6 @@ from carbon_inclusion.registry.schemas import (
     VerifyOut,
 )
 from carbon_inclusion.settings import Settings
-from carbon_inclusion.web.pagination import after_id, encode_cursor
 
 PROGRAMME = "CQTHT"
 REGISTRY_LOCK = 0x43_51_54_48_54_52_45_47  # "CQTHTREG"
@@ -145,14 +145,13 @@ class RegistryService:
     # --- the public registry --------------------------------------------------------------
 
     async def batches(self, *, limit: int, cursor: str | None) -> BatchPage:
-        after = after_id(cursor)
+        after = decode_one(cursor, uuid.UUID)
         async with self.db.engine.connect() as conn:
             rows = (await conn.execute(text(_BATCHES.format(where=(
                 "WHERE b.id < :after" if after else ""))),
                 {"after": after, "limit": limit + 1})).all()
-        items = [_batch_out(r) for r in rows[:limit]]
-        more = len(rows) > limit
-        return BatchPage(items, encode_cursor([str(items[-1].id)]) if more else None)
+        shown, next_cursor = page(rows, limit, lambda r: (r.id,))
+        return BatchPage([_batch_out(r) for r in shown], next_cursor)
 
     async def batch(self, batch_id: uuid.UUID) -> BatchOut:
         async with self.db.engine.connect() as conn:

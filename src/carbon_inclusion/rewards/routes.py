@@ -9,6 +9,7 @@ from litestar.params import FromPath, JSONBody
 
 from carbon_inclusion import metrics
 from carbon_inclusion.accounts.service import Principal
+from carbon_inclusion.common.decoding import field_of
 from carbon_inclusion.errors import InvalidInput
 from carbon_inclusion.partners.service import PartnerService
 from carbon_inclusion.rewards.schemas import (
@@ -25,7 +26,6 @@ from carbon_inclusion.rewards.schemas import (
     VoucherUseOut,
 )
 from carbon_inclusion.rewards.service import RewardService
-from carbon_inclusion.validation import field_of
 from carbon_inclusion.web.auth import ADMIN, CITIZEN, PARTNER, PUBLIC
 from carbon_inclusion.web.idempotency import REPLAY_HEADERS, IdempotencyKey, created, require_key
 from carbon_inclusion.web.openapi import problems

@@ -26,6 +26,7 @@ from sqlalchemy import and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion.audit.service import record
+from carbon_inclusion.common.pagination import decode_cursor, page
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import (
     Conflict,
@@ -53,7 +54,6 @@ from carbon_inclusion.rewards.schemas import (
 )
 from carbon_inclusion.rules import canonical_json
 from carbon_inclusion.settings import Settings
-from carbon_inclusion.web.pagination import decode_cursor, encode_cursor
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 # Admin edits lock a reward's row FOR NO KEY UPDATE: redemptions in flight hold a key-share
@@ -280,23 +280,18 @@ class RewardService:
         r, w = Redemption.__table__, Reward.__table__
         stmt = (select(r, w.c.cancel_window_s).join(w, w.c.id == r.c.reward_id)
                 .where(r.c.citizen_id == citizen_id))
-        after = decode_cursor(cursor, 2)
+        after = decode_cursor(cursor, dt.datetime, uuid.UUID)
         if after is not None:
-            try:
-                at, rid = dt.datetime.fromisoformat(after[0]), uuid.UUID(after[1])
-            except (TypeError, ValueError):
-                raise InvalidInput.field("cursor", "is not a cursor this API returned") from None
+            at, rid = after
             stmt = stmt.where(or_(r.c.created_at < at, and_(r.c.created_at == at,
                                                             r.c.id < rid)))
         stmt = stmt.order_by(r.c.created_at.desc(), r.c.id.desc()).limit(limit + 1)
         async with self.db.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
-            vouchers = await _vouchers(conn, [x.id for x in rows[:limit]])
-        items = [redemption_out(x, x.cancel_window_s, vouchers.get(x.id, []))
-                 for x in rows[:limit]]
-        last = rows[limit - 1] if len(rows) > limit else None
-        return RedemptionPage(items, encode_cursor([last.created_at.isoformat(), str(last.id)])
-                              if last else None)
+            shown, next_cursor = page(rows, limit, lambda x: (x.created_at, x.id))
+            vouchers = await _vouchers(conn, [x.id for x in shown])
+        return RedemptionPage([redemption_out(x, x.cancel_window_s, vouchers.get(x.id, []))
+                               for x in shown], next_cursor)
 
     async def redemption(self, citizen_id: uuid.UUID, redemption_id: uuid.UUID
                          ) -> RedemptionOut:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import keyword
 import re
 from decimal import Decimal
@@ -23,6 +22,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from carbon_inclusion.common.canonical import canonical_json
+from carbon_inclusion.common.decoding import field_of
 from carbon_inclusion.rules.errors import DocumentError, Problem
 from carbon_inclusion.rules.expressions import (
     BOOL,
@@ -34,7 +35,6 @@ from carbon_inclusion.rules.expressions import (
     number,
     parse,
 )
-from carbon_inclusion.validation import field_of
 
 CODE_PATTERN = r"^[A-Z][A-Z0-9-]{1,31}$"
 BEHAVIOUR_PATTERN = r"^[a-z][a-z0-9_]{1,47}$"
@@ -188,11 +188,6 @@ class Methodology:
 
     def __repr__(self) -> str:
         return f"<Methodology {self.code} v{self.version} {self.sha256[:12]}>"
-
-
-def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode()
 
 
 class _DocumentShape(Document, kw_only=True):

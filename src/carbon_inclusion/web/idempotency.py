@@ -1,35 +1,23 @@
-"""The ``Idempotency-Key`` header that every creating POST of a client requires."""
+"""The ``Idempotency-Key`` header of every creating POST of a client, as Litestar declares it
+(the mechanism is ``common.idempotency``)."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, TypeVar
 
 from litestar import Response
 from litestar.datastructures import ResponseHeader
 from litestar.params import HeaderParameter
 
-from carbon_inclusion.errors import InvalidInput
+from carbon_inclusion.common.idempotency import KEY_PATTERN, REPLAYED, require_key
 
 T = TypeVar("T")
-
-KEY_PATTERN = re.compile(r"^[\x21-\x7e]{8,128}$")
 
 IdempotencyKey = Annotated[str | None, HeaderParameter(
     name="Idempotency-Key", required=False,
     description="Required. A replay with the same key and body returns the first answer.")]
 
 
-def require_key(key: str | None, what: str) -> str:
-    """``key`` when it is one; else 422 naming the header (``what``: "behaviour"…)."""
-    if not key or not KEY_PATTERN.match(key):
-        raise InvalidInput.field("Idempotency-Key", "send a unique key of 8–128 printable "
-                                 f"characters with every new {what}",
-                                 code="idempotency_key_required")
-    return key
-
-
-REPLAYED = "Idempotent-Replayed"
 # For the route decorator: the header documented on the 201 of every route taking a key.
 REPLAY_HEADERS = [ResponseHeader(
     name=REPLAYED, documentation_only=True, required=True, example="false",
@@ -42,3 +30,6 @@ def created(out: T, first: bool) -> Response[T]:
     time, so a client that retries sees exactly what it would have seen; the header tells
     a replay apart."""
     return Response(out, status_code=201, headers={REPLAYED: "false" if first else "true"})
+
+
+__all__ = ["KEY_PATTERN", "REPLAYED", "REPLAY_HEADERS", "IdempotencyKey", "created", "require_key"]

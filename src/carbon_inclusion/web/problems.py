@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import msgspec
@@ -16,6 +15,7 @@ from litestar.exceptions import (
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from carbon_inclusion.common.decoding import message_of, path_of
 from carbon_inclusion.errors import DomainError, FieldError, RateLimited, Unavailable
 
 log = logging.getLogger("carbon_inclusion.errors")
@@ -92,28 +92,11 @@ def domain_error_handler(_: Request, exc: DomainError) -> Response[dict[str, Any
     )
 
 
-_PATH_RE = re.compile(r"at `\$((?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*)`")
-_UNKNOWN_FIELD_RE = re.compile(r"unknown field `([^`]+)`")
-_MISSING_FIELD_RE = re.compile(r"missing required field `([^`]+)`")
-
-
 def _field_from_message(message: str, key: str | None) -> str:
-    """Turn msgspec's ``... - at `$.data[0].x``` into ``data[0].x``."""
-    path = ""
-    m = _PATH_RE.search(message)
-    if m:
-        path = m.group(1).lstrip(".")
-    for rx in (_UNKNOWN_FIELD_RE, _MISSING_FIELD_RE):
-        m2 = rx.search(message)
-        if m2:
-            path = f"{path}.{m2.group(1)}" if path else m2.group(1)
+    path = path_of(message)
     if path:
         return path
     return key if key and key != "body" else "body"
-
-
-def _clean_message(message: str) -> str:
-    return _PATH_RE.sub("", message).rstrip(" -")
 
 
 def validation_error_handler(request: Request, exc: ValidationException) -> Response[Any]:
@@ -129,9 +112,9 @@ def validation_error_handler(request: Request, exc: ValidationException) -> Resp
         if "malformed" in message.lower() or "invalid json" in message.lower():
             malformed = True
         if source in ("query", "path", "header", "cookie") and key:
-            errors.append(FieldError(str(key), _clean_message(message)))
+            errors.append(FieldError(str(key), message_of(message)))
         else:
-            errors.append(FieldError(_field_from_message(message, key), _clean_message(message)))
+            errors.append(FieldError(_field_from_message(message, key), message_of(message)))
     if malformed or "malformed" in (exc.detail or "").lower():
         return problem_response(
             400, "malformed_body", "Malformed request body", "The request body is not valid JSON.",

@@ -1,0 +1,52 @@
+"""Programme-time periods: the day, week (from Monday) and month a moment falls in.
+
+Day boundaries are in the programme's time zone (``Settings.tz``, Asia/Shanghai by default),
+never UTC: a metro ride at 07:30 Shanghai time on the 2nd is on the 2nd, though UTC says
+the 1st.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+Period = Literal["day", "week", "month", "all"]
+PERIODS: tuple[str, ...] = ("day", "week", "month", "all")
+
+
+def programme_day(at: dt.datetime, tz: dt.tzinfo) -> dt.date:
+    """The programme day (a local date) on which the instant ``at`` falls."""
+    return at.astimezone(tz).date()
+
+
+def date_bounds(period: str, day: dt.date) -> tuple[dt.date | None, dt.date | None]:
+    """The [start, end) local dates of the ``period`` containing ``day``; (None, None) for
+    ``all`` (no bounds)."""
+    if period == "day":
+        return day, day + dt.timedelta(days=1)
+    if period == "week":
+        start = day - dt.timedelta(days=day.weekday())
+        return start, start + dt.timedelta(days=7)
+    if period == "month":
+        start = day.replace(day=1)
+        return start, (start + dt.timedelta(days=32)).replace(day=1)
+    if period == "all":
+        return None, None
+    raise ValueError(f"unknown period {period!r}")
+
+
+def local_midnight(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=tz)
+
+
+def instant_bounds(period: str, at: dt.datetime, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
+    """The [start, end) instants of the day, week or month (programme time) containing ``at``."""
+    start, end = date_bounds(period, programme_day(at, tz))
+    if start is None or end is None:
+        raise ValueError("'all' has no instant bounds")
+    return local_midnight(start, tz), local_midnight(end, tz)
+
+
+__all__ = ["PERIODS", "Period", "ZoneInfo", "date_bounds", "instant_bounds", "local_midnight",
+           "programme_day"]

@@ -33,6 +33,7 @@ from carbon_inclusion.behaviours.routes import (
     WalletController,
 )
 from carbon_inclusion.behaviours.service import BehaviourService
+from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
 from carbon_inclusion.db import Database
 from carbon_inclusion.events.routes import (
     AdminCertificateController,
@@ -132,8 +133,9 @@ ROUTE_HANDLERS = [
 ]
 
 
-def build_state(settings: Settings) -> State:
-    """Every long-lived object the routes use, built once per process."""
+def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
+    """Every long-lived object the routes use, built once per process; ``clock`` is the one
+    source of "now" that services take (tests pin it)."""
     db = Database.from_settings(settings)
     redis = RedisStore.from_settings(settings)
     ring = KeyRing.load(settings.jwt_keys_dir, settings.jwt_active_kid,
@@ -160,6 +162,7 @@ def build_state(settings: Settings) -> State:
     return State(
         {
             "settings": settings,
+            "clock": clock,
             "db": db,
             "redis": redis,
             "tokens": tokens,
@@ -243,10 +246,10 @@ class App(Litestar):
         return send_allow
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
-    state = build_state(settings)
+    state = build_state(settings, clock)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -22,7 +22,7 @@ from carbon_inclusion.errors import InvalidInput
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
-MAX_CURSOR_CHARS = 512
+MAX_CURSOR_CHARS = 1024
 
 T = TypeVar("T")
 Kind = type[uuid.UUID] | type[dt.datetime] | type[dt.date] | type[str] | type[int] | type[Decimal]

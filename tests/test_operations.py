@@ -7,8 +7,7 @@ import json
 import logging
 import re
 
-from carbon_inclusion.logs import JsonFormatter
-from carbon_inclusion.web.observe import RequestIdFilter
+from carbon_inclusion.logs import JsonFormatter, RequestIdFilter
 from tests.behaviours.conftest import claim, days_ago
 
 

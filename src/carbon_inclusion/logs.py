@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sys
 import time
 
 from carbon_inclusion.settings import Settings
-from carbon_inclusion.web.observe import RequestIdFilter
+
+# The id of the request being served (set by the HTTP edge), put on every log line.
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id",
+                                                                          default=None)
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the running request's id on every log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        rid = request_id.get()
+        if rid is not None and not hasattr(record, "request_id"):
+            record.request_id = rid
+        return True
 
 
 class JsonFormatter(logging.Formatter):

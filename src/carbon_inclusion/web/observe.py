@@ -13,7 +13,6 @@ scanners cannot blow up the metrics' label sets.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import re
 import time
@@ -24,24 +23,13 @@ from litestar import Controller, Request, Response, get
 from litestar.types import Message, Receive, Scope, Send
 
 from carbon_inclusion import metrics
+from carbon_inclusion.logs import request_id
 from carbon_inclusion.web.auth import PUBLIC
 
 HEADER = "X-Request-Id"
 _HEADER_LOWER = HEADER.lower().encode()
 _SANE = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
-request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id",
-                                                                          default=None)
 access_log = logging.getLogger("carbon_inclusion.access")
-
-
-class RequestIdFilter(logging.Filter):
-    """Puts the running request's id on every log record."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        rid = request_id.get()
-        if rid is not None and not hasattr(record, "request_id"):
-            record.request_id = rid
-        return True
 
 
 def _incoming_id(scope: Scope) -> str:

@@ -61,7 +61,8 @@ from carbon_inclusion.methodologies.routes import (
     MethodologyController,
 )
 from carbon_inclusion.methodologies.service import MethodologyService
-from carbon_inclusion.notifications import Notifier, points_credited
+from carbon_inclusion.notifications.routes import EventStreamController
+from carbon_inclusion.notifications.service import Notifier, points_credited
 from carbon_inclusion.partners.routes import (
     AdminPartnerController,
     BindingController,
@@ -120,6 +121,7 @@ ROUTE_HANDLERS = [
     AdminBadgeController,
     BadgeController,
     MyGameController,
+    EventStreamController,
     AdminChallengeController,
     ChallengeController,
     ChallengeJoinController,
@@ -143,13 +145,13 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
     tokens = AccessTokens(ring, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
                           ttl_s=settings.access_token_ttl_s)
     limiter = RateLimiter(redis)
-    accounts = AccountsService(db, tokens, limiter, settings)
+    accounts = AccountsService(db, tokens, limiter, settings, clock)
     methodologies = MethodologyService(db)
     partners = PartnerService(db, settings)
-    leaderboards = Leaderboards(db, redis, settings)
-    notifier = Notifier(redis)
-    badges = BadgeService(db, settings, notifier)
-    challenges = ChallengeService(db, settings, notifier)
+    leaderboards = Leaderboards(db, redis, settings, clock)
+    notifier = Notifier(redis, clock)
+    badges = BadgeService(db, settings, notifier, clock)
+    challenges = ChallengeService(db, settings, notifier, clock)
     registry = RegistryService(db, settings)
     orders = OrderService(db, settings)
     events = EventService(db, settings)
@@ -158,7 +160,7 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
         on_credited=[badges.on_credited, challenges.on_credited],
         on_paid=points_credited(notifier))
     rewards = RewardService(db, settings)
-    progress = ProgressService(db, settings)
+    progress = ProgressService(db, settings, clock)
     return State(
         {
             "settings": settings,

@@ -10,8 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from carbon_inclusion.accounts.models import District
 from carbon_inclusion.db import Database
-from carbon_inclusion.gamification.badges import seed_badges
-from carbon_inclusion.gamification.service import seed_levels
+from carbon_inclusion.gamification.seed import seed_badges, seed_levels
 from carbon_inclusion.methodologies.service import MethodologyService
 from carbon_inclusion.rewards.service import seed_rewards
 

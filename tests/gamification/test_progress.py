@@ -17,8 +17,10 @@ D = dt.date(2026, 11, 20)
 
 def test_streaks_count_consecutive_days_and_stay_alive_until_tomorrow_ends():
     days = [D - dt.timedelta(days=n) for n in (9, 8, 7, 3, 2, 1)]
-    assert streaks(days, D) == streaks(days, D)  # pure
+    before = list(days)
     s = streaks(days, D)
+    assert days == before  # pure: reads the days, changes nothing
+    assert streaks(tuple(days), D) == s  # and depends on nothing else
     assert (s.current, s.best, s.last_day) == (3, 3, D - dt.timedelta(days=1))
     assert streaks(days, D + dt.timedelta(days=1)).current == 0
     assert streaks([], D).current == streaks([], D).best == 0

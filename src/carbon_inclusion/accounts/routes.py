@@ -21,8 +21,7 @@ from carbon_inclusion.accounts.schemas import (
     UserOut,
     UserStatusOut,
 )
-from carbon_inclusion.accounts.service import AccountsService, Principal
-from carbon_inclusion.gamification.service import ProgressService
+from carbon_inclusion.accounts.service import AccountsService, Principal, ProgressReader
 from carbon_inclusion.web.auth import ADMIN, ANY_USER, ENTERPRISE, PUBLIC
 from carbon_inclusion.web.openapi import problems
 
@@ -70,7 +69,7 @@ class MeController(Controller):
          summary="The signed-in user's own profile; a citizen's with level and streaks")
     async def me(self, principal: NamedDependency[Principal],
                  accounts: NamedDependency[AccountsService],
-                 progress: NamedDependency[ProgressService]) -> UserOut:
+                 progress: NamedDependency[ProgressReader]) -> UserOut:
         profile = await accounts.profile(principal.id)
         if principal.role != "citizen":
             return profile

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 from typing import Annotated, Literal
 
 import msgspec
-
-from carbon_inclusion.gamification.schemas import ProgressOut
 
 
 class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -47,6 +46,32 @@ class DistrictOut(msgspec.Struct):
 class OrganisationRef(msgspec.Struct):
     id: uuid.UUID
     name: str
+
+
+# The profile's progress section (a citizen's level and streaks): its shape is the profile's,
+# gamification works it out (``gamification.service.ProgressService``).
+
+
+class LevelOut(msgspec.Struct):
+    level: int
+    name_zh: str
+    name_en: str
+    min_reduction_g: Decimal
+
+
+class StreakOut(msgspec.Struct):
+    # Consecutive programme days with a credited behaviour, up to today or yesterday.
+    current: int
+    best: int
+    last_day: dt.date | None
+
+
+class ProgressOut(msgspec.Struct):
+    reduction_g: Decimal  # lifetime, credited behaviours
+    level: LevelOut
+    next_level: LevelOut | None
+    to_next_level_g: Decimal | None
+    streak: StreakOut
 
 
 class UserOut(msgspec.Struct):

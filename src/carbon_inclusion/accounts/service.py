@@ -9,22 +9,23 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-
+from carbon_inclusion.accounts import repository as repo
 from carbon_inclusion.accounts.models import District, Organisation, RefreshToken, User
 from carbon_inclusion.accounts.phones import normalise_phone
 from carbon_inclusion.accounts.schemas import (
     DistrictOut,
     OrganisationRef,
+    ProgressOut,
     RegisterRequest,
     TokenPair,
     UserOut,
 )
+from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
+from carbon_inclusion.common.integrity import integrity_errors
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import (
-    Conflict,
     FieldError,
     InvalidInput,
     NotFound,
@@ -54,6 +55,14 @@ class Principal:
     district_code: str | None
 
 
+@runtime_checkable
+class ProgressReader(Protocol):
+    """A citizen's level and streaks for their profile; gamification's ``ProgressService``
+    is the one (wired in ``app.build_state``), so accounts does not import gamification."""
+
+    async def progress(self, citizen_id: uuid.UUID) -> ProgressOut: ...
+
+
 def _clean_nickname(raw: str) -> str | None:
     nickname = " ".join(raw.split())
     if not 1 <= len(nickname) <= 20:
@@ -79,9 +88,11 @@ def _split_refresh_token(token: str) -> tuple[uuid.UUID, str] | None:
 
 class AccountsService:
     def __init__(
-        self, db: Database, tokens: AccessTokens, limiter: RateLimiter, settings: Settings
+        self, db: Database, tokens: AccessTokens, limiter: RateLimiter, settings: Settings,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.db = db
+        self.clock = clock
         self.tokens = tokens
         self.limiter = limiter
         self.settings = settings
@@ -101,7 +112,7 @@ class AccountsService:
         if nickname is None:
             errors.append(FieldError("nickname", "must be 1 to 20 printable characters"))
         async with self.db.read() as session:
-            district = await session.get(District, body.district)
+            district = await repo.district(session, body.district)
         if district is None:
             errors.append(FieldError("district", f"unknown district {body.district!r}"))
         if errors:
@@ -144,29 +155,14 @@ class AccountsService:
             role=role, phone=phone, password_hash=hash_password(password), nickname=nickname,
             district_code=district_code, organisation_id=organisation_id, status="active",
         )
-        try:
+        with integrity_errors():  # uq_users_phone: phone_taken
             async with self.db.transaction() as session:
-                session.add(user)
-        except IntegrityError as exc:
-            if "uq_users_phone" in str(exc.orig):
-                raise Conflict(
-                    "An account with this phone number already exists.",
-                    code="phone_taken",
-                    errors=[FieldError("phone", "already registered")],
-                ) from None
-            raise
+                repo.add(session, user)
         return await self.profile(user.id)
 
     async def profile(self, user_id: uuid.UUID) -> UserOut:
         async with self.db.read() as session:
-            row = (
-                await session.execute(
-                    select(User, District, Organisation)
-                    .outerjoin(District, District.code == User.district_code)
-                    .outerjoin(Organisation, Organisation.id == User.organisation_id)
-                    .where(User.id == user_id)
-                )
-            ).first()
+            row = await repo.profile_row(session, user_id)
         if row is None:
             raise NotFound("No such user.")
         user, district, org = row
@@ -186,40 +182,29 @@ class AccountsService:
         if not clean:
             raise InvalidInput.field("name", "must not be blank")
         org = Organisation(name=clean)
-        try:
+        with integrity_errors():  # uq_organisations_name: organisation_exists
             async with self.db.transaction() as session:
-                session.add(org)
-        except IntegrityError:
-            raise Conflict("An organisation with this name already exists.",
-                           code="organisation_exists",
-                           errors=[FieldError("name", "already exists")]) from None
+                repo.add(session, org)
         return org
 
     async def organisation(self, organisation_id: uuid.UUID) -> Organisation:
         async with self.db.read() as session:
-            org = await session.get(Organisation, organisation_id)
+            org = await repo.organisation(session, organisation_id)
         if org is None:
             raise NotFound("No such organisation.")
         return org
 
     async def districts(self) -> list[DistrictOut]:
         async with self.db.read() as session:
-            rows = (await session.scalars(select(District).order_by(District.adcode))).all()
+            rows = await repo.districts(session)
         return [district_out(d) for d in rows]
 
     async def set_status(self, user_id: uuid.UUID, status: str) -> None:
         async with self.db.transaction() as session:
-            result = await session.execute(
-                update(User).where(User.id == user_id).values(status=status)
-            )
-            if result.rowcount == 0:
+            if not await repo.set_status(session, user_id, status):
                 raise NotFound("No such user.")
             if status != "active":
-                await session.execute(
-                    update(RefreshToken)
-                    .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-                    .values(revoked_at=dt.datetime.now(dt.UTC))
-                )
+                await repo.revoke_tokens(session, self.clock.now(), user_id=user_id)
         self._principals.pop(user_id, None)
 
     # --- sign-in ------------------------------------------------------------------------
@@ -240,7 +225,7 @@ class AccountsService:
         user = None
         if phone is not None:
             async with self.db.read() as session:
-                user = (await session.scalars(select(User).where(User.phone == phone))).first()
+                user = await repo.user_by_phone(session, phone)
         ok = verify_password(user.password_hash if user else None, password)
         if not ok or user is None or user.status != "active":
             await self.limiter.hit(phone_key, s.login_failures_per_phone, s.login_window_s)
@@ -248,10 +233,7 @@ class AccountsService:
         await self.limiter.reset(phone_key)
         if needs_rehash(user.password_hash):
             async with self.db.transaction() as session:
-                await session.execute(
-                    update(User).where(User.id == user.id)
-                    .values(password_hash=hash_password(password))
-                )
+                await repo.set_password_hash(session, user.id, hash_password(password))
         async with self.db.transaction() as session:
             refresh = self._new_refresh(session, user.id, family_id=uuid.uuid4())
         return self._pair(user.id, user.role, refresh)
@@ -261,14 +243,10 @@ class AccountsService:
         if parts is None:
             raise Unauthenticated("The refresh token is not valid.", code="invalid_token")
         token_id, secret = parts
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock.now()
         reused_family: uuid.UUID | None = None
         async with self.db.transaction() as session:
-            row = (
-                await session.scalars(
-                    select(RefreshToken).where(RefreshToken.id == token_id).with_for_update()
-                )
-            ).first()
+            row = await repo.refresh_token_for_update(session, token_id)
             if row is None or not hmac.compare_digest(row.secret_hash, _hash_secret(secret)):
                 raise Unauthenticated("The refresh token is not valid.", code="invalid_token")
             if row.revoked_at is not None or row.expires_at <= now:
@@ -276,15 +254,10 @@ class AccountsService:
                                       code="invalid_token")
             if row.used_at is not None:
                 # A rotated token came back: someone holds a copy. End the whole sign-in.
-                await session.execute(
-                    update(RefreshToken)
-                    .where(RefreshToken.family_id == row.family_id,
-                           RefreshToken.revoked_at.is_(None))
-                    .values(revoked_at=now)
-                )
+                await repo.revoke_tokens(session, now, family_id=row.family_id)
                 reused_family = row.family_id
             else:
-                user = await session.get(User, row.user_id)
+                user = await repo.user(session, row.user_id)
                 if user is None or user.status != "active":
                     raise Unauthenticated("The account is not active.", code="invalid_token")
                 row.used_at = now
@@ -298,26 +271,17 @@ class AccountsService:
         return self._pair(row.user_id, role, new)
 
     async def logout(self, principal: Principal, refresh_token: str | None) -> None:
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock.now()
         async with self.db.transaction() as session:
-            stmt = update(RefreshToken).where(
-                RefreshToken.user_id == principal.id, RefreshToken.revoked_at.is_(None)
-            )
+            family = None
             if refresh_token is not None:
                 parts = _split_refresh_token(refresh_token)
                 if parts is None:
                     raise InvalidInput.field("refresh_token", "is not a refresh token")
-                family = (
-                    await session.scalars(
-                        select(RefreshToken.family_id).where(
-                            RefreshToken.id == parts[0], RefreshToken.user_id == principal.id
-                        )
-                    )
-                ).first()
+                family = await repo.family_of(session, parts[0], principal.id)
                 if family is None:
                     raise InvalidInput.field("refresh_token", "is not one of your sessions")
-                stmt = stmt.where(RefreshToken.family_id == family)
-            await session.execute(stmt.values(revoked_at=now))
+            await repo.revoke_tokens(session, now, user_id=principal.id, family_id=family)
 
     def _new_refresh(self, session, user_id: uuid.UUID, *, family_id: uuid.UUID) -> str:
         secret = secrets.token_urlsafe(32)
@@ -326,10 +290,10 @@ class AccountsService:
             family_id=family_id,
             user_id=user_id,
             secret_hash=_hash_secret(secret),
-            expires_at=dt.datetime.now(dt.UTC)
+            expires_at=self.clock.now()
             + dt.timedelta(seconds=self.settings.refresh_token_ttl_s),
         )
-        session.add(row)
+        repo.add(session, row)
         return f"{row.id}.{secret}"
 
     def _pair(self, user_id: uuid.UUID, role: str, refresh_token: str) -> TokenPair:
@@ -349,12 +313,7 @@ class AccountsService:
             found = cached[1]
         else:
             async with self.db.engine.connect() as conn:
-                row = (
-                    await conn.execute(
-                        select(User.role, User.status, User.organisation_id, User.district_code)
-                        .where(User.id == user_id)
-                    )
-                ).first()
+                row = await repo.principal_row(conn, user_id)
             found = None
             if row is not None and row.status == "active":
                 found = Principal(user_id, row.role, row.organisation_id, row.district_code)

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from carbon_inclusion.audit import repository
 from carbon_inclusion.audit.models import AuditRecord
 
 
@@ -20,7 +21,8 @@ def record(
     document_sha256: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    session.add(
+    repository.append(
+        session,
         AuditRecord(
             actor_id=actor_id,
             action=action,

@@ -16,81 +16,68 @@ credited late for a day inside the window counts, and one taken back stops count
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import time
 import uuid
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import msgspec
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from carbon_inclusion.behaviours.pipeline import CITIZEN, lock_key
+from carbon_inclusion.behaviours import repository as behaviours
+from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
+from carbon_inclusion.common.idempotency import digest_of
+from carbon_inclusion.common.locks import LOCK_ONE, lock_key
+from carbon_inclusion.common.periods import programme_day
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
+from carbon_inclusion.gamification import repository as repo
+from carbon_inclusion.gamification.schemas import (
+    ChallengeIn,
+    ChallengeList,
+    ChallengeOut,
+    StandingOut,
+)
 from carbon_inclusion.ids import uuid7
 from carbon_inclusion.ledger import service as ledger
-from carbon_inclusion.notifications import Notifier
+from carbon_inclusion.methodologies import repository as methodologies
+from carbon_inclusion.notifications.service import Notifier
 from carbon_inclusion.settings import Settings
 
-BEHAVIOUR = r"^[a-z][a-z0-9_]{1,63}$"
 RUNNING_TTL_S = 2.0
+# The behaviour pipeline's lock over all of one citizen's behaviours (its ``lock_key(citizen,
+# "*")``): joining takes it, so a join and a credit of one citizen run one after the other.
+ALL_BEHAVIOURS = "*"
 
 
-class ChallengeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    title_zh: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    title_en: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    kind: Literal["individual", "district"] = "individual"
-    # The behaviour type counted; null counts every behaviour.
-    behaviour: Annotated[str, msgspec.Meta(pattern=BEHAVIOUR)] | None = None
-    measure: Literal["count", "grams"] = "count"
-    target: Decimal
-    starts_on: dt.date  # programme days (Asia/Shanghai), both included
-    ends_on: dt.date
-    bonus_points: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 0
+def citizen_lock(citizen_id: uuid.UUID) -> int:
+    return lock_key("behaviours", citizen_id, ALL_BEHAVIOURS)
 
 
-class StandingOut(msgspec.Struct):
-    district: str
-    value: Decimal
-    participants: int
-
-
-class ChallengeOut(msgspec.Struct):
-    id: uuid.UUID
-    title_zh: str
-    title_en: str
-    kind: str
-    behaviour: str | None
-    measure: str
-    target: Decimal
-    starts_on: dt.date
-    ends_on: dt.date
-    bonus_points: int
-    state: str  # upcoming, running, ended
-    participants: int
-    joined: bool | None = None  # with a citizen's token
-    progress: Decimal | None = None  # the caller's own (individual) or district's value
-    completed_at: dt.datetime | None = None
-    standings: list[StandingOut] | None = None  # district challenges, leader first
-    settled_at: dt.datetime | None = None
-
-
-class ChallengeList(msgspec.Struct):
-    items: list[ChallengeOut]
+def standings(participants: Iterable[tuple[uuid.UUID, str]],
+              values: dict[uuid.UUID, Decimal]) -> list[StandingOut]:
+    """District standings: each district's summed ``values`` of its participants, leader
+    first; ties go to the district that got there with fewer participants, then by code."""
+    by_district: dict[str, tuple[Decimal, int]] = {}
+    for citizen, district in participants:
+        value, count = by_district.get(district, (Decimal(0), 0))
+        by_district[district] = (value + values.get(citizen, Decimal(0)), count + 1)
+    table = [StandingOut(d, v, n) for d, (v, n) in by_district.items()]
+    return sorted(table, key=lambda s: (-s.value, s.participants, s.district))
 
 
 class ChallengeService:
     def __init__(self, db: Database, settings: Settings,
-                 notifier: Notifier | None = None) -> None:
+                 notifier: Notifier | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.db = db
         self.tz = settings.tz
+        self.clock = clock
         self.notifier = notifier
         self._running: tuple[float, bool] | None = None
 
     def today(self) -> dt.date:
-        return dt.datetime.now(self.tz).date()
+        return programme_day(self.clock.now(), self.tz)
 
     # --- administration -------------------------------------------------------------------
 
@@ -107,21 +94,15 @@ class ChallengeService:
         if body.ends_on - body.starts_on > dt.timedelta(days=366):
             errors.append(FieldError("ends_on", "a challenge lasts at most a year"))
         async with self.db.connect() as conn:
-            if body.behaviour is not None and not await conn.scalar(text(
-                    "SELECT 1 FROM methodology_versions WHERE behaviour = :b "
-                    "AND kind = 'behaviour' LIMIT 1"),
-                    {"b": body.behaviour}):
+            if body.behaviour is not None and body.behaviour not in (
+                    await methodologies.behaviour_types(conn)):
                 errors.append(FieldError("behaviour", f"no methodology scores "
                                                       f"{body.behaviour!r}"))
             if errors:
                 raise InvalidInput("The challenge is not valid.", errors=errors)
             challenge_id = uuid7()
-            await conn.execute(text("""
-                INSERT INTO challenges (id, title_zh, title_en, kind, behaviour, measure,
-                                        target, starts_on, ends_on, bonus_points, created_by)
-                VALUES (:id, :title_zh, :title_en, :kind, :behaviour, :measure, :target,
-                        :starts_on, :ends_on, :bonus_points, :by)"""),
-                msgspec.structs.asdict(body) | {"id": challenge_id, "by": admin_id})
+            await repo.insert_challenge(
+                conn, msgspec.structs.asdict(body) | {"id": challenge_id, "by": admin_id})
         self._running = None
         return await self.get(challenge_id, None)
 
@@ -129,14 +110,13 @@ class ChallengeService:
 
     async def listing(self, citizen_id: uuid.UUID | None) -> ChallengeList:
         async with self.db.engine.connect() as conn:
-            rows = (await conn.execute(_LIST, {"today": self.today(),
-                                               "c": citizen_id})).all()
+            rows = await repo.open_challenges(conn, self.today(), citizen_id)
             items = [await self._out(conn, r, citizen_id, standings=False) for r in rows]
         return ChallengeList(items)
 
     async def get(self, challenge_id: uuid.UUID, citizen_id: uuid.UUID | None) -> ChallengeOut:
         async with self.db.engine.connect() as conn:
-            row = (await conn.execute(_ONE, {"id": challenge_id, "c": citizen_id})).first()
+            row = await repo.challenge_as_seen(conn, challenge_id, citizen_id)
             if row is None:
                 raise NotFound("No such challenge.")
             return await self._out(conn, row, citizen_id, standings=True)
@@ -173,9 +153,8 @@ class ChallengeService:
                    challenge_id: uuid.UUID) -> tuple[ChallengeOut, bool]:
         """``(challenge, newly joined)``; joining again changes nothing."""
         async with self.db.connect() as conn:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                               {"k": lock_key(citizen_id, CITIZEN)})
-            row = (await conn.execute(_ONE, {"id": challenge_id, "c": citizen_id})).first()
+            await conn.execute(LOCK_ONE, {"key": citizen_lock(citizen_id)})
+            row = await repo.challenge_as_seen(conn, challenge_id, citizen_id)
             if row is None:
                 raise NotFound("No such challenge.")
             if row.joined_at is not None:
@@ -188,10 +167,7 @@ class ChallengeService:
                     raise Conflict("Set your district (PATCH /v1/me) to join a district "
                                    "challenge.", code="no_district",
                                    errors=[FieldError("district", "not set")])
-                await conn.execute(text(
-                    "INSERT INTO challenge_participants (challenge_id, citizen_id, "
-                    "district_code, bonus_points) VALUES (:ch, :c, :d, 0)"),
-                    {"ch": challenge_id, "c": citizen_id, "d": district})
+                await repo.add_participant(conn, challenge_id, citizen_id, district)
                 joined = True
                 if row.kind == "individual":  # the goal may be met already
                     await self._complete(conn, [(challenge_id, citizen_id)])
@@ -202,9 +178,7 @@ class ChallengeService:
         ``RUNNING_TTL_S`` (challenges created here are seen at once)."""
         now = time.monotonic()
         if self._running is None or self._running[0] <= now:
-            running = bool(await conn.scalar(text(
-                "SELECT EXISTS (SELECT 1 FROM challenges WHERE kind = 'individual' "
-                "AND :today BETWEEN starts_on AND ends_on)"), {"today": self.today()}))
+            running = await repo.individual_running(conn, self.today())
             self._running = (now + RUNNING_TTL_S, running)
         return self._running[1]
 
@@ -213,20 +187,13 @@ class ChallengeService:
         individual challenges whose goal is now met."""
         if not await self._any_running(conn):
             return
-        rows = (await conn.execute(text("""
-            SELECT p.challenge_id, p.citizen_id FROM challenge_participants p
-              JOIN challenges c ON c.id = p.challenge_id
-             WHERE p.citizen_id = ANY(CAST(:ids AS uuid[])) AND p.completed_at IS NULL
-               AND c.kind = 'individual' AND :today BETWEEN c.starts_on AND c.ends_on"""),
-            {"ids": sorted(citizens), "today": self.today()})).all()
-        if rows:
-            await self._complete(conn, [(r.challenge_id, r.citizen_id) for r in rows])
+        pairs = await repo.open_participations(conn, sorted(citizens), self.today())
+        if pairs:
+            await self._complete(conn, pairs)
 
     async def _complete(self, conn: AsyncConnection,
                         pairs: list[tuple[uuid.UUID, uuid.UUID]]) -> None:
-        challenges = {r.id: r for r in (await conn.execute(text(
-            "SELECT * FROM challenges WHERE id = ANY(CAST(:ids AS uuid[]))"),
-            {"ids": sorted({c for c, _ in pairs})})).all()}
+        challenges = await repo.challenges(conn, sorted({c for c, _ in pairs}))
         done = []
         for challenge_id, citizen_id in pairs:
             c = challenges[challenge_id]
@@ -238,18 +205,14 @@ class ChallengeService:
         """Mark completed and pay the bonus, for those not completed before."""
         entries = []
         for c, citizen_id in sorted(done, key=lambda x: (x[1], x[0].id)):
-            marked = await conn.scalar(text(
-                "UPDATE challenge_participants SET completed_at = now(), bonus_points = :b "
-                "WHERE challenge_id = :ch AND citizen_id = :c AND completed_at IS NULL "
-                "RETURNING 1"), {"ch": c.id, "c": citizen_id, "b": c.bonus_points})
-            if not marked:
+            if not await repo.mark_completed(conn, c.id, citizen_id, c.bonus_points):
                 continue
             if c.bonus_points:
                 key = f"challenge:{c.id}"
                 entries.append(ledger.Entry(
                     citizen_id=citizen_id, kind="bonus", points=c.bonus_points,
                     counter="bonus", idempotency_key=key,
-                    request_hash=hashlib.sha256(key.encode()).digest(),
+                    request_hash=digest_of(key),
                     memo=f"challenge {c.title_en}",
                     lots=((self.today().year, c.bonus_points),)))
             if self.notifier is not None:
@@ -267,70 +230,32 @@ class ChallengeService:
         today = today or self.today()
         settled = []
         async with self.db.engine.connect() as conn:
-            due = list((await conn.execute(text(
-                "SELECT id FROM challenges WHERE kind = 'district' AND ends_on < :today "
-                "AND settled_at IS NULL ORDER BY id"), {"today": today})).scalars())
+            due = await repo.due_for_settling(conn, today)
         for challenge_id in due:
             async with self.db.connect() as conn:
-                c = (await conn.execute(text(
-                    "SELECT * FROM challenges WHERE id = :id AND settled_at IS NULL "
-                    "FOR UPDATE SKIP LOCKED"), {"id": challenge_id})).first()
+                c = await repo.lock_unsettled(conn, challenge_id)
                 if c is None:
                     continue  # settled meanwhile, or being settled
-                table = await _standings(conn, c)
+                members = await repo.participants(conn, c.id)
+                table = await _standings(conn, c, members)
                 winner = table[0].district if table and table[0].value > 0 else None
                 if winner is not None:
-                    ids = list((await conn.execute(text(
-                        "SELECT citizen_id FROM challenge_participants WHERE challenge_id = :ch "
-                        "AND district_code = :d ORDER BY citizen_id"),
-                        {"ch": c.id, "d": winner})).scalars())
+                    ids = [i for i, d in members if d == winner]
                     await self._pay(conn, [(c, i) for i in ids])
-                await conn.execute(text(
-                    "UPDATE challenges SET settled_at = now() WHERE id = :id"), {"id": c.id})
+                await repo.mark_settled(conn, c.id)
                 settled.append({"id": str(c.id), "winner": winner})
         return {"settled": settled}
 
 
 async def _progress(conn: AsyncConnection, c: Any, citizens: list[uuid.UUID]
                     ) -> dict[uuid.UUID, Decimal]:
-    column = "count" if c.measure == "count" else "grams"
-    rows = (await conn.execute(text(_PROGRESS.format(column=column)), {
-        "ids": citizens, "start": c.starts_on, "end": c.ends_on,
-        "behaviour": c.behaviour})).all()
-    return {r[0]: Decimal(r[1]) for r in rows}
+    return await behaviours.sums_between(conn, citizens, c.starts_on, c.ends_on, c.behaviour,
+                                         c.measure)
 
 
-async def _standings(conn: AsyncConnection, c: Any) -> list[StandingOut]:
-    column = "count" if c.measure == "count" else "grams"
-    rows = (await conn.execute(text(_STANDINGS.format(column=column)), {
-        "ch": c.id, "start": c.starts_on, "end": c.ends_on, "behaviour": c.behaviour})).all()
-    return [StandingOut(r.district, Decimal(r.value), r.participants) for r in rows]
-
-
-# ``column`` is "count" or "grams", never user input.
-_PROGRESS = """
-    SELECT citizen_id, sum({column}) FROM daily_totals
-     WHERE citizen_id = ANY(CAST(:ids AS uuid[])) AND day BETWEEN :start AND :end
-       AND (CAST(:behaviour AS text) IS NULL OR type = :behaviour)
-     GROUP BY citizen_id"""
-
-# Ties: the district that got there with fewer participants, then by code.
-_STANDINGS = """
-    SELECT p.district_code AS district, coalesce(sum(t.{column}), 0) AS value,
-           count(DISTINCT p.citizen_id) AS participants
-      FROM challenge_participants p
-      LEFT JOIN daily_totals t ON t.citizen_id = p.citizen_id
-       AND t.day BETWEEN :start AND :end
-       AND (CAST(:behaviour AS text) IS NULL OR t.type = :behaviour)
-     WHERE p.challenge_id = :ch AND p.district_code IS NOT NULL
-     GROUP BY p.district_code
-     ORDER BY value DESC, participants, district"""
-
-_SELECT = """
-    SELECT c.*, (SELECT count(*) FROM challenge_participants x WHERE x.challenge_id = c.id)
-           AS participants, p.joined_at, p.completed_at, p.district_code
-      FROM challenges c
-      LEFT JOIN challenge_participants p ON p.challenge_id = c.id AND p.citizen_id = :c"""
-
-_LIST = text(_SELECT + " WHERE c.ends_on >= :today ORDER BY c.starts_on, c.id")
-_ONE = text(_SELECT + " WHERE c.id = :id")
+async def _standings(conn: AsyncConnection, c: Any,
+                     members: list[tuple[uuid.UUID, str]] | None = None) -> list[StandingOut]:
+    if members is None:
+        members = await repo.participants(conn, c.id)
+    values = await _progress(conn, c, [i for i, _ in members]) if members else {}
+    return standings(members, values)

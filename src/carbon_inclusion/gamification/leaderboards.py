@@ -32,9 +32,12 @@ from decimal import Decimal
 from typing import Any
 
 from redis.exceptions import NoScriptError
-from sqlalchemy import text
 
+from carbon_inclusion.accounts import repository as accounts
+from carbon_inclusion.behaviours import repository as behaviours
 from carbon_inclusion.coalesce import Coalescer
+from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
+from carbon_inclusion.common.periods import date_bounds, programme_day
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import InvalidInput, Unavailable
 from carbon_inclusion.redis_store import RedisStore
@@ -69,16 +72,6 @@ class Board:
         return dt.datetime.combine(self.end + dt.timedelta(days=7), dt.time(), tzinfo=tz)
 
 
-def period_bounds(period: str, today: dt.date) -> tuple[dt.date | None, dt.date | None]:
-    if period == "week":
-        start = today - dt.timedelta(days=today.weekday())
-        return start, start + dt.timedelta(days=7)
-    if period == "month":
-        start = today.replace(day=1)
-        return start, (start + dt.timedelta(days=32)).replace(day=1)
-    return None, None
-
-
 @dataclass(frozen=True, slots=True)
 class Standing:
     rank: int
@@ -88,8 +81,10 @@ class Standing:
 
 
 class Leaderboards:
-    def __init__(self, db: Database, redis: RedisStore, settings: Settings) -> None:
+    def __init__(self, db: Database, redis: RedisStore, settings: Settings,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.db = db
+        self.clock = clock
         self.redis = redis
         self.tz = settings.tz
         self._update_sha = hashlib.sha1(_UPDATE.encode()).hexdigest()  # noqa: S324 - Redis's
@@ -110,8 +105,11 @@ class Leaderboards:
             raise InvalidInput.field("district", "only with scope=district")
         if scope == "district" and district is None:
             raise InvalidInput.field("district", "required with scope=district")
-        start, end = period_bounds(period, today or dt.datetime.now(self.tz).date())
+        start, end = date_bounds(period, today or self.today())
         return Board(scope, district, period, start, end)
+
+    def today(self) -> dt.date:
+        return programme_day(self.clock.now(), self.tz)
 
     async def asked(self, scope: str, period: str, district: str | None) -> Board:
         """The board a reader asked for, its district checked against the programme's
@@ -125,8 +123,7 @@ class Leaderboards:
     async def _district_codes(self, wanted: str) -> frozenset[str]:
         if self._districts is None or wanted not in self._districts:
             async with self.db.engine.connect() as conn:
-                self._districts = frozenset(
-                    (await conn.execute(text("SELECT code FROM districts"))).scalars())
+                self._districts = frozenset(await accounts.district_codes(conn))
         return self._districts
 
     def _key(self, board: Board, suffix: str = "") -> str:
@@ -209,7 +206,7 @@ class Leaderboards:
         if not ids:
             return {}
         async with self.db.engine.connect() as conn:
-            return dict((await conn.execute(_NICKNAMES, {"ids": ids})).all())
+            return await accounts.nicknames(conn, ids)
 
     async def ensure(self, board: Board) -> None:
         """Build ``board`` if it is missing; if another process is building it, wait."""
@@ -261,11 +258,13 @@ class Leaderboards:
     async def totals(self, board: Board) -> Any:
         """The board's members as ``{citizen id: -milligrams}``, in chunks, from one
         server-side cursor (a million members never sit in memory at once)."""
-        where, params = _filters(board)
         async with self.db.engine.connect() as conn:
-            sql = _SUMS.format(where=where, having="HAVING sum(t.grams) > 0")
-            result = await conn.stream(text(sql), params)
-            async for rows in result.partitions(CHUNK):
+            members = (await accounts.citizens_in_district(conn, board.district)
+                       if board.scope == "district" else None)
+            if members == []:
+                return
+            async for rows in behaviours.stream_grams(conn, board.start, board.end, members,
+                                                      CHUNK):
                 yield {str(c): -_milli(g) for c, g in rows}
 
     # --- keeping current ------------------------------------------------------------------
@@ -288,12 +287,14 @@ class Leaderboards:
                 await self._write_totals(sorted(ids), lowered=low)
 
     async def _write_totals(self, ids: list[uuid.UUID], *, lowered: bool) -> None:
-        today = dt.datetime.now(self.tz).date()
-        week, _ = period_bounds("week", today)
-        month, _ = period_bounds("month", today)
+        today = self.today()
+        week, _ = date_bounds("week", today)
+        month, _ = date_bounds("month", today)
         async with self.db.engine.connect() as conn:
-            rows = (await conn.execute(_CITIZEN_TOTALS, {
-                "ids": ids, "week": week, "month": month})).all()
+            sums = await behaviours.grams_since(conn, ids, week, month)
+            districts = await accounts.districts_of(conn, [r[0] for r in sums])
+        # (citizen, district, week, month, all) of each citizen with totals
+        rows = [(r[0], districts[r[0]], r[1], r[2], r[3]) for r in sums if r[0] in districts]
         writes = []
         for scope in SCOPES:
             for period, column in (("week", 2), ("month", 3), ("all", 4)):
@@ -308,12 +309,14 @@ class Leaderboards:
         await self._write_many(writes, lowered=lowered)
 
     async def _citizen_totals(self, board: Board, ids: list[uuid.UUID]) -> dict[str, float]:
-        where, params = _filters(board)
         async with self.db.engine.connect() as conn:
-            sql = _SUMS.format(where=where + " AND t.citizen_id = ANY(CAST(:ids AS uuid[]))",
-                               having="")
-            rows = (await conn.execute(text(sql), params | {"ids": ids})).all()
-        totals = {str(c): -_milli(g) for c, g in rows}
+            counted = ids
+            if board.scope == "district":
+                districts = await accounts.districts_of(conn, ids)
+                counted = [c for c in ids if districts.get(c) == board.district]
+            rows = (await behaviours.grams_between(conn, board.start, board.end, counted)
+                    if counted else {})
+        totals = {str(c): -_milli(g) for c, g in rows.items()}
         return {str(c): totals.get(str(c), 0.0) for c in ids}
 
     async def _write(self, board: Board, members: dict[str, float], *, lowered: bool) -> None:
@@ -347,25 +350,6 @@ class Leaderboards:
                 await self.redis.client.script_load(_UPDATE)
 
 
-# Each member's grams on a board; ``where`` comes from ``_filters`` (no user input in it).
-_SUMS = """
-    SELECT t.citizen_id, sum(t.grams) AS g FROM daily_totals t
-      JOIN users u ON u.id = t.citizen_id
-     WHERE {where}
-     GROUP BY t.citizen_id {having}"""
-
-
-def _filters(board: Board) -> tuple[str, dict[str, Any]]:
-    where, params = ["true"], {}
-    if board.start is not None:
-        where.append("t.day >= :start AND t.day < :end")
-        params |= {"start": board.start, "end": board.end}
-    if board.scope == "district":
-        where.append("u.district_code = :district")
-        params["district"] = board.district
-    return " AND ".join(where), params
-
-
 def _milli(grams: Decimal) -> float:
     return float(int(Decimal(grams) * MILLI))
 
@@ -373,17 +357,6 @@ def _milli(grams: Decimal) -> float:
 def _grams(score: float) -> Decimal:
     return (Decimal(int(-score)) / MILLI).quantize(Decimal("0.001"))
 
-
-_NICKNAMES = text("SELECT id, nickname FROM users WHERE id = ANY(CAST(:ids AS uuid[]))")
-
-_CITIZEN_TOTALS = text("""
-    SELECT u.id, u.district_code,
-           sum(t.grams) FILTER (WHERE t.day >= :week),
-           sum(t.grams) FILTER (WHERE t.day >= :month),
-           sum(t.grams)
-      FROM users u JOIN daily_totals t ON t.citizen_id = u.id
-     WHERE u.id = ANY(CAST(:ids AS uuid[]))
-     GROUP BY u.id, u.district_code""")
 
 # KEYS: board, built marker, rebuild lease, dirty set. ARGV: mode (LT or ZADD), then
 # score/member pairs. Unbuilt boards are left alone unless a rebuild is under way, whose

@@ -1,38 +1,31 @@
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncGenerator
 from typing import Annotated, Any, Literal
 
-import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
-from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from carbon_inclusion.accounts.service import Principal
-from carbon_inclusion.gamification.badges import (
+from carbon_inclusion.gamification.badges import BadgeService
+from carbon_inclusion.gamification.challenges import ChallengeService
+from carbon_inclusion.gamification.leaderboards import Leaderboards
+from carbon_inclusion.gamification.schemas import (
     BadgeIn,
     BadgeList,
     BadgeOut,
-    BadgeService,
     BadgeUpdate,
-    MyBadgesOut,
-)
-from carbon_inclusion.gamification.challenges import (
     ChallengeIn,
     ChallengeList,
     ChallengeOut,
-    ChallengeService,
+    LeaderboardOut,
+    MyBadgesOut,
+    OwnRankOut,
+    RankOut,
 )
-from carbon_inclusion.gamification.leaderboards import Leaderboards
-from carbon_inclusion.gamification.schemas import LeaderboardOut, OwnRankOut, RankOut
-from carbon_inclusion.notifications import Notifier
 from carbon_inclusion.web.auth import ADMIN, CITIZEN, PUBLIC
 from carbon_inclusion.web.openapi import already_done, problems
-
-HEARTBEAT_S = 15.0
 
 
 class LeaderboardController(Controller):
@@ -121,32 +114,6 @@ class MyGameController(Controller):
     async def my_badges(self, principal: NamedDependency[Principal],
                         badges: NamedDependency[BadgeService]) -> MyBadgesOut:
         return await badges.mine(principal.id)
-
-    @get("/events", operation_id="streamMyEvents", responses=problems(401, 403, 503),
-         summary="Live notifications (Server-Sent Events)",
-         description="`text/event-stream` of the signed-in citizen's own events: "
-         "`points_credited`, `badge_earned`, `challenge_completed`, each sent once its "
-         "transaction has committed, from whichever API process produced it. A comment "
-         "line every 15 s keeps proxies from closing an idle stream. Live only: what "
-         "happened while disconnected is read from the other endpoints.")
-    async def events(self, principal: NamedDependency[Principal],
-                     notifier: NamedDependency[Notifier]) -> ServerSentEvent:
-        await notifier.listening()  # 503 now, not a stream that never delivers
-        return ServerSentEvent(_events(notifier, principal.id))
-
-
-async def _events(notifier: Notifier, citizen_id: uuid.UUID
-                  ) -> AsyncGenerator[ServerSentEventMessage, None]:
-    async with notifier.stream(citizen_id) as queue:
-        yield ServerSentEventMessage(comment="connected")
-        while True:
-            try:
-                event = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_S)
-            except TimeoutError:
-                yield ServerSentEventMessage(comment="keep-alive")
-                continue
-            yield ServerSentEventMessage(data=msgspec.json.encode(event).decode(),
-                                         event=event.type, id=event.id)
 
 
 class AdminChallengeController(Controller):

@@ -27,6 +27,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from carbon_inclusion.coalesce import Coalescer
+from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
 from carbon_inclusion.db import after_commit
 from carbon_inclusion.errors import Unavailable
 from carbon_inclusion.redis_store import RedisStore
@@ -53,8 +54,9 @@ PUBLISH_CHUNK = 1000  # events per message, so that no message grows without bou
 
 
 class Notifier:
-    def __init__(self, redis: RedisStore) -> None:
+    def __init__(self, redis: RedisStore, clock: Clock = SYSTEM_CLOCK) -> None:
         self.redis = redis
+        self.clock = clock
         self._streams: dict[uuid.UUID, set[asyncio.Queue[Event]]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -74,7 +76,7 @@ class Notifier:
     def send_many(self, events: list[tuple[uuid.UUID, str, dict[str, Any]]]) -> None:
         """Publish these once the enclosing transaction commits, with whatever else the
         other requests of the moment publish, in one round trip (``coalesce``)."""
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock.now()
         ready = [(c, Event(id=str(uuid.uuid4()), type=kind, at=now, data=data))
                  for c, kind, data in events]
         if ready:

@@ -1,0 +1,128 @@
+"""Every statement on accounts' tables: ``users``, ``refresh_tokens``, ``districts``,
+``organisations``. ORM throughout (none of these is a hot path); other domains call the
+functions at the end instead of reading these tables themselves."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from carbon_inclusion.accounts.models import District, Organisation, RefreshToken, User
+
+# --- users ------------------------------------------------------------------------------
+
+
+def add(session: AsyncSession, row: User | Organisation | RefreshToken) -> None:
+    session.add(row)
+
+
+async def profile_row(session: AsyncSession, user_id: uuid.UUID
+                      ) -> tuple[User, District | None, Organisation | None] | None:
+    row = (await session.execute(
+        select(User, District, Organisation)
+        .outerjoin(District, District.code == User.district_code)
+        .outerjoin(Organisation, Organisation.id == User.organisation_id)
+        .where(User.id == user_id))).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+async def user_by_phone(session: AsyncSession, phone: str) -> User | None:
+    return (await session.scalars(select(User).where(User.phone == phone))).first()
+
+
+async def user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def set_status(session: AsyncSession, user_id: uuid.UUID, status: str) -> bool:
+    """False when there is no such user."""
+    result = await session.execute(update(User).where(User.id == user_id).values(status=status))
+    return bool(result.rowcount)
+
+
+async def set_password_hash(session: AsyncSession, user_id: uuid.UUID, hashed: str) -> None:
+    await session.execute(update(User).where(User.id == user_id).values(password_hash=hashed))
+
+
+async def principal_row(conn: AsyncConnection, user_id: uuid.UUID) -> Any:
+    """``(role, status, organisation_id, district_code)`` of a user, or None."""
+    return (await conn.execute(
+        select(User.role, User.status, User.organisation_id, User.district_code)
+        .where(User.id == user_id))).first()
+
+
+# --- refresh tokens ---------------------------------------------------------------------
+
+
+async def refresh_token_for_update(session: AsyncSession, token_id: uuid.UUID
+                                   ) -> RefreshToken | None:
+    return (await session.scalars(
+        select(RefreshToken).where(RefreshToken.id == token_id).with_for_update())).first()
+
+
+async def family_of(session: AsyncSession, token_id: uuid.UUID, user_id: uuid.UUID
+                    ) -> uuid.UUID | None:
+    return (await session.scalars(select(RefreshToken.family_id).where(
+        RefreshToken.id == token_id, RefreshToken.user_id == user_id))).first()
+
+
+async def revoke_tokens(session: AsyncSession, at: dt.datetime, *,
+                        user_id: uuid.UUID | None = None,
+                        family_id: uuid.UUID | None = None) -> None:
+    """Revoke the live refresh tokens of a user, of one rotation family, or both filters."""
+    stmt = update(RefreshToken).where(RefreshToken.revoked_at.is_(None))
+    if user_id is not None:
+        stmt = stmt.where(RefreshToken.user_id == user_id)
+    if family_id is not None:
+        stmt = stmt.where(RefreshToken.family_id == family_id)
+    await session.execute(stmt.values(revoked_at=at))
+
+
+# --- districts and organisations --------------------------------------------------------
+
+
+async def district(session: AsyncSession, code: str) -> District | None:
+    return await session.get(District, code)
+
+
+async def districts(session: AsyncSession) -> list[District]:
+    return list((await session.scalars(select(District).order_by(District.adcode))).all())
+
+
+async def organisation(session: AsyncSession, organisation_id: uuid.UUID) -> Organisation | None:
+    return await session.get(Organisation, organisation_id)
+
+
+# --- used by gamification ---------------------------------------------------------------
+
+
+def _any_of(ids: list[uuid.UUID]) -> Any:
+    # One array parameter, however many ids (an IN list would bind one parameter each).
+    return any_(bindparam("ids", list(ids), type_=ARRAY(UUID(as_uuid=True))))
+
+
+async def district_codes(conn: AsyncConnection) -> list[str]:
+    """Every district code, sorted."""
+    return list((await conn.execute(select(District.code).order_by(District.code))).scalars())
+
+
+async def nicknames(conn: AsyncConnection, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    rows = await conn.execute(select(User.id, User.nickname).where(User.id == _any_of(ids)))
+    return {r[0]: r[1] for r in rows}
+
+
+async def districts_of(conn: AsyncConnection, ids: list[uuid.UUID]
+                       ) -> dict[uuid.UUID, str | None]:
+    """Each existing user's district code (None when not set); unknown ids are left out."""
+    rows = await conn.execute(select(User.id, User.district_code).where(User.id == _any_of(ids)))
+    return {r[0]: r[1] for r in rows}
+
+
+async def citizens_in_district(conn: AsyncConnection, district_code: str) -> list[uuid.UUID]:
+    return list((await conn.execute(
+        select(User.id).where(User.district_code == district_code))).scalars())

@@ -1,0 +1,1 @@
+"""Live notifications: ``service`` (the Redis fan-out) and ``routes`` (the SSE stream)."""

@@ -35,6 +35,7 @@ from carbon_inclusion.behaviours.routes import (
 from carbon_inclusion.behaviours.service import BehaviourService
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
 from carbon_inclusion.db import Database
+from carbon_inclusion.events import repository as events_repository
 from carbon_inclusion.events.routes import (
     AdminCertificateController,
     CertificateController,
@@ -150,14 +151,15 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
     notifier = Notifier(redis)
     badges = BadgeService(db, settings, notifier)
     challenges = ChallengeService(db, settings, notifier)
-    registry = RegistryService(db, settings)
-    orders = OrderService(db, settings)
-    events = EventService(db, settings)
+    registry = RegistryService(db, settings, clock,
+                               certificate_of=events_repository.valid_certificate_of)
+    orders = OrderService(db, settings, clock)
+    events = EventService(db, settings, clock)
     behaviours = BehaviourService(
         db, settings, methodologies, partners, limiter, on_change=leaderboards.touched,
         on_credited=[badges.on_credited, challenges.on_credited],
         on_paid=points_credited(notifier))
-    rewards = RewardService(db, settings)
+    rewards = RewardService(db, settings, clock)
     progress = ProgressService(db, settings)
     return State(
         {

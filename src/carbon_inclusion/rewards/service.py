@@ -26,6 +26,7 @@ from sqlalchemy import and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion.audit.service import record
+from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
 from carbon_inclusion.common.pagination import decode_cursor, page
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import (
@@ -116,9 +117,10 @@ def lock_key(*parts: object) -> int:
 
 
 class RewardService:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
         self.db = db
         self.tz = settings.tz
+        self.clock = clock
 
     # --- catalogue ------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from carbon_inclusion.accounts.routes import (
     OrganisationController,
 )
 from carbon_inclusion.accounts.service import AccountsService
+from carbon_inclusion.behaviours import repository as behaviours_repository
 from carbon_inclusion.behaviours.routes import (
     AdminReviewController,
     AdminSimulateController,
@@ -151,7 +152,7 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
     notifier = Notifier(redis)
     badges = BadgeService(db, settings, notifier)
     challenges = ChallengeService(db, settings, notifier)
-    registry = RegistryService(db, settings, clock,
+    registry = RegistryService(db, settings, clock, behaviours=behaviours_repository,
                                certificate_of=events_repository.valid_certificate_of)
     orders = OrderService(db, settings, clock)
     events = EventService(db, settings, clock)

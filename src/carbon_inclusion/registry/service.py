@@ -9,14 +9,14 @@ batches.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from carbon_inclusion.behaviours import repository as behaviours
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
 from carbon_inclusion.common.pagination import decode_one, page
 from carbon_inclusion.common.periods import programme_day
@@ -49,6 +49,26 @@ serial_prefix = core_serials.serial_prefix
 serial = core_serials.format_serial
 parse_serial = core_serials.parse_serial
 
+
+
+class BehaviourReads(Protocol):
+    """What the registry reads of the behaviours behind its batches: the functions of
+    ``behaviours.repository`` headed "used by registry". app.py (and the CLI) pass that
+    module in; the registry does not import behaviours, which imports the registry
+    (``issued_among``)."""
+
+    async def credited_for_vintage(self, conn: AsyncConnection, methodology_code: str,
+                                   day_from: dt.date, day_to: dt.date
+                                   ) -> list[tuple[uuid.UUID, Decimal, int]]: ...
+
+    async def provenance(self, conn: AsyncConnection,
+                         allocations: Sequence[tuple[uuid.UUID, Decimal]]) -> list[Any]: ...
+
+    async def allocation_mismatches(self, conn: AsyncConnection,
+                                    allocations: Sequence[tuple[uuid.UUID, Decimal]]
+                                    ) -> list[str]: ...
+
+
 # The valid certificate of a retirement, if any (events owns certificates; app.py wires it
 # in, so the registry does not import events, which imports the registry).
 CertificateOf = Callable[[AsyncConnection, uuid.UUID], Awaitable[uuid.UUID | None]]
@@ -75,8 +95,10 @@ def serial_range(prefix: str, first: int, last: int) -> SerialRange:
 
 class RegistryService:
     def __init__(self, db: Database, settings: Settings, clock: Clock = SYSTEM_CLOCK, *,
+                 behaviours: BehaviourReads,
                  certificate_of: CertificateOf = _no_certificates) -> None:
         self.db = db
+        self.behaviours = behaviours
         self.tz = settings.tz
         self.base_url = settings.public_base_url
         self.clock = clock
@@ -102,7 +124,7 @@ class RegistryService:
             if errors:
                 raise InvalidInput("The batch cannot be issued.", errors=errors)
             await lock(conn)
-            credited = await behaviours.credited_for_vintage(
+            credited = await self.behaviours.credited_for_vintage(
                 conn, body.methodology_code, body.vintage_from, body.vintage_to)
             allocated = await repo.allocated_among(conn, [b for b, _, _ in credited])
             pool = [(b, g, v) for b, g, v in credited if b not in allocated]
@@ -143,7 +165,8 @@ class RegistryService:
             if row is None:
                 raise NotFound("No such batch.")
             out = _batch_out(row)
-            shares = await behaviours.provenance(conn, await repo.allocations_of(conn, batch_id))
+            shares = await self.behaviours.provenance(conn,
+                                                      await repo.allocations_of(conn, batch_id))
         grouped: dict[str, list[ShareOut]] = {"type": [], "district": [], "month": []}
         for s in shares:
             grouped[s.dimension].append(ShareOut(s.key, s.n, s.grams))
@@ -204,7 +227,7 @@ class RegistryService:
             batches = await repo.count_batches(conn)
             found = await repo.problems(conn)
             found += [("allocated behaviours are credited as allocated", detail)
-                      for detail in await behaviours.allocation_mismatches(
+                      for detail in await self.behaviours.allocation_mismatches(
                           conn, await repo.allocations_of(conn))]
         problems = [f"{name}: {detail}" for name, detail in found]
         return VerifyOut(ok=not problems, batches=batches, problems=problems)

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import NamedTuple
 
-GRAMS_PER_TONNE = Decimal(1_000_000)
+from carbon_inclusion.core.tonnes import GRAMS_PER_TONNE
+
 TONNES_QUANTUM = Decimal("0.001")
 SHARE_QUANTUM = Decimal("0.0001")
 TONNES_ROUNDING = ROUND_HALF_EVEN

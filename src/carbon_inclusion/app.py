@@ -25,6 +25,7 @@ from carbon_inclusion.accounts.routes import (
     OrganisationController,
 )
 from carbon_inclusion.accounts.service import AccountsService
+from carbon_inclusion.behaviours import repository as behaviours_repository
 from carbon_inclusion.behaviours.routes import (
     AdminReviewController,
     AdminSimulateController,
@@ -35,6 +36,7 @@ from carbon_inclusion.behaviours.routes import (
 from carbon_inclusion.behaviours.service import BehaviourService
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
 from carbon_inclusion.db import Database
+from carbon_inclusion.events import repository as events_repository
 from carbon_inclusion.events.routes import (
     AdminCertificateController,
     CertificateController,
@@ -152,14 +154,15 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
     notifier = Notifier(redis, clock)
     badges = BadgeService(db, settings, notifier, clock)
     challenges = ChallengeService(db, settings, notifier, clock)
-    registry = RegistryService(db, settings)
-    orders = OrderService(db, settings)
-    events = EventService(db, settings)
+    registry = RegistryService(db, settings, clock, behaviours=behaviours_repository,
+                               certificate_of=events_repository.valid_certificate_of)
+    orders = OrderService(db, settings, clock)
+    events = EventService(db, settings, clock)
     behaviours = BehaviourService(
         db, settings, methodologies, partners, limiter, on_change=leaderboards.touched,
         on_credited=[badges.on_credited, challenges.on_credited],
         on_paid=points_credited(notifier))
-    rewards = RewardService(db, settings)
+    rewards = RewardService(db, settings, clock)
     progress = ProgressService(db, settings, clock)
     return State(
         {

@@ -398,10 +398,12 @@ def registry() -> None:
 @registry.command("verify")
 def registry_verify() -> None:
     """Check every invariant of the registry from the data; exit 1 if any fails."""
+    from carbon_inclusion.behaviours import repository as behaviours
     from carbon_inclusion.registry.service import RegistryService
 
     settings = _settings()
-    report = _with_db(settings, lambda db: RegistryService(db, settings).verify())
+    report = _with_db(settings, lambda db: RegistryService(
+        db, settings, behaviours=behaviours).verify())
     for problem in report.problems:
         click.echo(f"FAIL {problem}")
     if not report.ok:

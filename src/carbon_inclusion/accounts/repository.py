@@ -126,3 +126,10 @@ async def districts_of(conn: AsyncConnection, ids: list[uuid.UUID]
 async def citizens_in_district(conn: AsyncConnection, district_code: str) -> list[uuid.UUID]:
     return list((await conn.execute(
         select(User.id).where(User.district_code == district_code))).scalars())
+
+
+# --- used by events ---------------------------------------------------------------------
+
+
+async def organisation_name(conn: AsyncConnection, organisation_id: uuid.UUID) -> str | None:
+    return await conn.scalar(select(Organisation.name).where(Organisation.id == organisation_id))

@@ -13,7 +13,7 @@ import html
 import io
 from typing import Any
 
-from carbon_inclusion.rules import canonical_json
+from carbon_inclusion.common.canonical import canonical_json
 
 SOURCE_NAMES = {"venue_energy": "场馆能源 Venue energy", "travel": "交通出行 Travel",
                 "accommodation": "住宿 Accommodation", "catering": "餐饮 Catering",

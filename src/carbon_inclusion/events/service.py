@@ -11,24 +11,23 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Any
 
 import msgspec
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion import rules
+from carbon_inclusion.accounts import repository as accounts
+from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
+from carbon_inclusion.common.idempotency import check_replay, digest_of
 from carbon_inclusion.common.pagination import decode_one, page
+from carbon_inclusion.common.periods import local_midnight, programme_day
+from carbon_inclusion.core import footprint
 from carbon_inclusion.db import Database
-from carbon_inclusion.errors import (
-    Conflict,
-    FieldError,
-    IdempotencyKeyReused,
-    InvalidInput,
-    NotFound,
-)
+from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
 from carbon_inclusion.events import certificates
+from carbon_inclusion.events import repository as repo
 from carbon_inclusion.events.schemas import (
     CertificateOut,
     ComplianceIn,
@@ -40,8 +39,8 @@ from carbon_inclusion.events.schemas import (
     SourceOut,
 )
 from carbon_inclusion.ids import uuid7
+from carbon_inclusion.methodologies import repository as methodologies
 from carbon_inclusion.methodologies.models import FOOTPRINT_BEHAVIOUR
-from carbon_inclusion.registry.models import GRAMS_PER_TONNE
 from carbon_inclusion.registry.service import lock, retire, tonnes_in
 from carbon_inclusion.settings import Settings
 
@@ -49,20 +48,13 @@ MAX_KM = Decimal(40_000)
 MAX_AMOUNT = Decimal(1_000_000_000)
 
 
-def footprint_lines(body: EventIn) -> list[tuple[str, str, Decimal, str]]:
+def footprint_lines(body: EventIn) -> list[footprint.Line]:
     """(source, category, quantity, field) for each non-zero part of the event."""
-    lines = [("travel", f"travel_{leg.mode}_pkm", leg.distance_km * leg.people,
-              f"travel[{i}]") for i, leg in enumerate(body.travel)]
-    lines += [("accommodation", "hotel_room_night", Decimal(body.hotel_room_nights),
-               "hotel_room_nights"),
-              ("catering", "meal", Decimal(body.meals), "meals"),
-              ("catering", "meal_vegetarian", Decimal(body.vegetarian_meals),
-               "vegetarian_meals"),
-              ("venue_energy", "electricity_kwh", body.electricity_kwh, "electricity_kwh")]
-    lines += [("materials", f"{m.material}_kg", m.kg, f"materials[{i}]")
-              for i, m in enumerate(body.materials)]
-    lines.append(("waste", "waste_kg", body.waste_kg, "waste_kg"))
-    return [x for x in lines if x[2] != 0]
+    return footprint.lines_of(
+        travel=[(leg.mode, leg.distance_km, leg.people) for leg in body.travel],
+        hotel_room_nights=body.hotel_room_nights, meals=body.meals,
+        vegetarian_meals=body.vegetarian_meals, electricity_kwh=body.electricity_kwh,
+        materials=[(m.material, m.kg) for m in body.materials], waste_kg=body.waste_kg)
 
 
 def check_event(body: EventIn, today: dt.date) -> None:
@@ -87,8 +79,9 @@ def check_event(body: EventIn, today: dt.date) -> None:
 
 
 class EventService:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
         self.db = db
+        self.clock = clock
         self.tz = settings.tz
         self.base_url = settings.public_base_url
         self.compliance_cap = settings.compliance_offset_cap
@@ -98,16 +91,10 @@ class EventService:
 
     async def create(self, organisation_id: uuid.UUID, user_id: uuid.UUID,
                      body: EventIn) -> EventOut:
-        check_event(body, dt.datetime.now(self.tz).date())
+        check_event(body, programme_day(self.clock.now(), self.tz))
         async with self.db.connect() as conn:
-            version = (await conn.execute(text("""
-                SELECT id, code, version, sha256, document FROM methodology_versions
-                 WHERE kind = 'footprint' AND behaviour = :b
-                   AND status IN ('published', 'retired')
-                   AND in_force_from <= :at AND (in_force_to IS NULL OR in_force_to > :at)
-                 ORDER BY code, version DESC LIMIT 1"""), {
-                "b": FOOTPRINT_BEHAVIOUR,
-                "at": dt.datetime.combine(body.starts_on, dt.time(), tzinfo=self.tz)})).first()
+            version = await methodologies.footprint_version_at(
+                conn, FOOTPRINT_BEHAVIOUR, local_midnight(body.starts_on, self.tz))
             if version is None:
                 raise InvalidInput.field("starts_on", "no footprint methodology is in force "
                                          "on this day", code="no_footprint_methodology")
@@ -130,18 +117,10 @@ class EventService:
             if errors:
                 raise InvalidInput("The event's footprint cannot be worked out.",
                                    errors=errors)
-            breakdown: dict[str, Decimal] = {}
-            for line in lines:
-                breakdown[line["source"]] = (breakdown.get(line["source"], Decimal(0))
-                                             + Decimal(line["grams"]))
+            breakdown = footprint.breakdown((line["source"], Decimal(line["grams"]))
+                                            for line in lines)
             event_id = uuid7()
-            await conn.execute(text("""
-                INSERT INTO events (id, organisation_id, name, starts_on, ends_on, venue,
-                    attendees, inputs, lines, breakdown, total_g, methodology_id,
-                    methodology_code, methodology_version, created_by)
-                VALUES (:id, :o, :name, :starts_on, :ends_on, :venue, :attendees,
-                        CAST(:inputs AS jsonb), CAST(:lines AS jsonb),
-                        CAST(:breakdown AS jsonb), :total, :mid, :code, :v, :by)"""), {
+            await repo.insert_event(conn, {
                 "id": event_id, "o": organisation_id, "name": body.name,
                 "starts_on": body.starts_on, "ends_on": body.ends_on, "venue": body.venue,
                 "attendees": body.attendees,
@@ -149,7 +128,7 @@ class EventService:
                 "lines": msgspec.json.encode(lines).decode(),
                 "breakdown": msgspec.json.encode(
                     {k: str(v) for k, v in breakdown.items()}).decode(),
-                "total": sum(breakdown.values(), Decimal(0)), "mid": version.id,
+                "total": footprint.total(breakdown), "mid": version.id,
                 "code": version.code, "v": version.version, "by": user_id})
             return await self._event(conn, organisation_id, event_id)
 
@@ -161,16 +140,13 @@ class EventService:
                       cursor: str | None) -> EventPage:
         after = decode_one(cursor, uuid.UUID)
         async with self.db.engine.connect() as conn:
-            rows = (await conn.execute(text(_EVENTS.format(
-                where="(CAST(:after AS uuid) IS NULL OR e.id < :after)")),
-                {"o": organisation_id, "after": after, "n": limit + 1})).all()
+            rows = await repo.event_page(conn, organisation_id, after, limit + 1)
         shown, next_cursor = page(rows, limit, lambda r: (r.id,))
         return EventPage([_event_out(r) for r in shown], next_cursor)
 
     async def _event(self, conn: AsyncConnection, organisation_id: uuid.UUID,
                      event_id: uuid.UUID) -> EventOut:
-        r = (await conn.execute(text(_EVENTS.format(where="e.id = :id")),
-                                {"id": event_id, "o": organisation_id, "n": 1})).first()
+        r = await repo.event(conn, organisation_id, event_id)
         if r is None:  # another organisation's event is not there, as far as you know
             raise NotFound("No such event.")
         return _event_out(r)
@@ -185,10 +161,7 @@ class EventService:
             await lock(conn)
             event = await self._event(conn, organisation_id, event_id)
             if event.status == "neutralized":
-                cert = await conn.scalar(text(
-                    "SELECT c.id FROM certificates c JOIN retirements t "
-                    "ON t.id = c.retirement_id WHERE t.event_id = :e "
-                    "ORDER BY c.issued_at DESC LIMIT 1"), {"e": event_id})
+                cert = await repo.latest_certificate_of_event(conn, event_id)
                 return await self._certificate(conn, cert), False
             needed = event.footprint.credits_needed
             if needed == 0:
@@ -221,24 +194,19 @@ class EventService:
         emissions = body.verified_emissions_t
         if not emissions.is_finite() or not 0 < emissions <= Decimal(10) ** 9:
             raise InvalidInput.field("verified_emissions_t", "must be above 0 and at most 10^9")
-        cap = int((emissions * self.compliance_cap).to_integral_value(rounding=ROUND_FLOOR))
+        cap = footprint.compliance_cap_t(emissions, self.compliance_cap)
         async with self.db.connect() as conn:
             await lock(conn)
-            done = (await conn.execute(text(
-                "SELECT c.id, t.quantity_t, t.purpose->'compliance' AS asked FROM retirements t "
-                "JOIN certificates c ON c.retirement_id = t.id "
-                "WHERE t.organisation_id = :o AND t.idempotency_key = :k "
-                "ORDER BY c.issued_at DESC LIMIT 1"), {"o": organisation_id, "k": key})).first()
+            done = await repo.compliance_by_key(conn, organisation_id, key)
             if done is not None:
-                if (done.quantity_t, done.asked["year"],
-                        Decimal(done.asked["verified_emissions_t"])) != (
-                        body.quantity_t, body.year, emissions):
-                    raise IdempotencyKeyReused("compliance offset")
+                # What was asked is stored in the retirement's purpose, not as a request hash:
+                # the same three values are the same request.
+                check_replay(_asked(done.quantity_t, done.asked["year"],
+                                    Decimal(done.asked["verified_emissions_t"])),
+                             _asked(body.quantity_t, body.year, emissions),
+                             "compliance offset")
                 return await self._certificate(conn, done.id), False
-            already = int(await conn.scalar(text(
-                "SELECT coalesce(sum(quantity_t), 0) FROM retirements WHERE organisation_id = "
-                ":o AND kind = 'compliance' AND (purpose->'compliance'->>'year')::int = :y"),
-                {"o": organisation_id, "y": body.year}))
+            already = await repo.compliance_used_t(conn, organisation_id, body.year)
             if already + body.quantity_t > cap:
                 raise Conflict(
                     f"The programme caps offsets at {self.compliance_cap:.0%} of verified "
@@ -265,10 +233,7 @@ class EventService:
                                   *, event_id: uuid.UUID | None = None,
                                   key: str | None = None) -> uuid.UUID:
         retirement_id = uuid7()
-        await conn.execute(text("""
-            INSERT INTO retirements (id, organisation_id, kind, event_id, quantity_t, purpose,
-                                     idempotency_key, created_by)
-            VALUES (:id, :o, :kind, :e, :q, CAST(:p AS jsonb), :key, :by)"""), {"key": key,
+        await repo.insert_retirement(conn, {"key": key,
             "id": retirement_id, "o": organisation_id, "kind": purpose["kind"], "e": event_id,
             "q": quantity, "p": msgspec.json.encode(purpose).decode(), "by": user_id})
         serials = await retire(conn, organisation_id, quantity, retirement_id)
@@ -278,20 +243,15 @@ class EventService:
                        purpose: dict[str, Any], quantity: int,
                        serials: list[dict[str, Any]]) -> uuid.UUID:
         cert_id = uuid7()
-        now = dt.datetime.now(dt.UTC)
-        year = now.astimezone(self.tz).year
-        seq = int(await conn.scalar(text(
-            "SELECT count(*) FROM certificates WHERE number LIKE :p"),
-            {"p": f"CQTHT-C-{year}-%"})) + 1
+        now = self.clock.now()
+        year = programme_day(now, self.tz).year
+        seq = await repo.certificates_numbered(conn, f"CQTHT-C-{year}-") + 1
         content = purpose | {
             "certificate_id": str(cert_id), "number": f"CQTHT-C-{year}-{seq:06d}",
             "retirement_id": str(retirement_id),
             "retired": {"quantity_t": quantity, "serials": serials},
             "issued_at": now.isoformat(), "url": self._url(cert_id)}
-        await conn.execute(text("""
-            INSERT INTO certificates (id, number, retirement_id, content, sha256, status,
-                                      issued_at)
-            VALUES (:id, :number, :r, CAST(:content AS jsonb), :sha, 'valid', :now)"""), {
+        await repo.insert_certificate(conn, {
             "id": cert_id, "number": content["number"], "r": retirement_id,
             "content": msgspec.json.encode(content).decode(),
             "sha": certificates.digest(content), "now": now})
@@ -307,8 +267,7 @@ class EventService:
             return await self._certificate(conn, cert_id)
 
     async def _certificate(self, conn: AsyncConnection, cert_id: uuid.UUID) -> CertificateOut:
-        r = (await conn.execute(text("SELECT * FROM certificates WHERE id = :id"),
-                                {"id": cert_id})).first()
+        r = await repo.certificate(conn, cert_id)
         if r is None:
             raise NotFound("No such certificate.")
         return CertificateOut(id=r.id, number=r.number, status=r.status, sha256=r.sha256,
@@ -321,24 +280,20 @@ class EventService:
         again from the data as it stands now (a corrected organisation or event name)."""
         async with self.db.connect() as conn:
             await lock(conn)
-            r = (await conn.execute(text(
-                "SELECT * FROM certificates WHERE id = :id FOR UPDATE"), {"id": cert_id})).first()
+            r = await repo.certificate(conn, cert_id, for_update=True)
             if r is None:
                 raise NotFound("No such certificate.")
             if r.status != "valid":
                 raise Conflict("This certificate is already cancelled.",
                                code="already_cancelled")
-            await conn.execute(text(
-                "UPDATE certificates SET status = 'cancelled', cancel_reason = :reason, "
-                "cancelled_at = now() WHERE id = :id"), {"id": cert_id, "reason": reason})
+            await repo.cancel_certificate(conn, cert_id, reason)
             if not reissue:
                 return await self._certificate(conn, cert_id)
             purpose = dict(r.content)
             purpose["organisation"] = await _organisation(
                 conn, uuid.UUID(purpose["organisation"]["id"]))
             if purpose["kind"] == "event":
-                name = await conn.scalar(text("SELECT name FROM events WHERE id = :id"),
-                                         {"id": uuid.UUID(purpose["event"]["id"])})
+                name = await repo.event_name(conn, uuid.UUID(purpose["event"]["id"]))
                 purpose["event"] = purpose["event"] | {"name": name}
             for key in ("certificate_id", "number", "retirement_id", "retired", "issued_at",
                         "url"):
@@ -347,9 +302,7 @@ class EventService:
             new_id = await self._certify(conn, r.retirement_id, purpose,
                                          r.content["retired"]["quantity_t"],
                                          r.content["retired"]["serials"])
-            await conn.execute(text(
-                "UPDATE certificates SET replaced_by = :new WHERE id = :id"),
-                {"id": cert_id, "new": new_id})
+            await repo.set_replaced_by(conn, cert_id, new_id)
             return await self._certificate(conn, new_id)
 
     def html(self, cert: CertificateOut) -> str:
@@ -361,36 +314,28 @@ class EventService:
 
 def _event_out(r: Any) -> EventOut:
     total = Decimal(r.total_g)
-    breakdown = [SourceOut(s, Decimal(g), (Decimal(g) / total).quantize(Decimal("0.0001"))
-                           if total else Decimal(0))
+    breakdown = [SourceOut(s, Decimal(g), footprint.share(Decimal(g), total))
                  for s, g in sorted(r.breakdown.items(), key=lambda x: -Decimal(x[1]))]
     return EventOut(
         id=r.id, name=r.name, starts_on=r.starts_on, ends_on=r.ends_on, venue=r.venue,
         attendees=r.attendees, status="neutralized" if r.neutralized else "measured",
         certificate_id=r.certificate_id, created_at=r.created_at, inputs=r.inputs,
         footprint=FootprintOut(
-            total_g=total, total_t=(total / GRAMS_PER_TONNE).quantize(Decimal("0.001")),
+            total_g=total, total_t=footprint.tonnes(total),
             credits_needed=credits_for(total), methodology_code=r.methodology_code,
             methodology_version=r.methodology_version, breakdown=breakdown,
             lines=[LineOut(x["source"], x["category"], Decimal(x["quantity"]),
                            Decimal(x["grams"]), x["field"]) for x in r.lines]))
 
 
-# ``where`` is one of two fixed conditions, never user input.
-_EVENTS = """
-    SELECT e.*, (SELECT c.id FROM retirements t JOIN certificates c
-                  ON c.retirement_id = t.id AND c.status = 'valid'
-                  WHERE t.event_id = e.id) AS certificate_id,
-           EXISTS (SELECT 1 FROM retirements t WHERE t.event_id = e.id) AS neutralized
-      FROM events e WHERE e.organisation_id = :o AND {where}
-     ORDER BY e.id DESC LIMIT :n"""
+credits_for = footprint.credits_needed
 
 
-def credits_for(grams: Decimal) -> int:
-    return int((grams / GRAMS_PER_TONNE).to_integral_value(rounding=ROUND_CEILING))
+def _asked(quantity_t: int, year: int, emissions_t: Decimal) -> bytes:
+    """What a compliance offset asked for, as the digest its replay is compared by."""
+    return digest_of(f"{quantity_t}:{year}:{emissions_t.normalize()}")
 
 
 async def _organisation(conn: AsyncConnection, organisation_id: uuid.UUID) -> dict[str, str]:
-    name = await conn.scalar(text("SELECT name FROM organisations WHERE id = :id"),
-                             {"id": organisation_id})
+    name = await accounts.organisation_name(conn, organisation_id)
     return {"id": str(organisation_id), "name": name}

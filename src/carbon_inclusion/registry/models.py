@@ -39,7 +39,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from carbon_inclusion.db.base import Base, uuid_pk
 from carbon_inclusion.db.base import created_at as timestamp_now
 
-GRAMS_PER_TONNE = Decimal(1_000_000)
 BLOCK_STATES = ("available", "reserved", "held", "retired", "cancelled")
 
 

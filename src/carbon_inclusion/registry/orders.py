@@ -10,19 +10,21 @@ its serials become available again: checked whenever the registry is changed, an
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
 from decimal import Decimal
 from typing import Any
 
 import msgspec
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
+from carbon_inclusion.common.idempotency import check_replay, request_hash
 from carbon_inclusion.common.pagination import decode_one, page
+from carbon_inclusion.core.serials import size
 from carbon_inclusion.db import Database
-from carbon_inclusion.errors import Conflict, FieldError, IdempotencyKeyReused, NotFound
+from carbon_inclusion.errors import Conflict, FieldError, NotFound
 from carbon_inclusion.ids import uuid7
+from carbon_inclusion.registry import repository as repo
 from carbon_inclusion.registry.schemas import (
     HoldingsOut,
     OrderIn,
@@ -31,31 +33,28 @@ from carbon_inclusion.registry.schemas import (
     SerialRange,
 )
 from carbon_inclusion.registry.service import lock, serial_range, take_oldest, tonnes_in
-from carbon_inclusion.rules import canonical_json
 from carbon_inclusion.settings import Settings
 
 
 class OrderService:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
         self.db = db
         self.price = settings.credit_price_cny
         self.hold = dt.timedelta(minutes=settings.order_hold_minutes)
+        self.clock = clock
 
     async def order(self, organisation_id: uuid.UUID, user_id: uuid.UUID, key: str,
                     body: OrderIn) -> tuple[OrderOut, bool]:
         """``(order, created)``: reserve ``quantity_t`` credits at the programme price.
         The same Idempotency-Key and body answers the first order again."""
-        digest = hashlib.sha256(canonical_json(msgspec.to_builtins(body))).digest()
+        digest = request_hash(msgspec.to_builtins(body))
         async with self.db.connect() as conn:
             await lock(conn)
-            existing = (await conn.execute(text(
-                "SELECT id, request_hash FROM credit_orders WHERE organisation_id = :o "
-                "AND idempotency_key = :k"), {"o": organisation_id, "k": key})).first()
+            existing = await repo.order_by_key(conn, organisation_id, key)
             if existing is not None:
-                if existing.request_hash != digest:
-                    raise IdempotencyKeyReused("order")
+                check_replay(existing.request_hash, digest, "order")
                 return await self._one(conn, existing.id, organisation_id), False
-            now = dt.datetime.now(dt.UTC)
+            now = self.clock.now()
             await _expire(conn, now)
             available = await tonnes_in(conn, "available")
             if available < body.quantity_t:
@@ -64,15 +63,15 @@ class OrderService:
                                errors=[FieldError("quantity_t", f"more than the {available} "
                                                                 "t available")])
             order_id = uuid7()
-            await conn.execute(text("""
-                INSERT INTO credit_orders (id, organisation_id, quantity_t, price_cny_per_t,
-                    amount_cny, status, expires_at, idempotency_key, request_hash, created_by)
-                VALUES (:id, :o, :q, :price, :amount, 'reserved', :expires, :k, :h, :by)"""),
-                {"id": order_id, "o": organisation_id, "q": body.quantity_t,
-                 "price": self.price, "amount": self.price * body.quantity_t,
-                 "expires": now + self.hold, "k": key, "h": digest, "by": user_id})
-            await take_oldest(conn, "available", None, body.quantity_t, _RESERVE,
-                              {"o": order_id, "org": organisation_id})
+            await repo.insert_order(conn, {
+                "id": order_id, "o": organisation_id, "q": body.quantity_t,
+                "price": self.price, "amount": self.price * body.quantity_t,
+                "expires": now + self.hold, "k": key, "h": digest, "by": user_id})
+
+            async def reserve(conn: AsyncConnection, block_id: uuid.UUID) -> None:
+                await repo.reserve_block(conn, block_id, order_id, organisation_id)
+
+            await take_oldest(conn, "available", None, body.quantity_t, reserve)
             return await self._one(conn, order_id, organisation_id), True
 
     async def confirm_payment(self, admin_id: uuid.UUID, order_id: uuid.UUID,
@@ -82,29 +81,22 @@ class OrderService:
         await self.expire()  # committed on its own: a refused payment still releases
         async with self.db.connect() as conn:
             await lock(conn)
-            now = dt.datetime.now(dt.UTC)
-            row = (await conn.execute(text(
-                "SELECT organisation_id, status FROM credit_orders WHERE id = :id"),
-                {"id": order_id})).first()
+            now = self.clock.now()
+            row = await repo.order(conn, order_id)
             if row is None:
                 raise NotFound("No such order.")
             if row.status == "expired":
                 raise Conflict("The quote expired before payment was recorded; its credits "
                                "were released. Place a new order.", code="order_expired")
             if row.status == "reserved":
-                await conn.execute(text(
-                    "UPDATE credit_blocks SET state = 'held', updated_at = now() "
-                    "WHERE order_id = :id AND state = 'reserved'"), {"id": order_id})
-                await conn.execute(text(
-                    "UPDATE credit_orders SET status = 'paid', paid_at = :now, "
-                    "payment_reference = :ref, confirmed_by = :by WHERE id = :id"),
-                    {"id": order_id, "now": now, "ref": reference, "by": admin_id})
+                await repo.hold_order_blocks(conn, order_id)
+                await repo.mark_paid(conn, order_id, now, reference, admin_id)
             return await self._one(conn, order_id, row.organisation_id)
 
     async def expire(self) -> int:
         async with self.db.connect() as conn:
             await lock(conn)
-            return await _expire(conn, dt.datetime.now(dt.UTC))
+            return await _expire(conn, self.clock.now())
 
     # --- reading --------------------------------------------------------------------------
 
@@ -116,65 +108,46 @@ class OrderService:
                      cursor: str | None) -> OrderPage:
         after = decode_one(cursor, uuid.UUID)
         async with self.db.engine.connect() as conn:
-            rows = (await conn.execute(text(
-                "SELECT * FROM credit_orders WHERE organisation_id = :o "
-                "AND (CAST(:after AS uuid) IS NULL OR id < :after) ORDER BY id DESC "
-                "LIMIT :limit"), {"o": organisation_id, "after": after,
-                                  "limit": limit + 1})).all()
+            rows = await repo.order_page(conn, organisation_id, after, limit + 1)
             shown, next_cursor = page(rows, limit, lambda r: (r.id,))
-            items = await _orders_out(conn, shown)
+            items = await _orders_out(conn, shown, self.clock.now())
         return OrderPage(items, next_cursor)
 
     async def holdings(self, organisation_id: uuid.UUID) -> HoldingsOut:
         async with self.db.engine.connect() as conn:
-            rows = (await conn.execute(text("""
-                SELECT k.state, k.first_serial, k.last_serial, b.serial_prefix
-                  FROM credit_blocks k JOIN credit_batches b ON b.id = k.batch_id
-                 WHERE k.organisation_id = :o AND k.state IN ('held', 'retired')
-                 ORDER BY b.serial_prefix, k.first_serial"""), {"o": organisation_id})).all()
+            rows = await repo.holdings(conn, organisation_id)
         held = [serial_range(r.serial_prefix, r.first_serial, r.last_serial)
                 for r in rows if r.state == "held"]
-        retired = sum(r.last_serial - r.first_serial + 1 for r in rows if r.state == "retired")
+        retired = sum(size((r.first_serial, r.last_serial)) for r in rows
+                      if r.state == "retired")
         return HoldingsOut(sum(b.quantity for b in held), retired, held)
 
     async def _one(self, conn: AsyncConnection, order_id: uuid.UUID,
                    organisation_id: uuid.UUID) -> OrderOut:
-        row = (await conn.execute(text(
-            "SELECT * FROM credit_orders WHERE id = :id AND organisation_id = :o"),
-            {"id": order_id, "o": organisation_id})).first()
+        row = await repo.order(conn, order_id, organisation_id)
         if row is None:  # another organisation's order is not there, as far as you know
             raise NotFound("No such order.")
-        return (await _orders_out(conn, [row]))[0]
+        return (await _orders_out(conn, [row], self.clock.now()))[0]
 
 
 async def _expire(conn: AsyncConnection, now: dt.datetime) -> int:
     """Release the serials of quotes past their time; returns how many orders expired."""
-    expired = list((await conn.execute(text(
-        "UPDATE credit_orders SET status = 'expired' WHERE status = 'reserved' "
-        "AND expires_at <= :now RETURNING id"), {"now": now})).scalars())
+    expired = await repo.expire_orders(conn, now)
     if expired:
-        await conn.execute(text(
-            "UPDATE credit_blocks SET state = 'available', order_id = NULL, "
-            "organisation_id = NULL, updated_at = now() "
-            "WHERE order_id = ANY(CAST(:ids AS uuid[])) AND state = 'reserved'"),
-            {"ids": expired})
+        await repo.release_order_blocks(conn, expired)
     return len(expired)
 
 
-async def _orders_out(conn: AsyncConnection, rows: list[Any]) -> list[OrderOut]:
+async def _orders_out(conn: AsyncConnection, rows: list[Any], now: dt.datetime
+                      ) -> list[OrderOut]:
     """The orders of ``rows`` with their serials, read in one query."""
-    now = dt.datetime.now(dt.UTC)
     # A quote past its time is expired even before the sweep releases its serials.
     status = {r.id: "expired" if r.status == "reserved" and r.expires_at <= now else r.status
               for r in rows}
     serials: dict[uuid.UUID, list[SerialRange]] = {r.id: [] for r in rows}
     live = [i for i, s in status.items() if s != "expired"]
     if live:
-        for k in (await conn.execute(text("""
-                SELECT k.order_id, k.first_serial, k.last_serial, b.serial_prefix
-                  FROM credit_blocks k JOIN credit_batches b ON b.id = k.batch_id
-                 WHERE k.order_id = ANY(CAST(:ids AS uuid[]))
-                 ORDER BY b.serial_prefix, k.first_serial"""), {"ids": live})).all():
+        for k in await repo.order_serials(conn, live):
             serials[k.order_id].append(serial_range(k.serial_prefix, k.first_serial,
                                                     k.last_serial))
     return [OrderOut(
@@ -183,6 +156,3 @@ async def _orders_out(conn: AsyncConnection, rows: list[Any]) -> list[OrderOut]:
         status=status[r.id], expires_at=r.expires_at, serials=serials[r.id],
         created_at=r.created_at, paid_at=r.paid_at, payment_reference=r.payment_reference)
         for r in rows]
-
-_RESERVE = text("UPDATE credit_blocks SET state = 'reserved', order_id = :o, "
-                "organisation_id = :org, updated_at = now() WHERE id = :id")

@@ -2,12 +2,12 @@
 
 A redemption is one transaction: the per-citizen limit is counted under a lock of that
 citizen's redemptions of that reward, the points are allocated from the wallet's lots
-(oldest first, rows locked), the stock is taken from one of the reward's shards
-(``stock.py``: a rush on one reward is served several at a time), and one last statement
-posts the ledger entry, claims pool codes (``FOR UPDATE SKIP LOCKED``) or inserts generated
-ones and records the redemption. ``CHECK (issued <= stock)`` on every shard makes
-overselling impossible; any refusal rolls everything back, so no points leave without a
-voucher and no voucher without points.
+(oldest first, rows locked) and posted (``ledger.post``), the stock is taken from one of the
+reward's shards (``stock.py``: a rush on one reward is served several at a time), and one
+last statement claims pool codes (``FOR UPDATE SKIP LOCKED``) or inserts generated ones and
+records the redemption (the statements are ``rewards.repository``'s). ``CHECK (issued <=
+stock)`` on every shard makes overselling impossible; any refusal rolls everything back, so
+no points leave without a voucher and no voucher without points.
 
 Lock order, everywhere: redemption row, its vouchers, the wallet and its lots, a stock shard.
 """
@@ -15,31 +15,28 @@ Lock order, everywhere: redemption row, its vouchers, the wallet and its lots, a
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion.audit.service import record
+from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
+from carbon_inclusion.common.idempotency import check_replay, digest_of, in_use, request_hash
+from carbon_inclusion.common.locks import lock_key
 from carbon_inclusion.common.pagination import decode_cursor, page
+from carbon_inclusion.common.periods import instant_bounds
 from carbon_inclusion.db import Database
-from carbon_inclusion.errors import (
-    Conflict,
-    FieldError,
-    IdempotencyKeyReused,
-    InvalidInput,
-    NotFound,
-)
+from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
 from carbon_inclusion.ids import uuid7
 from carbon_inclusion.ledger import service as ledger
-from carbon_inclusion.partners.models import Partner
+from carbon_inclusion.partners import repository as partners
+from carbon_inclusion.rewards import repository as repo
 from carbon_inclusion.rewards import stock
-from carbon_inclusion.rewards.models import Redemption, Reward, Voucher
+from carbon_inclusion.rewards.models import Reward
 from carbon_inclusion.rewards.schemas import (
     CodesOut,
     RedeemIn,
@@ -52,13 +49,9 @@ from carbon_inclusion.rewards.schemas import (
     VoucherOut,
     VoucherUseOut,
 )
-from carbon_inclusion.rules import canonical_json
 from carbon_inclusion.settings import Settings
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
-# Admin edits lock a reward's row FOR NO KEY UPDATE: redemptions in flight hold a key-share
-# lock on it (their foreign keys), which FOR UPDATE would wait for while they wait for it.
-NO_KEY_UPDATE = {"key_share": True}
 
 
 def new_code() -> str:
@@ -67,23 +60,8 @@ def new_code() -> str:
     return "-".join(raw[i:i + 4] for i in range(0, 16, 4))
 
 
-def period_bounds(period: str, now: dt.datetime, tz: Any) -> tuple[dt.datetime, dt.datetime]:
-    """The [start, end) of the day, week (from Monday) or month containing ``now``."""
-    local = now.astimezone(tz).date()
-    if period == "day":
-        start, end = local, local + dt.timedelta(days=1)
-    elif period == "week":
-        start = local - dt.timedelta(days=local.weekday())
-        end = start + dt.timedelta(days=7)
-    else:
-        start = local.replace(day=1)
-        end = (start + dt.timedelta(days=32)).replace(day=1)
-    return (dt.datetime.combine(start, dt.time(), tzinfo=tz),
-            dt.datetime.combine(end, dt.time(), tzinfo=tz))
-
-
 def reward_out(r: Any) -> RewardOut:
-    """A row of ``_REWARDS_VIEW`` as the API shows it."""
+    """A row of ``repository.reward_view`` as the API shows it."""
     left = None if r.stock is None else r.stock - r.issued
     if r.uses_code_pool:  # no more than the codes in the pool
         left = r.pooled if left is None else min(left, r.pooled)
@@ -109,16 +87,11 @@ def redemption_out(r: Any, cancel_window_s: int, vouchers: Sequence[Any]) -> Red
                              used_at=v.used_at) for v in vouchers])
 
 
-def lock_key(*parts: object) -> int:
-    """A transaction advisory lock's key for ``parts``."""
-    digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8)
-    return int.from_bytes(digest.digest(), "big", signed=True)
-
-
 class RewardService:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
         self.db = db
         self.tz = settings.tz
+        self.clock = clock
 
     # --- catalogue ------------------------------------------------------------------------
 
@@ -128,7 +101,7 @@ class RewardService:
         async with self.db.transaction() as session:
             await _check_reward(session, fields)
             reward = Reward(id=reward_id or uuid7(), **fields)
-            session.add(reward)
+            repo.add_reward(session, reward)
             await session.flush()
             await stock.create(await session.connection(), reward.id, body.stock)
             record(session, actor_id=actor_id, action="reward.created", subject_type="reward",
@@ -142,7 +115,7 @@ class RewardService:
         if not changes:
             raise InvalidInput.field("body", "name at least one field to change")
         async with self.db.transaction() as session:
-            reward = await session.get(Reward, reward_id, with_for_update=NO_KEY_UPDATE)
+            reward = await repo.get_reward(session, reward_id, for_edit=True)
             if reward is None:
                 raise NotFound("No such reward.")
             before = {k: getattr(reward, k) for k in changes}
@@ -160,7 +133,7 @@ class RewardService:
                         errors=[FieldError("stock", f"must be at least {issued}")]) from None
             for key, value in changes.items():
                 setattr(reward, key, value)
-            reward.updated_at = dt.datetime.now(dt.UTC)
+            reward.updated_at = self.clock.now()
             record(session, actor_id=actor_id, action="reward.updated", subject_type="reward",
                    subject_id=str(reward_id),
                    details={"before": msgspec.to_builtins(before),
@@ -171,32 +144,23 @@ class RewardService:
     async def add_codes(self, actor_id: uuid.UUID, reward_id: uuid.UUID,
                         codes: list[str]) -> CodesOut:
         async with self.db.transaction() as session:
-            reward = await session.get(Reward, reward_id, with_for_update=NO_KEY_UPDATE)
+            reward = await repo.get_reward(session, reward_id, for_edit=True)
             if reward is None:
                 raise NotFound("No such reward.")
             if not reward.uses_code_pool:
                 raise Conflict("This reward generates its own codes; it has no pool.",
                                code="no_code_pool")
-            added = await session.scalar(text(
-                "WITH added AS (INSERT INTO vouchers (reward_id, code, status) "
-                "SELECT :r, c, 'pooled' FROM unnest(CAST(:codes AS text[])) c "
-                "ON CONFLICT (code) DO NOTHING RETURNING 1) SELECT count(*) FROM added"),
-                {"r": reward_id, "codes": codes})
+            added = await repo.add_pool_codes(session, reward_id, codes)
             pooled = (await _view(session, reward_id)).pooled
             record(session, actor_id=actor_id, action="reward.codes_added",
                    subject_type="reward", subject_id=str(reward_id),
                    details={"added": added, "sent": len(codes)})
-            return CodesOut(added=int(added or 0), duplicates=len(codes) - int(added or 0),
-                            pooled=pooled)
+            return CodesOut(added=added, duplicates=len(codes) - added, pooled=pooled)
 
     async def available(self, *, include_all: bool = False) -> RewardList:
-        now = dt.datetime.now(dt.UTC)
         async with self.db.read() as session:
-            rows = (await session.execute(
-                _REWARDS_VIEW.where(text(":all OR (status = 'active' AND "
-                                         "(sale_from IS NULL OR sale_from <= :now) AND "
-                                         "(sale_to IS NULL OR sale_to > :now))")),
-                {"all": include_all, "now": now})).all()
+            rows = await repo.rewards_on_sale(session, self.clock.now(),
+                                              include_all=include_all)
         return RewardList(items=[reward_out(r) for r in rows])
 
     async def get(self, reward_id: uuid.UUID) -> RewardOut:
@@ -211,27 +175,22 @@ class RewardService:
     async def redeem(self, citizen_id: uuid.UUID, key: str,
                      body: RedeemIn) -> tuple[RedemptionOut, bool]:
         """``(redemption, created)``; a replay of the same key and body gives the first one."""
-        digest = hashlib.sha256(canonical_json(msgspec.to_builtins(body))).digest()
-        now = dt.datetime.now(dt.UTC)
+        digest = request_hash(msgspec.to_builtins(body))
+        now = self.clock.now()
         async with self.db.connect() as conn:
-            got = await conn.scalar(_LOCK_REQUEST, {
-                "k": lock_key("redeem-key", citizen_id, key),
-                "l": lock_key("redeem", citizen_id, body.reward_id)})
-            if not got:
-                raise Conflict("A request with this Idempotency-Key is still being processed.",
-                               code="idempotency_key_in_use")
-            reward = (await conn.execute(_HEAD, {"c": citizen_id, "k": key,
-                                                 "r": body.reward_id})).one()
+            # Key values as before the shared lock_key: "redeem-key:<citizen>:<key>".
+            if not await repo.lock_request(conn, lock_key("redeem-key", citizen_id, key),
+                                           lock_key("redeem", citizen_id, body.reward_id)):
+                raise in_use("request")
+            reward = await repo.redemption_head(conn, citizen_id, key, body.reward_id)
             if reward.existing is not None:
-                out = await self._read(conn, citizen_id, reward.existing)
-                if out[1] != digest:
-                    raise IdempotencyKeyReused("redemption")
-                return out[0], False
+                out, stored = await self._read(conn, citizen_id, reward.existing)
+                check_replay(stored, digest, "redemption")
+                return out, False
             _check_redeemable(reward, body.quantity, now)
             if reward.per_citizen_limit is not None:
-                start, end = period_bounds(reward.limit_period, now, self.tz)
-                taken = await conn.scalar(_TAKEN, {"c": citizen_id, "r": reward.id,
-                                                   "since": start})
+                start, end = instant_bounds(reward.limit_period, now, self.tz)
+                taken = await repo.redeemed_since(conn, citizen_id, reward.id, start)
                 if taken + body.quantity > reward.per_citizen_limit:
                     raise Conflict(
                         f"The limit is {reward.per_citizen_limit} per {reward.limit_period}; "
@@ -246,22 +205,25 @@ class RewardService:
                 raise Conflict(f"Not enough points: {points} needed, {exc.balance} in the "
                                "wallet.", code="insufficient_points", balance=exc.balance,
                                cost=points) from None
+            redemption_id, entry_id = uuid7(), uuid7()
+            # Posted before the stock is taken (only this citizen's wallet and lots, locked
+            # already, are touched), so that holding a shard is still one statement and the
+            # commit; a sold-out reward rolls the entry back with everything else.
+            await ledger.post(conn, [ledger.Entry(
+                id=entry_id, citizen_id=citizen_id, kind="redemption", points=-points,
+                counter="redemption", idempotency_key=f"redemption:{redemption_id}",
+                request_hash=digest, redemption_id=redemption_id, lots=lots)])
             # From here the stock shard is held: what is left is one statement and the commit.
             shard = await stock.take(conn, reward.id, body.quantity)
             if shard is None:
                 raise _sold_out()
-            redemption_id, entry_id = uuid7(), uuid7()
             expires = now + dt.timedelta(days=reward.voucher_valid_days)
             codes = [] if reward.uses_code_pool else [new_code() for _ in range(body.quantity)]
-            params = ledger.post_params([ledger.Entry(
-                id=entry_id, citizen_id=citizen_id, kind="redemption", points=-points,
-                counter="redemption", idempotency_key=f"redemption:{redemption_id}",
-                request_hash=digest, redemption_id=redemption_id, lots=lots)])
-            codes = (await conn.execute(_REDEEM, params | {
+            codes = await repo.record_redemption(conn, {
                 "q": body.quantity, "reward": reward.id, "rid": redemption_id,
                 "citizen": citizen_id, "expires": expires, "now": now, "pool": codes == [],
                 "codes": codes, "points": points, "key": key, "hash": digest,
-                "entry": entry_id, "shard": shard})).scalar_one()
+                "entry": entry_id, "shard": shard})
             if len(codes) < body.quantity:
                 raise _sold_out()  # the pool ran dry: everything rolls back
             vouchers = [VoucherOut(code=c, status="issued", expires_at=expires)
@@ -277,19 +239,11 @@ class RewardService:
 
     async def redemptions(self, citizen_id: uuid.UUID, *, limit: int,
                           cursor: str | None) -> RedemptionPage:
-        r, w = Redemption.__table__, Reward.__table__
-        stmt = (select(r, w.c.cancel_window_s).join(w, w.c.id == r.c.reward_id)
-                .where(r.c.citizen_id == citizen_id))
         after = decode_cursor(cursor, dt.datetime, uuid.UUID)
-        if after is not None:
-            at, rid = after
-            stmt = stmt.where(or_(r.c.created_at < at, and_(r.c.created_at == at,
-                                                            r.c.id < rid)))
-        stmt = stmt.order_by(r.c.created_at.desc(), r.c.id.desc()).limit(limit + 1)
         async with self.db.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
+            rows = await repo.redemption_page(conn, citizen_id, after, limit + 1)
             shown, next_cursor = page(rows, limit, lambda x: (x.created_at, x.id))
-            vouchers = await _vouchers(conn, [x.id for x in shown])
+            vouchers = await repo.vouchers_of(conn, [x.id for x in shown])
         return RedemptionPage([redemption_out(x, x.cancel_window_s, vouchers.get(x.id, []))
                                for x in shown], next_cursor)
 
@@ -300,13 +254,10 @@ class RewardService:
 
     async def _read(self, conn: AsyncConnection, citizen_id: uuid.UUID,
                     redemption_id: uuid.UUID) -> tuple[RedemptionOut, bytes]:
-        r, w = Redemption.__table__, Reward.__table__
-        row = (await conn.execute(
-            select(r, w.c.cancel_window_s).join(w, w.c.id == r.c.reward_id)
-            .where(r.c.id == redemption_id, r.c.citizen_id == citizen_id))).first()
+        row = await repo.redemption(conn, citizen_id, redemption_id)
         if row is None:
             raise NotFound("No such redemption.")
-        vouchers = await _vouchers(conn, [row.id])
+        vouchers = await repo.vouchers_of(conn, [row.id])
         return redemption_out(row, row.cancel_window_s, vouchers.get(row.id, [])), \
             row.request_hash
 
@@ -315,14 +266,13 @@ class RewardService:
         come back by an entry reversing the redemption's, into the lots they came from, and
         the stock comes back. Twice, or concurrently, it happens once; a second call answers
         with the cancelled redemption."""
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock.now()
         async with self.db.connect() as conn:
-            row = (await conn.execute(_LOCK_REDEMPTION, {"id": redemption_id,
-                                                         "c": citizen_id})).first()
+            row = await repo.lock_citizens_redemption(conn, citizen_id, redemption_id)
             if row is None:
                 raise NotFound("No such redemption.")
             if row.status != "cancelled":
-                vouchers = (await _vouchers(conn, [row.id])).get(row.id, [])
+                vouchers = (await repo.vouchers_of(conn, [row.id])).get(row.id, [])
                 if any(v.status != "issued" for v in vouchers):
                     raise Conflict("A voucher of this redemption has been used or has expired; "
                                    "it cannot be cancelled.", code="not_cancellable")
@@ -333,14 +283,14 @@ class RewardService:
                 refund_id = uuid7()
                 lots = tuple((lot, -amount) for lot, amount in
                              await ledger.entry_lots(conn, row.ledger_entry_id))
-                await conn.execute(_CANCEL, ledger.post_params([ledger.Entry(
+                await ledger.post(conn, [ledger.Entry(
                     id=refund_id, citizen_id=citizen_id, kind="redemption_refund",
                     points=row.points, counter="redemption",
                     idempotency_key=f"refund:{redemption_id}", request_hash=row.request_hash,
                     redemption_id=redemption_id, reverses_id=row.ledger_entry_id,
-                    memo="cancelled by the citizen", lots=lots)]) | {
-                        "rid": redemption_id, "now": now, "refund": refund_id,
-                        "q": row.quantity, "reward": row.reward_id, "shard": row.stock_shard})
+                    memo="cancelled by the citizen", lots=lots)])
+                await repo.cancel_redemption(conn, redemption_id, now, refund_id,
+                                             row.quantity, row.reward_id, row.stock_shard)
             return (await self._read(conn, citizen_id, redemption_id))[0]
 
     # --- vouchers -------------------------------------------------------------------------
@@ -348,14 +298,13 @@ class RewardService:
     async def use_voucher(self, partner_id: str, code: str) -> VoucherUseOut:
         """A partner honours a voucher. Only the reward's partner can; using one twice answers
         with the first use; an expired or cancelled one is refused."""
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock.now()
         async with self.db.connect() as conn:
-            found = (await conn.execute(_VOUCHER_BY_CODE, {"code": code})).first()
+            found = await repo.voucher_by_code(conn, code)
             if found is None or found.partner_id != partner_id or found.redemption_id is None:
                 raise NotFound("No such voucher for this partner.")
-            await conn.execute(_LOCK_REDEMPTION_ONLY, {"id": found.redemption_id})
-            v = (await conn.execute(select(Voucher.__table__).where(Voucher.id == found.id))
-                 ).one()
+            await repo.lock_redemption(conn, found.redemption_id)
+            v = await repo.voucher(conn, found.id)
             if v.status == "used":
                 if v.used_by != partner_id:
                     raise NotFound("No such voucher for this partner.")
@@ -367,8 +316,8 @@ class RewardService:
             if v.expires_at <= now:
                 raise Conflict("This voucher has expired.", code="voucher_expired",
                                status="expired")
-            await conn.execute(_USE, {"id": v.id, "now": now, "partner": partner_id})
-            await conn.execute(_CLOSE_REDEMPTION, {"rid": v.redemption_id})
+            await repo.use_voucher(conn, v.id, now, partner_id)
+            await repo.close_redemption(conn, v.redemption_id)
             return VoucherUseOut(code=v.code, status="used", reward_id=v.reward_id, used_at=now)
 
     async def expire_vouchers(self, now: dt.datetime | None = None, *,
@@ -376,45 +325,47 @@ class RewardService:
         """Close the vouchers past their date: the stock comes back; the points too where the
         reward says so. One redemption per transaction, taking its locks in the order cancel
         does. Safe to run twice at once: each voucher expires once."""
-        now = now or dt.datetime.now(dt.UTC)
+        now = now or self.clock.now()
         report = ExpiryReport()
         while True:
             async with self.db.engine.connect() as conn:
-                due = (await conn.execute(_DUE_REDEMPTIONS, {"now": now, "n": batch})).all()
+                due = await repo.due_redemptions(conn, now, batch)
             if not due:
                 return report
-            for row in due:
+            for redemption_id in due:
                 async with self.db.connect() as conn:
-                    await self._expire(conn, row.redemption_id, now, report)
+                    await self._expire(conn, redemption_id, now, report)
 
     async def _expire(self, conn: AsyncConnection, redemption_id: uuid.UUID,
                       now: dt.datetime, report: ExpiryReport) -> None:
-        row = (await conn.execute(_LOCK_REDEMPTION_ONLY, {"id": redemption_id})).one()
-        expired = (await conn.execute(_EXPIRE, {"rid": redemption_id, "now": now})).all()
+        row = await repo.lock_redemption(conn, redemption_id)
+        expired = await repo.expire_vouchers(conn, redemption_id, now)
         if not expired:
             return  # another run took them
         report.vouchers += len(expired)
         if row.refund_points_on_expiry:
             points = row.points // row.quantity * len(expired)
             lots = _latest_first(await ledger.entry_lots(conn, row.ledger_entry_id), points)
-            first = min(v.id for v in expired)
+            first = min(expired)
             await ledger.post(conn, [ledger.Entry(
                 citizen_id=row.citizen_id, kind="redemption_refund", points=points,
                 counter="redemption", idempotency_key=f"voucher-expiry:{first}",
-                request_hash=hashlib.sha256(f"voucher-expiry:{first}".encode()).digest(),
+                request_hash=digest_of(f"voucher-expiry:{first}"),
                 redemption_id=redemption_id, memo="vouchers expired unused", lots=lots)])
             report.points_refunded += points
-        await conn.execute(_CLOSE_REDEMPTION, {"rid": redemption_id})
+        await repo.close_redemption(conn, redemption_id)
         await stock.give_back(conn, row.reward_id, row.stock_shard, len(expired))
 
 
-async def seed_rewards(db: Database, items: list[dict[str, Any]]) -> int:
-    """Add the rewards (``seed/rewards.json``) not there yet, by id; returns how many."""
-    service, added = RewardService(db, Settings()), 0
+async def seed_rewards(db: Database, items: list[dict[str, Any]],
+                       settings: Settings | None = None) -> int:
+    """Add the rewards (``seed/rewards.json``) not there yet, by id; returns how many.
+    ``settings``: the process's (read from the environment when not given)."""
+    service, added = RewardService(db, settings or Settings.from_env()), 0
     for item in map(dict, items):
         reward_id = uuid.UUID(item.pop("id"))
         async with db.read() as session:
-            if await session.get(Reward, reward_id) is not None:
+            if await repo.get_reward(session, reward_id) is not None:
                 continue
         await service.create(None, msgspec.convert(item, RewardIn), reward_id=reward_id)
         added += 1
@@ -439,24 +390,10 @@ def _latest_first(lots: Sequence[tuple[int, int]], points: int) -> tuple[tuple[i
 
 
 async def _view(session: Any, reward_id: uuid.UUID) -> RewardOut:
-    row = (await session.execute(_REWARDS_VIEW.where(text("id = :id")), {"id": reward_id})
-           ).first()
+    row = await repo.reward_view(session, reward_id)
     if row is None:
         raise NotFound("No such reward.")
     return reward_out(row)
-
-
-async def _vouchers(conn: AsyncConnection, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
-    if not ids:
-        return {}
-    v = Voucher.__table__
-    rows = await conn.execute(select(v.c.redemption_id, v.c.code, v.c.status, v.c.expires_at,
-                                     v.c.used_at)
-                              .where(v.c.redemption_id.in_(ids)).order_by(v.c.id))
-    out: dict[uuid.UUID, list[Any]] = {}
-    for row in rows:
-        out.setdefault(row.redemption_id, []).append(row)
-    return out
 
 
 async def _check_reward(session: Any, fields: dict[str, Any]) -> None:
@@ -468,7 +405,7 @@ async def _check_reward(session: Any, fields: dict[str, Any]) -> None:
     if start and end and end <= start:
         raise InvalidInput.field("sale_to", "must be later than sale_from")
     partner_id = fields.get("partner_id")
-    if partner_id is not None and await session.get(Partner, partner_id) is None:
+    if partner_id is not None and not await partners.partner_exists(session, partner_id):
         raise InvalidInput.field("partner_id", "no such partner", code="unknown_partner")
 
 
@@ -489,103 +426,3 @@ def _check_redeemable(reward: Any, quantity: int, now: dt.datetime) -> None:
 
 def _sold_out() -> Conflict:
     return Conflict("Sold out.", code="sold_out", errors=[FieldError("reward_id", "sold out")])
-
-
-# A reward with what it has issued (over its stock shards) and the codes left in its pool.
-_REWARDS_VIEW = select(text("""
-    r.*, (SELECT coalesce(sum(issued), 0) FROM reward_stock WHERE reward_id = r.id) AS issued,
-    (SELECT count(*) FROM vouchers WHERE reward_id = r.id AND status = 'pooled') AS pooled
-    FROM rewards r""")).order_by(text("r.created_at, r.id"))
-
-# The key is tried, not waited for: a concurrent duplicate is told to retry.
-_LOCK_REQUEST = text(
-    "SELECT CASE WHEN pg_try_advisory_xact_lock(:k) "
-    "THEN (SELECT true FROM pg_advisory_xact_lock(:l)) ELSE false END")
-
-# The reward (all nulls when there is none), what is left of its stock, and the redemption
-# already made under this Idempotency-Key, if any.
-_HEAD = text("""
-    SELECT r.*,
-           (SELECT CASE WHEN bool_or(stock IS NULL) THEN NULL ELSE sum(stock - issued) END
-              FROM reward_stock WHERE reward_id = r.id) AS left,
-           (SELECT id FROM redemptions WHERE citizen_id = :c AND idempotency_key = :k)
-              AS existing
-      FROM (SELECT 1) AS one LEFT JOIN rewards r ON r.id = :r""")
-
-_TAKEN = text("SELECT coalesce(sum(quantity), 0) FROM redemptions WHERE citizen_id = :c "
-              "AND reward_id = :r AND created_at >= :since AND status <> 'cancelled'")
-
-# Everything a redemption writes once it holds its stock, in one statement; ``codes`` comes
-# back short when the pool ran dry, and the caller then rolls it all back.
-_REDEEM = text(f"""
-WITH {ledger.ENTRIES_CTE},
-posted AS ({ledger.POSTINGS_INSERT} RETURNING 1),
-pooled AS (
-    UPDATE vouchers SET status = 'issued', redemption_id = :rid, citizen_id = :citizen,
-                        expires_at = :expires
-     WHERE :pool AND id IN (
-           SELECT id FROM vouchers WHERE reward_id = :reward AND status = 'pooled'
-            ORDER BY id LIMIT :q FOR UPDATE SKIP LOCKED)
- RETURNING id, code),
-generated AS (
-    INSERT INTO vouchers (reward_id, code, status, redemption_id, citizen_id, expires_at)
-    SELECT :reward, c, 'issued', :rid, :citizen, :expires
-      FROM unnest(CAST(:codes AS text[])) WITH ORDINALITY AS g(c, n)
-     ORDER BY n
- RETURNING id, code),
-codes AS (
-    SELECT coalesce(array_agg(code ORDER BY id), '{{}}') AS codes
-      FROM (SELECT id, code FROM pooled UNION ALL SELECT id, code FROM generated) v),
-redemption AS (
-    INSERT INTO redemptions (id, citizen_id, reward_id, quantity, points, status, codes,
-                             idempotency_key, request_hash, ledger_entry_id, created_at,
-                             expires_at, stock_shard)
-    SELECT :rid, :citizen, :reward, :q, :points, 'issued', codes.codes, :key, :hash, :entry,
-           :now, :expires, :shard
-      FROM codes)
-SELECT codes FROM codes
-""")  # noqa: S608 - constant SQL
-
-_LOCK_REDEMPTION = text("""
-    SELECT r.*, w.cancel_window_s FROM redemptions r JOIN rewards w ON w.id = r.reward_id
-     WHERE r.id = :id AND r.citizen_id = :c FOR UPDATE OF r""")
-
-_LOCK_REDEMPTION_ONLY = text("""
-    SELECT r.*, w.refund_points_on_expiry FROM redemptions r
-      JOIN rewards w ON w.id = r.reward_id WHERE r.id = :id FOR UPDATE OF r""")
-
-_CANCEL = text(f"""
-WITH {ledger.ENTRIES_CTE},
-posted AS ({ledger.POSTINGS_INSERT} RETURNING 1),
-vouchers AS (
-    UPDATE vouchers SET status = 'cancelled' WHERE redemption_id = :rid AND status = 'issued'),
-stock AS (
-    UPDATE reward_stock SET issued = issued - :q WHERE reward_id = :reward AND shard = :shard)
-UPDATE redemptions SET status = 'cancelled', cancelled_at = :now, refund_entry_id = :refund
- WHERE id = :rid
-""")  # noqa: S608 - constant SQL
-
-_VOUCHER_BY_CODE = text("""
-    SELECT v.id, v.redemption_id, w.partner_id FROM vouchers v
-      JOIN rewards w ON w.id = v.reward_id WHERE v.code = :code""")
-
-# A redemption is closed when none of its vouchers is open: ``used`` if any was used.
-_CLOSE_REDEMPTION = text("""
-    UPDATE redemptions r SET status = CASE WHEN EXISTS (
-               SELECT 1 FROM vouchers WHERE redemption_id = r.id AND status = 'used')
-           THEN 'used' ELSE 'expired' END
-     WHERE r.id = :rid AND r.status = 'issued' AND NOT EXISTS (
-           SELECT 1 FROM vouchers WHERE redemption_id = r.id AND status = 'issued')""")
-
-_USE = text("UPDATE vouchers SET status = 'used', used_at = :now, used_by = :partner "
-             "WHERE id = :id")
-
-_DUE_REDEMPTIONS = text("""
-    SELECT DISTINCT redemption_id FROM (
-        SELECT redemption_id FROM vouchers WHERE status = 'issued' AND expires_at <= :now
-         ORDER BY expires_at LIMIT :n) due""")
-
-_EXPIRE = text("""
-    UPDATE vouchers SET status = 'expired'
-     WHERE redemption_id = :rid AND status = 'issued' AND expires_at <= :now RETURNING id""")
-

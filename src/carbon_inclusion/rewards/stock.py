@@ -17,8 +17,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from carbon_inclusion.rewards import repository as repo
 
 SHARDS = 8
 
@@ -48,14 +49,11 @@ def split(total: int | None, issued: list[int], *, spread: bool = True) -> list[
 
 
 async def create(conn: AsyncConnection, reward_id: uuid.UUID, total: int | None) -> None:
-    await conn.execute(text(
-        "INSERT INTO reward_stock (reward_id, shard, stock, issued) "
-        "SELECT :r, s - 1, st, 0 FROM unnest(CAST(:stocks AS int[])) WITH ORDINALITY AS x(st, s)"),
-        {"r": reward_id, "stocks": split(total, [0] * SHARDS)})
+    await repo.create_stock(conn, reward_id, split(total, [0] * SHARDS))
 
 
 async def level(conn: AsyncConnection, reward_id: uuid.UUID) -> Level:
-    row = (await conn.execute(_LEVEL, {"r": reward_id})).one()
+    row = await repo.stock_level(conn, reward_id)
     return Level(row.stock, int(row.issued or 0))
 
 
@@ -73,74 +71,36 @@ async def _gather(conn: AsyncConnection, reward_id: uuid.UUID) -> None:
 
 async def _redistribute(conn: AsyncConnection, reward_id: uuid.UUID, total: int | None, *,
                         spread: bool, keep_total: bool = False) -> Level:
-    rows = (await conn.execute(text(
-        "SELECT shard, stock, issued FROM reward_stock WHERE reward_id = :r ORDER BY shard "
-        "FOR UPDATE"), {"r": reward_id})).all()
+    rows = await repo.lock_shards(conn, reward_id)
     if keep_total:
         total = None if any(r.stock is None for r in rows) else sum(r.stock for r in rows)
     issued = [r.issued for r in rows]
     stocks = split(total, issued, spread=spread)
-    await conn.execute(text(
-        "UPDATE reward_stock s SET stock = x.st FROM unnest(CAST(:shards AS int[]), "
-        "CAST(:stocks AS int[])) AS x(shard, st) WHERE s.reward_id = :r AND s.shard = x.shard"),
-        {"r": reward_id, "shards": [r.shard for r in rows], "stocks": stocks})
+    await repo.set_shard_stocks(conn, reward_id, [r.shard for r in rows], stocks)
     return Level(total, sum(issued))
 
 
 async def take(conn: AsyncConnection, reward_id: uuid.UUID, quantity: int) -> int | None:
     """Take ``quantity`` from a shard that has it; return the shard, or None: sold out.
-    The shard stays locked until the caller's transaction ends."""
-    params = {"r": reward_id, "q": quantity}
-    shard = await _attempt(conn, _TAKE_FREE, params)
+    The shard stays locked until the caller's transaction ends.
+
+    Each try runs in a savepoint that is rolled back to when it finds none. PostgreSQL keeps
+    the lock on a row it locked and then passed over because a concurrent commit left it
+    short (``FOR UPDATE`` re-checks the newest version). A caller that goes on to wait for
+    another shard while still holding such a row would wait out of shard order, and two
+    such callers deadlock (seen under a 1,000-redemption rush). Rolling back to the
+    savepoint lets those rows go, so whoever waits holds no shard. A savepoint that found a
+    shard is never released: the commit ends it, and a ``RELEASE`` would be one more round
+    trip made while holding the shard everyone else is queueing for."""
+    shard = await repo.take_from_shard(conn, reward_id, quantity, wait=False)
     if shard is None:
-        shard = await _attempt(conn, _TAKE_WAITING, params)
+        shard = await repo.take_from_shard(conn, reward_id, quantity, wait=True)
     if shard is None and quantity > 1:
         left = (await level(conn, reward_id)).left
         if left is not None and left >= quantity:  # enough, but spread too thin
             await _gather(conn, reward_id)
-            shard = await _attempt(conn, _TAKE_WAITING, params)
+            shard = await repo.take_from_shard(conn, reward_id, quantity, wait=True)
     return shard
 
 
-async def _attempt(conn: AsyncConnection, take: TextClause,
-                   params: dict[str, object]) -> int | None:
-    """One try at taking a shard, after a savepoint that is rolled back to when it finds none.
-
-    PostgreSQL keeps the lock on a row it locked and then passed over because a concurrent
-    commit left it short (``FOR UPDATE`` re-checks the newest version). A caller that goes on
-    to wait for another shard while still holding such a row would wait out of shard order,
-    and two such callers deadlock (seen under a 1,000-redemption rush). Rolling back to the
-    savepoint lets those rows go, so whoever waits holds no shard. A savepoint that found a
-    shard is never released: the commit ends it, and a ``RELEASE`` would be one more round
-    trip made while holding the shard everyone else is queueing for."""
-    await conn.exec_driver_sql("SAVEPOINT take_stock")
-    shard = await conn.scalar(take, params)
-    if shard is None:
-        await conn.exec_driver_sql("ROLLBACK TO SAVEPOINT take_stock")
-    return shard
-
-
-async def give_back(conn: AsyncConnection, reward_id: uuid.UUID, shard: int,
-                    quantity: int) -> None:
-    await conn.execute(text(
-        "UPDATE reward_stock SET issued = issued - :q WHERE reward_id = :r AND shard = :s"),
-        {"r": reward_id, "s": shard, "q": quantity})
-
-
-_LEVEL = text("""
-    SELECT CASE WHEN bool_or(stock IS NULL) THEN NULL ELSE sum(stock) END AS stock,
-           sum(issued) AS issued
-      FROM reward_stock WHERE reward_id = :r""")
-
-_TAKE = """
-    UPDATE reward_stock s SET issued = s.issued + :q
-     WHERE (s.reward_id, s.shard) = (
-           SELECT reward_id, shard FROM reward_stock
-            WHERE reward_id = :r AND (stock IS NULL OR stock - issued >= :q)
-            ORDER BY {order} LIMIT 1 FOR UPDATE {wait})
- RETURNING s.shard"""
-# First any shard nobody holds, picked at random; only if all that have enough are held, wait
-# for one (a shard that no longer has enough once its holder commits is passed over for the
-# next).
-_TAKE_FREE = text(_TAKE.format(order="random()", wait="SKIP LOCKED"))
-_TAKE_WAITING = text(_TAKE.format(order="shard", wait=""))
+give_back = repo.give_back

@@ -33,6 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion import metrics, rules
 from carbon_inclusion.behaviours.models import Behaviour
+from carbon_inclusion.core import caps, trips
+from carbon_inclusion.core import lots as core_lots
 from carbon_inclusion.db import after_commit
 from carbon_inclusion.errors import FieldError
 from carbon_inclusion.ids import uuid7
@@ -303,24 +305,19 @@ class Recorder:
             row = self._row(c, version, evaluation, now)
             rows.append(row)
             o.behaviour, o.evaluation = row, evaluation
-            same_trip = [b for b in nearby.get((c.citizen_id, c.type), ())
-                         if abs(b.occurred_at - c.occurred_at) <= self.window
-                         and b.id not in superseded]
+            trip = trips.same_trip(c.occurred_at, nearby.get((c.citizen_id, c.type), ()),
+                                   self.window, ignore=superseded)
+            settled = trips.settle(c.source, trip, issued)
             if c.occurred_at < oldest:
                 _refuse(row, "outside_claim_window",
                         {"claim_window_days": self.settings.claim_window_days})
-            elif c.source == "app" and any(b.source == "partner" for b in same_trip):
-                first = next(b for b in same_trip if b.source == "partner")
-                _refuse(row, "recorded_by_partner", {"behaviour_id": str(first.id)})
-            elif c.source == "partner" and any(b.id in issued for b in same_trip):
-                # The app's report of this trip backs issued credits: it stays, and the
-                # partner's record of the same trip would count it twice.
-                first = next(b for b in same_trip if b.id in issued)
-                _refuse(row, "issued_as_credits", {"behaviour_id": str(first.id)})
+            elif settled.refused is not None:
+                # issued_as_credits: the app's report of this trip backs issued credits; it
+                # stays, and the partner's record of the same trip would count it twice.
+                _refuse(row, settled.refused, {"behaviour_id": str(settled.because)})
             else:
-                if c.source == "partner":
-                    superseded.update((b.id, b) for b in same_trip if b.source == "app")
-                elif same_trip:
+                superseded.update((b.id, b) for b in trip if b.id in settled.supersedes)
+                if settled.overlapping:
                     row["flags"] = ["overlapping"]
                 if evaluation.needs_review or row["flags"]:
                     row["status"] = "pending_review"
@@ -420,11 +417,10 @@ class Recorder:
         wanted: dict[uuid.UUID, int] = {}
         for b in paid:
             wanted[b.citizen_id] = wanted.get(b.citizen_id, 0) + b.points
-        lots = {c: list(x) for c, x in
-                (await ledger.allocate(conn, wanted, partial=partial)).items()}
+        lots = await ledger.allocate(conn, wanted, partial=partial)
         entries = []
         for b in paid:
-            take = _take(lots.get(b.citizen_id, []), b.points)
+            take, lots[b.citizen_id] = core_lots.split(lots.get(b.citizen_id, ()), b.points)
             if take:
                 entries.append(ledger.Entry(
                     citizen_id=b.citizen_id, kind="reversal",
@@ -443,8 +439,7 @@ class Recorder:
             paid = rules.apply_daily_limits(
                 methodology.limits, before, e.reduction_g, e.points,
                 lambda g, e=e, m=methodology: m.points_for(e, g))
-            used[key] = rules.DayUsage(before.count + 1, before.reduction_g + paid.reduction_g,
-                                       before.points + paid.points)
+            used[key] = caps.after(before, paid)
             row["reduction_g"], row["points"] = paid.reduction_g, paid.points
             if paid.capped_by:
                 _, end = rules.day_bounds(row["programme_day"], self.tz)
@@ -468,21 +463,6 @@ class Recorder:
                     ).digest(),
                     behaviour_id=row["id"], lots=((lot, row["points"]),)))
         return entries
-
-
-def _take(lots: list[tuple[int, int]], points: int) -> tuple[tuple[int, int], ...]:
-    """Up to ``points`` from the front of ``lots`` (negative amounts, consumed in place)."""
-    out, rest = [], points
-    while lots and rest:
-        lot, amount = lots[0]
-        take = min(-amount, rest)
-        out.append((lot, -take))
-        rest -= take
-        if take == -amount:
-            lots.pop(0)
-        else:
-            lots[0] = (lot, amount + take)
-    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -563,9 +543,8 @@ def _behaviour_params(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
 def release(used: dict[DayKey, rules.DayUsage], behaviour: Any) -> None:
     """Give a day's counters back what ``behaviour`` had been paid."""
     key = (behaviour.citizen_id, behaviour.type, behaviour.programme_day)
-    u = used.get(key, rules.DayUsage())
-    used[key] = rules.DayUsage(max(u.count - 1, 0), max(u.reduction_g - behaviour.reduction_g,
-                                                        ZERO), max(u.points - behaviour.points, 0))
+    used[key] = caps.release(used.get(key, caps.Usage()), behaviour.reduction_g,
+                             behaviour.points)
 
 
 def _json(raw: Any) -> list[Any]:

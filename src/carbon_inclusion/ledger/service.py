@@ -18,6 +18,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion import metrics
+from carbon_inclusion.core import lots as core_lots
 from carbon_inclusion.db.bulk import as_arrays, unnest_insert_sql
 from carbon_inclusion.ids import uuid7
 from carbon_inclusion.ledger.models import CITIZEN, Posting, Wallet
@@ -134,18 +135,12 @@ async def allocate(conn: AsyncConnection, debits: Mapping[uuid.UUID, int], *,
     out: dict[uuid.UUID, Lots] = {}
     for citizen_id, needed in debits.items():
         lots = available.get(citizen_id, [])
-        balance = sum(b for _, b in lots)
+        balance = core_lots.held(lots)
         if needed > balance and not partial:
             raise InsufficientPoints(citizen_id, balance, needed)
-        taken, rest = [], needed
-        for lot, have in lots:
-            if rest == 0:
-                break
-            take = min(have, rest)
-            taken.append((lot, -take))
-            rest -= take
+        taken = core_lots.allocate(lots, needed)
         if taken:
-            out[citizen_id] = tuple(taken)
+            out[citizen_id] = taken
     return out
 
 

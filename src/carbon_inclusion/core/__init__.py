@@ -1,0 +1,1 @@
+"""Pure accounting: plain functions over plain values, no I/O."""

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carbon_inclusion import rules
 from carbon_inclusion.audit.service import record
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
-from carbon_inclusion.common.integrity import constraint_of
+from carbon_inclusion.common.integrity import constraint_of, domain_error
 from carbon_inclusion.common.pagination import decode_cursor, page
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
@@ -168,11 +168,10 @@ class MethodologyService:
                        document_sha256=row.sha256)
                 await session.flush()
                 return version_out(row)
-        except IntegrityError as exc:
-            if constraint_of(exc) == "ex_methodology_versions_period":
-                raise Conflict("Its period in force overlaps another published version.",
-                               code="overlapping_period") from None
-            raise
+        except IntegrityError as exc:  # a period published meanwhile overlaps: by name
+            if constraint_of(exc) != "ex_methodology_versions_period":
+                raise
+            raise domain_error(exc) from None
 
     async def retire(self, actor_id: uuid.UUID | None, code: str, version: int,
                      reason: str) -> VersionOut:

@@ -16,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from carbon_inclusion.audit.service import record
 from carbon_inclusion.common import locks
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
-from carbon_inclusion.common.integrity import constraint_of
+from carbon_inclusion.common.integrity import CONSTRAINT_ERRORS, constraint_of, domain_error
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import (
     Conflict,
+    DomainError,
     FieldError,
     InvalidInput,
     NotFound,
@@ -179,10 +180,10 @@ class PartnerService:
                 if self.on_bound is not None:
                     credited = await self.on_bound(await session.connection(), citizen_id,
                                                    partner_id, ref_hash)
-        except IntegrityError as exc:
+        except IntegrityError as exc:  # bound elsewhere meanwhile (the unique index says so)
             if constraint_of(exc) != "uq_bindings_active_ref":
                 raise
-            raise _bound_elsewhere() from None
+            raise domain_error(exc) from None
         out = _binding_out(binding, binding.ref_hint)
         out.records_credited = credited
         return out
@@ -199,10 +200,9 @@ class PartnerService:
                 raise NotFound("No such binding.")
 
 
-def _bound_elsewhere() -> Conflict:
-    return Conflict("This card or account is bound to another citizen.",
-                    code="reference_bound_elsewhere",
-                    errors=[FieldError("external_ref", "already bound to another account")])
+def _bound_elsewhere() -> DomainError:
+    """The error of the unique index on active references, also when code sees it first."""
+    return CONSTRAINT_ERRORS["uq_bindings_active_ref"]()
 
 
 def _binding_out(b: Binding, masked: str) -> BindingOut:

@@ -148,8 +148,8 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
                           ttl_s=settings.access_token_ttl_s)
     limiter = RateLimiter(redis)
     accounts = AccountsService(db, tokens, limiter, settings, clock)
-    methodologies = MethodologyService(db)
-    partners = PartnerService(db, settings)
+    methodologies = MethodologyService(db, clock)
+    partners = PartnerService(db, settings, clock)
     leaderboards = Leaderboards(db, redis, settings, clock)
     notifier = Notifier(redis, clock)
     badges = BadgeService(db, settings, notifier, clock)
@@ -161,7 +161,7 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
     behaviours = BehaviourService(
         db, settings, methodologies, partners, limiter, on_change=leaderboards.touched,
         on_credited=[badges.on_credited, challenges.on_credited],
-        on_paid=points_credited(notifier))
+        on_paid=points_credited(notifier), clock=clock)
     rewards = RewardService(db, settings, clock)
     progress = ProgressService(db, settings, clock)
     return State(

@@ -133,3 +133,11 @@ async def citizens_in_district(conn: AsyncConnection, district_code: str) -> lis
 
 async def organisation_name(conn: AsyncConnection, organisation_id: uuid.UUID) -> str | None:
     return await conn.scalar(select(Organisation.name).where(Organisation.id == organisation_id))
+
+
+# --- used by behaviours -----------------------------------------------------------------
+
+
+async def district_of(conn: AsyncConnection, citizen_id: uuid.UUID) -> str | None:
+    """The district a citizen's behaviours are counted in."""
+    return await conn.scalar(select(User.district_code).where(User.id == citizen_id))

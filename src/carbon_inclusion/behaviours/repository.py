@@ -1,15 +1,295 @@
-"""Every statement on the behaviours' tables."""
+"""Every statement on behaviours, partner_records and daily_totals.
+
+Core on the caller's connection throughout: claims and partner batches are the hot paths,
+and a batch's counters, behaviours and ledger entries are written in one statement (the
+ledger runs it: ``ledger.post(..., along=...)``). Set-based statements (``unnest``, JSON
+aggregates) stay ``text()`` constants here.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+import msgspec
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from carbon_inclusion.behaviours.models import Behaviour, PartnerRecord
+from carbon_inclusion.core.caps import Usage
+from carbon_inclusion.ledger import service as ledger
+
+DayKey = tuple[uuid.UUID, str, dt.date]
+Keyset = tuple[dt.datetime, uuid.UUID]
+_T = Behaviour.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class Nearby:
+    """An open behaviour close in time to a candidate (same trip, maybe)."""
+
+    id: uuid.UUID
+    citizen_id: uuid.UUID
+    type: str
+    occurred_at: dt.datetime
+    source: str
+    status: str
+    points: int
+    reduction_g: Decimal
+    programme_day: dt.date
+    ledger_entry_id: uuid.UUID | None
+
+
+# --- the pipeline: context, counters, the one write -------------------------------------
+
+_CONTEXT = text(
+    "SELECT (SELECT coalesce(json_agg(json_build_array(id, citizen_id, type, "
+    "occurred_at, source, status, points, reduction_g, programme_day, ledger_entry_id)"
+    "), '[]') FROM behaviours WHERE citizen_id = ANY(CAST(:cs AS uuid[])) "
+    "AND type = ANY(CAST(:ts AS text[])) AND status IN ('credited', 'pending_review') "
+    "AND occurred_at BETWEEN :lo AND :hi) AS nearby, "
+    "(SELECT coalesce(json_agg(json_build_array(citizen_id, type, day, count, grams, "
+    "points)), '[]') FROM daily_totals WHERE (citizen_id, type, day) IN "
+    "(SELECT * FROM unnest(CAST(:c AS uuid[]), CAST(:t AS text[]), "
+    "CAST(:d AS date[])))) AS totals")
+
+
+async def context(conn: AsyncConnection, citizens: Iterable[uuid.UUID], types: Iterable[str],
+                  lo: dt.datetime, hi: dt.datetime, keys: Sequence[DayKey]
+                  ) -> tuple[dict[tuple[uuid.UUID, str], list[Nearby]], dict[DayKey, Usage]]:
+    """The open behaviours of ``citizens``/``types`` occurring in [lo, hi], by (citizen,
+    type), and the day counters ``keys`` (zero where none is stored), in one statement."""
+    row = (await conn.execute(_CONTEXT, {
+        "cs": sorted(set(citizens)), "ts": sorted(set(types)), "lo": lo, "hi": hi,
+        "c": [k[0] for k in keys], "t": [k[1] for k in keys],
+        "d": [k[2] for k in keys]})).one()
+    nearby: dict[tuple[uuid.UUID, str], list[Nearby]] = defaultdict(list)
+    for b in _json(row.nearby):
+        behaviour = Nearby(uuid.UUID(b[0]), uuid.UUID(b[1]), b[2],
+                           dt.datetime.fromisoformat(b[3]), b[4], b[5], b[6],
+                           Decimal(str(b[7])), dt.date.fromisoformat(b[8]),
+                           uuid.UUID(b[9]) if b[9] else None)
+        nearby[(behaviour.citizen_id, behaviour.type)].append(behaviour)
+    used = dict.fromkeys(keys, Usage())
+    for c, t, d, n, g, p in _json(row.totals):
+        used[(uuid.UUID(c), t, dt.date.fromisoformat(d))] = Usage(n, Decimal(str(g)), p)
+    return nearby, used
+
+
+async def read_totals(conn: AsyncConnection, keys: Iterable[DayKey]) -> dict[DayKey, Usage]:
+    keys = sorted(set(keys))
+    rows = (await conn.execute(text(
+        "SELECT citizen_id, type, day, count, grams, points FROM daily_totals "
+        "WHERE (citizen_id, type, day) IN (SELECT * FROM unnest(CAST(:c AS uuid[]), "
+        "CAST(:t AS text[]), CAST(:d AS date[])))"),
+        {"c": [k[0] for k in keys], "t": [k[1] for k in keys],
+         "d": [k[2] for k in keys]})).all()
+    used = dict.fromkeys(keys, Usage())
+    used.update({(r.citizen_id, r.type, r.day): Usage(r.count, r.grams, r.points)
+                 for r in rows})
+    return used
+
+
+_TOTALS_UPSERT = (
+    "INSERT INTO daily_totals (citizen_id, type, day, count, grams, points) "
+    "SELECT * FROM unnest(CAST(:t_c AS uuid[]), CAST(:t_t AS text[]), CAST(:t_d AS date[]), "
+    "CAST(:t_n AS int[]), CAST(:t_g AS numeric[]), CAST(:t_p AS int[])) "
+    "ON CONFLICT (citizen_id, type, day) DO UPDATE SET count = EXCLUDED.count, "
+    "grams = EXCLUDED.grams, points = EXCLUDED.points")
+
+
+async def write_totals(conn: AsyncConnection, used: dict[DayKey, Usage]) -> None:
+    """Store the counters as computed under the lock (absolute values, not deltas)."""
+    if used:
+        await conn.execute(text(_TOTALS_UPSERT), _totals_params(used))
+
+
+BEHAVIOUR_COLUMNS = (
+    ("id", "uuid"), ("citizen_id", "uuid"), ("type", "text"), ("occurred_at", "timestamptz"),
+    ("programme_day", "date"), ("district_code", "text"), ("source", "text"),
+    ("evidence", "text"), ("partner_id", "text"), ("external_id", "text"),
+    ("idempotency_key", "text"), ("request_hash", "bytea"), ("status", "text"),
+    ("reason", "text"), ("reason_detail", "jsonb"), ("flags", "jsonb"), ("data", "jsonb"),
+    ("methodology_id", "uuid"), ("methodology_code", "text"), ("methodology_version", "bigint"),
+    ("computed_reduction_g", "numeric"), ("computed_points", "int"), ("reduction_g", "numeric"),
+    ("points", "int"), ("ledger_entry_id", "uuid"), ("created_at", "timestamptz"),
+    ("decided_at", "timestamptz"),
+)
+_NAMES = [name for name, _ in BEHAVIOUR_COLUMNS]
+_BEHAVIOURS_INSERT = (
+    f"INSERT INTO behaviours ({', '.join(_NAMES)}) SELECT "  # noqa: S608 - constant SQL
+    + ", ".join("ARRAY(SELECT jsonb_array_elements_text(u.flags))" if n == "flags"
+                else f"u.{n}" for n in _NAMES)
+    + " FROM unnest(" + ", ".join(f"CAST(:b_{n} AS {t}[])" for n, t in BEHAVIOUR_COLUMNS)
+    + f") AS u({', '.join(_NAMES)})")
+_WRITE = (f"totals AS ({_TOTALS_UPSERT})", f"new_behaviours AS ({_BEHAVIOURS_INSERT})")
+
+
+async def write(conn: AsyncConnection, used: dict[DayKey, Usage],
+                rows: list[dict[str, Any]], entries: Sequence[ledger.Entry]) -> None:
+    """Counters, behaviour rows and their ledger entries and postings: one statement."""
+    await ledger.post(conn, entries, along=ledger.Along(
+        ctes=_WRITE, params=_totals_params(used) | _behaviour_params(rows)))
+
+
+async def supersede(conn: AsyncConnection, ids: Iterable[uuid.UUID], now: dt.datetime) -> None:
+    await conn.execute(
+        update(_T).where(_T.c.id == bindparam("bid"))
+        .values(status="superseded", reason="superseded_by_partner", decided_at=now),
+        [{"bid": i} for i in ids])
+
+
+def _totals_params(used: dict[DayKey, Usage]) -> dict[str, list[Any]]:
+    items = sorted(used.items())
+    return {"t_c": [k[0] for k, _ in items], "t_t": [k[1] for k, _ in items],
+            "t_d": [k[2] for k, _ in items], "t_n": [u.count for _, u in items],
+            "t_g": [u.reduction_g for _, u in items], "t_p": [u.points for _, u in items]}
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _behaviour_params(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    params: dict[str, list[Any]] = {f"b_{n}": [] for n in _NAMES}
+    for row in rows:
+        for n in _NAMES:
+            value = row[n]
+            if n in ("flags", "data", "reason_detail") and value is not None:
+                value = _encode(value).decode()
+            params[f"b_{n}"].append(value)
+    return params
+
+
+def _json(raw: Any) -> list[Any]:
+    return json.loads(raw, parse_float=Decimal) if isinstance(raw, str) else raw
+
+
+# --- reading and deciding ---------------------------------------------------------------
+
+async def by_key(conn: AsyncConnection, citizen_id: uuid.UUID, key: str) -> Any:
+    """The citizen's behaviour recorded under the Idempotency-Key ``key``, if any."""
+    return (await conn.execute(select(_T).where(
+        _T.c.citizen_id == citizen_id, _T.c.idempotency_key == key))).first()
+
+
+async def get(conn: AsyncConnection, behaviour_id: uuid.UUID,
+              citizen_id: uuid.UUID | None = None) -> Any:
+    """One behaviour; with ``citizen_id``, only if it is that citizen's."""
+    stmt = select(_T).where(_T.c.id == behaviour_id)
+    if citizen_id is not None:
+        stmt = stmt.where(_T.c.citizen_id == citizen_id)
+    return (await conn.execute(stmt)).first()
+
+
+async def of_citizen(conn: AsyncConnection, citizen_id: uuid.UUID, *, limit: int,
+                     after: Keyset | None, type: str | None = None,
+                     occurred_from: dt.datetime | None = None,
+                     occurred_to: dt.datetime | None = None) -> Sequence[Any]:
+    """Up to ``limit`` of a citizen's behaviours, latest occurrence first."""
+    stmt = select(_T).where(_T.c.citizen_id == citizen_id)
+    if type:
+        stmt = stmt.where(_T.c.type == type)
+    if occurred_from:
+        stmt = stmt.where(_T.c.occurred_at >= occurred_from)
+    if occurred_to:
+        stmt = stmt.where(_T.c.occurred_at < occurred_to)
+    if after is not None:
+        at, bid = after
+        stmt = stmt.where(or_(_T.c.occurred_at < at,
+                              and_(_T.c.occurred_at == at, _T.c.id < bid)))
+    stmt = stmt.order_by(_T.c.occurred_at.desc(), _T.c.id.desc()).limit(limit)
+    return (await conn.execute(stmt)).all()
+
+
+async def pending_review(conn: AsyncConnection, *, limit: int,
+                         after: Keyset | None) -> Sequence[Any]:
+    """Up to ``limit`` behaviours waiting for review, oldest first."""
+    stmt = select(_T).where(_T.c.status == "pending_review")
+    if after is not None:
+        at, bid = after
+        stmt = stmt.where(or_(_T.c.created_at > at, and_(_T.c.created_at == at, _T.c.id > bid)))
+    stmt = stmt.order_by(_T.c.created_at, _T.c.id).limit(limit)
+    return (await conn.execute(stmt)).all()
+
+
+async def pending_points(conn: AsyncConnection, citizen_id: uuid.UUID) -> int:
+    """The points a citizen's behaviours waiting for review would earn (before caps)."""
+    return int(await conn.scalar(
+        select(func.coalesce(func.sum(Behaviour.computed_points), 0))
+        .where(Behaviour.citizen_id == citizen_id, Behaviour.status == "pending_review")))
+
+
+async def decide(conn: AsyncConnection, data: dict[str, Any]) -> None:
+    """Store a review's (or a reversal's) outcome for the behaviour ``data["id"]``."""
+    await conn.execute(update(_T).where(_T.c.id == data["id"]).values(
+        status=data["status"], reason=data["reason"], reason_detail=data["reason_detail"],
+        reduction_g=data["reduction_g"], points=data["points"],
+        ledger_entry_id=data["ledger_entry_id"], decided_at=data["decided_at"],
+        reviewed_by=data["reviewed_by"], review_reason=data["review_reason"]))
+
+
+async def scored_in_window(conn: AsyncConnection, behaviour: str, occurred_from: dt.datetime,
+                           occurred_to: dt.datetime) -> AsyncIterator[Any]:
+    """The behaviours of type ``behaviour`` that were scored (credited, superseded or
+    waiting) occurring in [from, to), streamed."""
+    result = await conn.stream(
+        select(_T.c.type, _T.c.district_code, _T.c.data, _T.c.evidence, _T.c.status,
+               _T.c.computed_reduction_g, _T.c.computed_points, _T.c.reduction_g,
+               _T.c.points)
+        .where(_T.c.type == behaviour,
+               _T.c.status.in_(("credited", "superseded", "pending_review")),
+               _T.c.occurred_at >= occurred_from, _T.c.occurred_at < occurred_to)
+        .execution_options(yield_per=2000))
+    async for row in result:
+        yield row
+
+
+# --- partner records ----------------------------------------------------------------------
+
+_R = PartnerRecord.__table__
+_RECORDS_INSERT = (pg_insert(_R).on_conflict_do_nothing(index_elements=["partner_id",
+                                                                          "external_id"])
+                   .returning(_R.c.external_id, _R.c.id))
+
+
+async def receive(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[str, uuid.UUID]:
+    """Insert records not received before; ``external_id → id`` of those inserted now."""
+    return {row.external_id: row.id for row in (await conn.execute(_RECORDS_INSERT, rows)).all()}
+
+
+async def set_record_statuses(conn: AsyncConnection, statuses: list[dict[str, Any]]) -> None:
+    """Each ``{rid, status, reason, citizen, behaviour}``, in one statement."""
+    if not statuses:
+        return
+    await conn.execute(text(
+        "UPDATE partner_records r SET status = u.status, reason = u.reason, "
+        "citizen_id = u.citizen, behaviour_id = u.behaviour "
+        "FROM unnest(CAST(:rid AS uuid[]), CAST(:status AS text[]), CAST(:reason AS text[]),"
+        " CAST(:citizen AS uuid[]), CAST(:behaviour AS uuid[])) "
+        "AS u(rid, status, reason, citizen, behaviour) WHERE r.id = u.rid"),
+        {k: [s[k] for s in statuses]
+         for k in ("rid", "status", "reason", "citizen", "behaviour")})
+
+
+async def forget_records(conn: AsyncConnection, ids: list[uuid.UUID]) -> None:
+    await conn.execute(text("DELETE FROM partner_records WHERE id = ANY(:ids)"), {"ids": ids})
+
+
+async def unbound_records(conn: AsyncConnection, partner_id: str,
+                          ref_hash: bytes) -> Sequence[Any]:
+    """The records of a partner reference waiting for its binding, oldest first."""
+    return (await conn.execute(
+        select(_R).where(_R.c.partner_id == partner_id, _R.c.ref_hash == ref_hash,
+                         _R.c.status == "unbound")
+        .order_by(_R.c.occurred_at))).all()
+
 
 # --- used by registry ---
 # The registry pools credited reductions into batches and shows where a batch's grams came
@@ -66,21 +346,12 @@ async def allocation_mismatches(conn: AsyncConnection,
 
 # --- used by gamification ---------------------------------------------------------------
 # Reads of ``daily_totals`` (what each citizen was credited per type and programme day) for
-# levels, streaks, badges, challenges and leaderboards. Imports are local to this section so
-# that it can sit at the end of the behaviours repository as it grows.
+# levels, streaks, badges, challenges and leaderboards.
 
-import datetime as _dt
-import uuid as _uuid
-from collections.abc import AsyncIterator as _AsyncIterator
-from decimal import Decimal as _Decimal
-from typing import Any as _Any
 
-from sqlalchemy import text as _text
-from sqlalchemy.ext.asyncio import AsyncConnection as _AsyncConnection
+CitizenTotals = tuple[list[dt.date], dict[str, tuple[Decimal, Decimal]]]
 
-CitizenTotals = tuple[list[_dt.date], dict[str, tuple[_Decimal, _Decimal]]]
-
-_CITIZEN_TOTALS_BY_TYPE = _text("""
+_CITIZEN_TOTALS_BY_TYPE = text("""
     WITH days AS (
         SELECT citizen_id, array_agg(DISTINCT day ORDER BY day) AS days FROM daily_totals
          WHERE citizen_id = ANY(CAST(:ids AS uuid[])) AND count > 0 GROUP BY citizen_id)
@@ -92,29 +363,29 @@ _CITIZEN_TOTALS_BY_TYPE = _text("""
                   GROUP BY citizen_id, type) t ON t.citizen_id = c.id""")
 
 
-async def totals_by_type(conn: _AsyncConnection, citizens: list[_uuid.UUID]
-                         ) -> dict[_uuid.UUID, CitizenTotals]:
+async def totals_by_type(conn: AsyncConnection, citizens: list[uuid.UUID]
+                         ) -> dict[uuid.UUID, CitizenTotals]:
     """Per citizen: the sorted programme days with a credited behaviour, and lifetime
     ``(count, grams)`` per behaviour type. Every citizen asked for is in the answer."""
-    out: dict[_uuid.UUID, CitizenTotals] = {}
+    out: dict[uuid.UUID, CitizenTotals] = {}
     for r in (await conn.execute(_CITIZEN_TOTALS_BY_TYPE, {"ids": citizens})).all():
         by_type = out.setdefault(r.id, (list(r.days or []), {}))[1]
         if r.type is not None:
-            by_type[r.type] = (_Decimal(r.count), _Decimal(r.grams))
+            by_type[r.type] = (Decimal(r.count), Decimal(r.grams))
     return out
 
 
-_LIFETIME = _text("""
+_LIFETIME = text("""
     SELECT sum(grams) AS grams,
            array_agg(DISTINCT day ORDER BY day) FILTER (WHERE count > 0) AS days
       FROM daily_totals WHERE citizen_id = :c""")
 
 
-async def lifetime(conn: _AsyncConnection, citizen_id: _uuid.UUID
-                   ) -> tuple[_Decimal, list[_dt.date]]:
+async def lifetime(conn: AsyncConnection, citizen_id: uuid.UUID
+                   ) -> tuple[Decimal, list[dt.date]]:
     """A citizen's lifetime grams and the sorted days with a credited behaviour."""
     row = (await conn.execute(_LIFETIME, {"c": citizen_id})).one()
-    return _Decimal(row.grams or 0), list(row.days or [])
+    return Decimal(row.grams or 0), list(row.days or [])
 
 
 # ``column`` is "count" or "grams", never user input.
@@ -123,21 +394,21 @@ _SUMS_BETWEEN = """
      WHERE citizen_id = ANY(CAST(:ids AS uuid[])) AND day BETWEEN :start AND :end
        AND (CAST(:behaviour AS text) IS NULL OR type = :behaviour)
      GROUP BY citizen_id"""
-_SUM_COLUMNS = {"count": _text(_SUMS_BETWEEN.format(column="count")),
-                "grams": _text(_SUMS_BETWEEN.format(column="grams"))}
+_SUM_COLUMNS = {"count": text(_SUMS_BETWEEN.format(column="count")),
+                "grams": text(_SUMS_BETWEEN.format(column="grams"))}
 
 
-async def sums_between(conn: _AsyncConnection, citizens: list[_uuid.UUID], first: _dt.date,
-                       last: _dt.date, behaviour: str | None, measure: str
-                       ) -> dict[_uuid.UUID, _Decimal]:
+async def sums_between(conn: AsyncConnection, citizens: list[uuid.UUID], first: dt.date,
+                       last: dt.date, behaviour: str | None, measure: str
+                       ) -> dict[uuid.UUID, Decimal]:
     """``measure`` ("count" or "grams") per citizen over the days ``first``..``last`` (both
     included), of one behaviour type or (None) all; citizens with nothing are left out."""
     rows = (await conn.execute(_SUM_COLUMNS[measure], {
         "ids": citizens, "start": first, "end": last, "behaviour": behaviour})).all()
-    return {r[0]: _Decimal(r[1]) for r in rows}
+    return {r[0]: Decimal(r[1]) for r in rows}
 
 
-_GRAMS_SINCE = _text("""
+_GRAMS_SINCE = text("""
     SELECT citizen_id,
            sum(grams) FILTER (WHERE day >= :week),
            sum(grams) FILTER (WHERE day >= :month),
@@ -146,16 +417,16 @@ _GRAMS_SINCE = _text("""
      GROUP BY citizen_id""")
 
 
-async def grams_since(conn: _AsyncConnection, citizens: list[_uuid.UUID], week: _dt.date,
-                      month: _dt.date) -> list[_Any]:
+async def grams_since(conn: AsyncConnection, citizens: list[uuid.UUID], week: dt.date,
+                      month: dt.date) -> list[Any]:
     """``(citizen_id, grams since week, grams since month, grams ever)`` of each citizen
     with any daily total (null sums when none in the period)."""
     return list((await conn.execute(_GRAMS_SINCE, {"ids": citizens, "week": week,
                                                    "month": month})).all())
 
 
-def _window(start: _dt.date | None, end: _dt.date | None,
-            citizens: list[_uuid.UUID] | None) -> tuple[str, dict[str, _Any]]:
+def _window(start: dt.date | None, end: dt.date | None,
+            citizens: list[uuid.UUID] | None) -> tuple[str, dict[str, Any]]:
     where, params = ["true"], {}
     if start is not None:
         where.append("day >= :start AND day < :end")
@@ -166,24 +437,24 @@ def _window(start: _dt.date | None, end: _dt.date | None,
     return " AND ".join(where), params
 
 
-async def stream_grams(conn: _AsyncConnection, start: _dt.date | None, end: _dt.date | None,
-                       citizens: list[_uuid.UUID] | None, chunk: int
-                       ) -> _AsyncIterator[list[tuple[_uuid.UUID, _Decimal]]]:
+async def stream_grams(conn: AsyncConnection, start: dt.date | None, end: dt.date | None,
+                       citizens: list[uuid.UUID] | None, chunk: int
+                       ) -> AsyncIterator[list[tuple[uuid.UUID, Decimal]]]:
     """``(citizen_id, grams)`` of every citizen with positive grams in [start, end) (None:
     all time), optionally only among ``citizens``, in chunks from one server-side cursor."""
     where, params = _window(start, end, citizens)
-    result = await conn.stream(_text(
+    result = await conn.stream(text(
         f"SELECT citizen_id, sum(grams) FROM daily_totals WHERE {where} "  # noqa: S608
         "GROUP BY citizen_id HAVING sum(grams) > 0"), params)
     async for rows in result.partitions(chunk):
         yield [(c, g) for c, g in rows]
 
 
-async def grams_between(conn: _AsyncConnection, start: _dt.date | None, end: _dt.date | None,
-                        citizens: list[_uuid.UUID]) -> dict[_uuid.UUID, _Decimal]:
+async def grams_between(conn: AsyncConnection, start: dt.date | None, end: dt.date | None,
+                        citizens: list[uuid.UUID]) -> dict[uuid.UUID, Decimal]:
     """Grams of each of ``citizens`` with any daily total in [start, end) (None: all time)."""
     where, params = _window(start, end, citizens)
-    rows = (await conn.execute(_text(
+    rows = (await conn.execute(text(
         f"SELECT citizen_id, sum(grams) FROM daily_totals WHERE {where} "  # noqa: S608
         "GROUP BY citizen_id"), params)).all()
     return {c: g for c, g in rows}

@@ -25,7 +25,7 @@ from carbon_inclusion.behaviours.schemas import (
 from carbon_inclusion.behaviours.service import BehaviourService
 from carbon_inclusion.common.decoding import field_of
 from carbon_inclusion.errors import InvalidInput
-from carbon_inclusion.methodologies.schemas import VersionNumber
+from carbon_inclusion.methodologies.routes import VersionNumber
 from carbon_inclusion.partners.service import PartnerService
 from carbon_inclusion.web.auth import ADMIN, CITIZEN, PARTNER
 from carbon_inclusion.web.idempotency import REPLAY_HEADERS, IdempotencyKey, created, require_key

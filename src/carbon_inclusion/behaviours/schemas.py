@@ -6,6 +6,14 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+# The wallet's Structs are the ledger's; named here too for the routes that serve them.
+from carbon_inclusion.ledger.schemas import (  # noqa: F401
+    EntryOut,
+    EntryPage,
+    ExpiryOut,
+    WalletOut,
+)
+
 BehaviourType = Annotated[str, msgspec.Meta(pattern="^[a-z][a-z0-9_]{1,47}$",
                                             examples=["transit_trip"])]
 Status = Literal["credited", "pending_review", "rejected", "superseded"]
@@ -92,37 +100,6 @@ class BatchResult(msgspec.Struct):
 
 class ReviewDecision(msgspec.Struct, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-
-
-class ExpiryOut(msgspec.Struct):
-    points: int
-    expires_at: dt.datetime
-
-
-class WalletOut(msgspec.Struct):
-    balance: int
-    lifetime_earned: Annotated[int, msgspec.Meta(description=(
-        "Points ever credited (behaviours, badge and challenge bonuses), net of reversals; "
-        "spending and expiry do not lower it."))]
-    pending: int
-    # The points that expire soonest and when; null when points do not expire.
-    next_expiry: ExpiryOut | None = None
-
-
-class EntryOut(msgspec.Struct):
-    id: uuid.UUID
-    kind: str
-    points: int
-    behaviour_id: uuid.UUID | None
-    redemption_id: uuid.UUID | None
-    reverses_id: uuid.UUID | None
-    memo: str | None
-    created_at: dt.datetime
-
-
-class EntryPage(msgspec.Struct):
-    items: list[EntryOut]
-    next_cursor: str | None
 
 
 class SimulateIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -36,6 +36,9 @@ CONSTRAINT_ERRORS: dict[str, ErrorFactory] = {
     "pk_partners": _conflict("A partner with this id already exists.", "partner_exists", "id"),
     "ex_methodology_versions_period": _conflict(
         "Its period in force overlaps another published version.", "overlapping_period"),
+    "uq_bindings_active_ref": _conflict("This card or account is bound to another citizen.",
+                                        "reference_bound_elsewhere", "external_ref",
+                                        "already bound to another account"),
 }
 
 

@@ -40,7 +40,6 @@ from carbon_inclusion.events.schemas import (
 )
 from carbon_inclusion.ids import uuid7
 from carbon_inclusion.methodologies import repository as methodologies
-from carbon_inclusion.methodologies.models import FOOTPRINT_BEHAVIOUR
 from carbon_inclusion.registry.service import lock, retire, tonnes_in
 from carbon_inclusion.settings import Settings
 
@@ -93,14 +92,15 @@ class EventService:
                      body: EventIn) -> EventOut:
         check_event(body, programme_day(self.clock.now(), self.tz))
         async with self.db.connect() as conn:
-            version = await methodologies.footprint_version_at(
-                conn, FOOTPRINT_BEHAVIOUR, local_midnight(body.starts_on, self.tz))
-            if version is None:
+            found = await methodologies.footprint_in_force(
+                conn, local_midnight(body.starts_on, self.tz))
+            if found is None:
                 raise InvalidInput.field("starts_on", "no footprint methodology is in force "
                                          "on this day", code="no_footprint_methodology")
+            version, document = found
             methodology = self._compiled.get(version.sha256)
             if methodology is None:
-                methodology = rules.compile_methodology(rules.load_document(version.document))
+                methodology = rules.compile_methodology(rules.load_document(document))
                 self._compiled[version.sha256] = methodology
             lines, errors = [], []
             for source, category, quantity, field in footprint_lines(body):

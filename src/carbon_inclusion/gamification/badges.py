@@ -109,7 +109,7 @@ class BadgeService:
                 "bonus_points": a.bonus_points}) for a in awards])
 
     async def _names(self, conn: AsyncConnection) -> dict[str, Type]:
-        return statistic_names(await methodologies.behaviour_types(conn),
+        return statistic_names(await methodologies.scored_behaviours(conn),
                                await accounts.district_codes(conn))
 
     def today(self) -> dt.date:

@@ -95,7 +95,7 @@ class ChallengeService:
             errors.append(FieldError("ends_on", "a challenge lasts at most a year"))
         async with self.db.connect() as conn:
             if body.behaviour is not None and body.behaviour not in (
-                    await methodologies.behaviour_types(conn)):
+                    await methodologies.scored_behaviours(conn)):
                 errors.append(FieldError("behaviour", f"no methodology scores "
                                                       f"{body.behaviour!r}"))
             if errors:

@@ -10,17 +10,18 @@ two runs at once, or a run racing a redemption, expire each point once.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
+from carbon_inclusion.common.idempotency import digest_of
 from carbon_inclusion.db import Database
 from carbon_inclusion.ids import uuid7
-from carbon_inclusion.ledger import service as ledger
+from carbon_inclusion.ledger import repository
+from carbon_inclusion.ledger.entry import Entry
 
 
 def lot_expires_at(lot: int, years: int, tz: ZoneInfo) -> dt.datetime:
@@ -44,10 +45,11 @@ async def next_expiry(conn: AsyncConnection, citizen_id: uuid.UUID, years: int,
     """The points that expire soonest, and when; ``None`` when expiry is off or none will."""
     if years <= 0:
         return None
-    row = (await conn.execute(text(
-        "SELECT lot, balance FROM point_lots WHERE citizen_id = :c AND balance > 0 "
-        "ORDER BY lot LIMIT 1"), {"c": citizen_id})).first()
-    return NextExpiry(row.balance, lot_expires_at(row.lot, years, tz)) if row else None
+    soonest = await repository.soonest_lot(conn, citizen_id)
+    if soonest is None:
+        return None
+    lot, balance = soonest
+    return NextExpiry(balance, lot_expires_at(lot, years, tz))
 
 
 @dataclass(slots=True)
@@ -57,18 +59,20 @@ class ExpiryRun:
 
 
 async def expire_points(db: Database, *, years: int, tz: ZoneInfo,
-                        now: dt.datetime | None = None, batch: int = 500) -> ExpiryRun:
-    """Post an ``expiry`` entry for every lot past its date; returns what was expired."""
+                        now: dt.datetime | None = None, batch: int = 500,
+                        clock: Clock = SYSTEM_CLOCK) -> ExpiryRun:
+    """Post an ``expiry`` entry for every lot past its date (at ``now``, by default the
+    clock's); returns what was expired."""
     run = ExpiryRun()
     if years <= 0:
         return run
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or clock.now()
     cutoff = last_expired_lot(now, years, tz)
     after = uuid.UUID(int=0)
     while True:
         async with db.engine.connect() as conn:
-            citizens = list((await conn.execute(_DUE, {"cutoff": cutoff, "after": after,
-                                                       "n": batch})).scalars())
+            citizens = await repository.citizens_with_lots_up_to(conn, cutoff, after=after,
+                                                                  limit=batch)
         if not citizens:
             return run
         async with db.connect() as conn:
@@ -79,30 +83,17 @@ async def expire_points(db: Database, *, years: int, tz: ZoneInfo,
 
 
 async def _expire(conn: AsyncConnection, citizens: list[uuid.UUID],
-                  cutoff: int) -> list[ledger.Entry]:
-    rows = (await conn.execute(_LOCK, {"c": citizens, "cutoff": cutoff})).all()
+                  cutoff: int) -> list[Entry]:
+    # Wallet rows before lots, citizens in order: the order every writer of lots uses.
+    locked = await repository.lots_for_update(conn, citizens, up_to=cutoff)
     entries = []
-    for row in rows:
-        entry_id = uuid7()
-        key = f"expiry:{row.lot}:{entry_id}"
-        entries.append(ledger.Entry(
-            id=entry_id, citizen_id=row.citizen_id, kind="expiry", points=-row.balance,
-            counter="expiry", idempotency_key=key,
-            request_hash=hashlib.sha256(key.encode()).digest(),
-            memo=f"points earned in {row.lot} expired", lots=((row.lot, -row.balance),)))
-    await ledger.post(conn, entries)
+    for citizen_id, lots in locked.items():
+        for lot, balance in lots:
+            entry_id = uuid7()
+            key = f"expiry:{lot}:{entry_id}"
+            entries.append(Entry(
+                id=entry_id, citizen_id=citizen_id, kind="expiry", points=-balance,
+                counter="expiry", idempotency_key=key, request_hash=digest_of(key),
+                memo=f"points earned in {lot} expired", lots=((lot, -balance),)))
+    await repository.post(conn, entries)
     return entries
-
-
-_DUE = text("""
-    SELECT DISTINCT citizen_id FROM point_lots
-     WHERE lot <= :cutoff AND balance > 0 AND citizen_id > :after
-     ORDER BY citizen_id LIMIT :n""")
-
-# Wallet rows before lots, citizens in order: the order every writer of lots uses.
-_LOCK = text("""
-    SELECT l.citizen_id, l.lot, l.balance
-      FROM wallets w JOIN point_lots l ON l.citizen_id = w.citizen_id
-     WHERE w.citizen_id = ANY(CAST(:c AS uuid[])) AND l.lot <= :cutoff AND l.balance > 0
-     ORDER BY l.citizen_id, l.lot
-       FOR UPDATE""")

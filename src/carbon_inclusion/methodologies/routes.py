@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
 from carbon_inclusion import rules
 from carbon_inclusion.accounts.service import Principal
@@ -12,7 +12,6 @@ from carbon_inclusion.methodologies.schemas import (
     EvaluateRequest,
     EvaluationOut,
     RetireRequest,
-    VersionNumber,
     VersionOut,
     VersionPage,
 )
@@ -20,6 +19,9 @@ from carbon_inclusion.methodologies.service import PUBLIC_STATUSES, MethodologyS
 from carbon_inclusion.web.auth import ADMIN, PUBLIC
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
+
+# A version number in a path: PostgreSQL keeps it in an ``integer``.
+VersionNumber = Annotated[int, Parameter(ge=1, le=2**31 - 1, description="Version number")]
 
 VERSION_PATH = "/{code:str}/versions/{version:int}"
 

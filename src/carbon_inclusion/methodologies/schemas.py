@@ -4,10 +4,6 @@ import datetime as dt
 from typing import Annotated, Any
 
 import msgspec
-from litestar.params import Parameter
-
-# A version number in a path: PostgreSQL keeps it in an ``integer``.
-VersionNumber = Annotated[int, Parameter(ge=1, le=2**31 - 1, description="Version number")]
 
 
 class VersionOut(msgspec.Struct):

@@ -12,19 +12,20 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carbon_inclusion import rules
 from carbon_inclusion.audit.service import record
+from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
+from carbon_inclusion.common.integrity import constraint_of, domain_error
 from carbon_inclusion.common.pagination import decode_cursor, page
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
+from carbon_inclusion.methodologies import repository
 from carbon_inclusion.methodologies.models import FOOTPRINT_BEHAVIOUR, MethodologyVersion
+from carbon_inclusion.methodologies.repository import PUBLIC_STATUSES
 from carbon_inclusion.methodologies.schemas import EvaluationOut, VersionOut, VersionPage
-
-PUBLIC_STATUSES = ("published", "retired")
 
 
 def check_document(raw: Any) -> rules.Methodology:
@@ -76,20 +77,15 @@ class Resolved:
     compiled: rules.CompiledMethodology
 
 
-async def _lock_code(session: AsyncSession, code: str) -> None:
-    # Serialises version numbering and publication per code; other codes proceed.
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('methodology:' || :c))"),
-                          {"c": code})
-
-
 def _overlaps(a_from: dt.datetime, a_to: dt.datetime | None,
               b_from: dt.datetime, b_to: dt.datetime | None) -> bool:
     return (b_to is None or a_from < b_to) and (a_to is None or b_from < a_to)
 
 
 class MethodologyService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock = SYSTEM_CLOCK) -> None:
         self.db = db
+        self.clock = clock
         self._compiled: dict[tuple[str, int, str], rules.CompiledMethodology] = {}
 
     # --- administration -----------------------------------------------------------------
@@ -97,11 +93,8 @@ class MethodologyService:
     async def create_draft(self, actor_id: uuid.UUID | None, raw: Any) -> VersionOut:
         m = check_document(raw)
         async with self.db.transaction() as session:
-            await _lock_code(session, m.code)
-            latest = await session.scalar(
-                select(func.max(MethodologyVersion.version))
-                .where(MethodologyVersion.code == m.code)
-            )
+            await repository.lock_code(session, m.code)
+            latest = await repository.latest_version(session, m.code)
             if latest is not None and m.version <= latest:
                 raise Conflict(
                     f"{m.code} is already at version {latest}; a new version must be greater.",
@@ -135,7 +128,7 @@ class MethodologyService:
                         FieldError("version", f"must be {version}")],
             )
         async with self.db.transaction() as session:
-            await _lock_code(session, code)
+            await repository.lock_code(session, code)
             row = await self._get(session, code, version, for_update=True)
             if row.status != "draft":
                 raise Conflict(f"{code} v{version} is {row.status}; published versions never "
@@ -150,10 +143,10 @@ class MethodologyService:
             return version_out(row)
 
     async def publish(self, actor_id: uuid.UUID | None, code: str, version: int) -> VersionOut:
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock.now()
         try:
             async with self.db.transaction() as session:
-                await _lock_code(session, code)
+                await repository.lock_code(session, code)
                 row = await self._get(session, code, version, for_update=True)
                 if row.status != "draft":
                     raise Conflict(f"{code} v{version} is already {row.status}.",
@@ -175,17 +168,16 @@ class MethodologyService:
                        document_sha256=row.sha256)
                 await session.flush()
                 return version_out(row)
-        except IntegrityError as exc:
-            if "ex_methodology_versions_period" in str(exc.orig):
-                raise Conflict("Its period in force overlaps another published version.",
-                               code="overlapping_period") from None
-            raise
+        except IntegrityError as exc:  # a period published meanwhile overlaps: by name
+            if constraint_of(exc) != "ex_methodology_versions_period":
+                raise
+            raise domain_error(exc) from None
 
     async def retire(self, actor_id: uuid.UUID | None, code: str, version: int,
                      reason: str) -> VersionOut:
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock.now()
         async with self.db.transaction() as session:
-            await _lock_code(session, code)
+            await repository.lock_code(session, code)
             row = await self._get(session, code, version, for_update=True)
             if row.status != "published":
                 raise Conflict(f"{code} v{version} is {row.status}; only a published version "
@@ -216,16 +208,9 @@ class MethodologyService:
     async def _check_overlap(self, session: AsyncSession, m: rules.Methodology,
                              exclude_id: uuid.UUID | None) -> list[MethodologyVersion]:
         """Refuse overlapping periods; return open-ended predecessors this version closes."""
-        stmt = select(MethodologyVersion).where(
-            MethodologyVersion.code == m.code,
-            MethodologyVersion.status.in_(PUBLIC_STATUSES),
-            or_(MethodologyVersion.in_force_to.is_(None),
-                MethodologyVersion.in_force_to > m.effective_from),
-        )
-        if exclude_id is not None:
-            stmt = stmt.where(MethodologyVersion.id != exclude_id)
         superseded = []
-        for other in (await session.scalars(stmt.with_for_update())).all():
+        for other in await repository.public_of_code_from(session, m.code, m.effective_from,
+                                                           exclude_id):
             if not _overlaps(m.effective_from, m.effective_to, other.in_force_from,
                              other.in_force_to):
                 continue
@@ -254,51 +239,25 @@ class MethodologyService:
     async def list(self, *, limit: int, cursor: str | None, statuses: tuple[str, ...],
                    code: str | None = None, behaviour: str | None = None) -> VersionPage:
         after = decode_cursor(cursor, str, int)
-        stmt = select(MethodologyVersion).where(MethodologyVersion.status.in_(statuses))
-        if code:
-            stmt = stmt.where(MethodologyVersion.code == code)
-        if behaviour:
-            stmt = stmt.where(MethodologyVersion.behaviour == behaviour)
-        if after is not None:
-            stmt = stmt.where(
-                (MethodologyVersion.code > after[0])
-                | ((MethodologyVersion.code == after[0])
-                   & (MethodologyVersion.version < after[1]))
-            )
-        stmt = stmt.order_by(MethodologyVersion.code, MethodologyVersion.version.desc())
         async with self.db.read() as session:
-            rows = (await session.scalars(stmt.limit(limit + 1))).all()
+            rows = await repository.page(session, limit=limit + 1, statuses=statuses,
+                                         code=code, behaviour=behaviour, after=after)
         shown, next_cursor = page(rows, limit, lambda r: (r.code, r.version))
         return VersionPage(items=[version_out(r) for r in shown], next_cursor=next_cursor)
 
     async def resolve(self, behaviour: str, occurred_at: dt.datetime) -> Resolved | None:
         """The version in force for ``behaviour`` at ``occurred_at`` (half-open periods)."""
         async with self.db.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(MethodologyVersion.id, MethodologyVersion.code,
-                           MethodologyVersion.version, MethodologyVersion.sha256,
-                           MethodologyVersion.document)
-                    .where(
-                        MethodologyVersion.behaviour == behaviour,
-                        MethodologyVersion.status.in_(PUBLIC_STATUSES),
-                        MethodologyVersion.in_force_from <= occurred_at,
-                        or_(MethodologyVersion.in_force_to.is_(None),
-                            MethodologyVersion.in_force_to > occurred_at),
-                    )
-                    .order_by(MethodologyVersion.in_force_from.desc())
-                    .limit(1)
-                )
-            ).first()
-        if row is None:
+            found = await repository.version_in_force(conn, behaviour, occurred_at)
+        if found is None:
             return None
-        key = (row.code, row.version, row.sha256)
+        v, document = found
+        key = (v.code, v.version, v.sha256)
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = rules.compile_methodology(rules.load_document(row.document))
+            compiled = rules.compile_methodology(rules.load_document(document))
             self._compiled[key] = compiled
-        return Resolved(row.id, row.code, row.version, row.sha256, compiled)
-
+        return Resolved(v.id, v.code, v.version, v.sha256, compiled)
     def _compile(self, row: MethodologyVersion) -> rules.CompiledMethodology:
         key = (row.code, row.version, row.sha256)
         compiled = self._compiled.get(key)
@@ -310,11 +269,7 @@ class MethodologyService:
 
     async def _get(self, session: AsyncSession, code: str, version: int, *,
                    for_update: bool = False) -> MethodologyVersion:
-        stmt = select(MethodologyVersion).where(MethodologyVersion.code == code,
-                                                MethodologyVersion.version == version)
-        if for_update:
-            stmt = stmt.with_for_update()
-        row = (await session.scalars(stmt)).first()
+        row = await repository.get(session, code, version, for_update=for_update)
         if row is None:
             raise NotFound(f"No methodology {code} v{version}.")
         return row
@@ -325,9 +280,7 @@ class MethodologyService:
         """Create and publish ``raw`` unless that exact version is already there."""
         m = check_document(raw)
         async with self.db.read() as session:
-            existing = (await session.scalars(select(MethodologyVersion).where(
-                MethodologyVersion.code == m.code, MethodologyVersion.version == m.version,
-            ))).first()
+            existing = await repository.get(session, m.code, m.version)
         if existing is not None:
             if existing.sha256 != m.sha256:
                 raise Conflict(f"{m.code} v{m.version} exists with a different document "

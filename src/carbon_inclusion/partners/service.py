@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import secrets
 import time
@@ -11,19 +10,23 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion.audit.service import record
+from carbon_inclusion.common import locks
+from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
+from carbon_inclusion.common.integrity import CONSTRAINT_ERRORS, constraint_of, domain_error
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import (
     Conflict,
+    DomainError,
     FieldError,
     InvalidInput,
     NotFound,
     Unauthenticated,
 )
+from carbon_inclusion.partners import repository
 from carbon_inclusion.partners.models import Binding, Partner
 from carbon_inclusion.partners.schemas import BindingOut, PartnerOut, PartnerSecretOut
 from carbon_inclusion.security.secrets import (
@@ -44,8 +47,7 @@ OnBound = Callable[[AsyncConnection, uuid.UUID, str, bytes], Awaitable[int]]
 def ref_lock_key(partner_id: str, ref_hash: bytes) -> int:
     """Transaction-lock key of one partner reference: binding it and receiving records for
     it take this lock, so a record is either seen bound or credited when the binding is."""
-    digest = hashlib.blake2b(partner_id.encode() + b"\x00" + ref_hash, digest_size=8)
-    return int.from_bytes(digest.digest(), "big", signed=True)
+    return locks.lock_key("partner_ref", partner_id, ref_hash.hex())
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +62,9 @@ def mask_ref(external_ref: str) -> str:
 
 
 class PartnerService:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
         self.db = db
+        self.clock = clock
         self.box = SecretBox(derive_key(settings.secret_key, "partner-secrets"))
         self.hash_ref = RefHasher(derive_key(settings.secret_key, "binding-refs"))
         self.grace = dt.timedelta(seconds=settings.partner_secret_grace_s)
@@ -90,9 +93,9 @@ class PartnerService:
     async def rotate_secret(self, actor_id: uuid.UUID, partner_id: str) -> PartnerSecretOut:
         """A new secret; the old one keeps working for the grace period."""
         secret = secrets.token_urlsafe(32)
-        until = dt.datetime.now(dt.UTC) + self.grace
+        until = self.clock.now() + self.grace
         async with self.db.transaction() as session:
-            partner = await session.get(Partner, partner_id, with_for_update=True)
+            partner = await repository.get(session, partner_id, for_update=True)
             if partner is None:
                 raise NotFound(f"No partner {partner_id!r}.")
             partner.previous_secret_sealed = partner.secret_sealed
@@ -106,7 +109,7 @@ class PartnerService:
 
     async def list(self) -> list[PartnerOut]:
         async with self.db.read() as session:
-            rows = (await session.scalars(select(Partner).order_by(Partner.id))).all()
+            rows = await repository.all_partners(session)
         return [PartnerOut(p.id, p.name, p.kind, p.status, p.created_at) for p in rows]
 
     # --- request signatures -------------------------------------------------------------
@@ -122,7 +125,7 @@ class PartnerService:
         except ValueError:
             raise Unauthenticated("X-Timestamp must be Unix seconds.",
                                   code="invalid_signature") from None
-        if abs(time.time() - sent) > MAX_CLOCK_SKEW_S:
+        if abs(self.clock.now().timestamp() - sent) > MAX_CLOCK_SKEW_S:
             raise Unauthenticated("X-Timestamp is more than 5 minutes off.",
                                   code="stale_signature")
         partner = await self._partner(partner_id)
@@ -130,7 +133,7 @@ class PartnerService:
             raise Unauthenticated("Unknown partner or bad signature.", code="invalid_signature")
         candidates = [partner.secret_sealed]
         if partner.previous_secret_sealed and partner.previous_valid_until and (
-            partner.previous_valid_until > dt.datetime.now(dt.UTC)
+            partner.previous_valid_until > self.clock.now()
         ):
             candidates.append(partner.previous_secret_sealed)
         given = signature.strip().lower()
@@ -149,7 +152,7 @@ class PartnerService:
         if cached is not None and cached[0] > now:
             return cached[1]
         async with self.db.read() as session:
-            partner = await session.get(Partner, partner_id[:32])
+            partner = await repository.get(session, partner_id[:32])
         self._cache[partner_id[:32]] = (now + 5.0, partner)
         return partner
 
@@ -160,14 +163,11 @@ class PartnerService:
         ref_hash = self.hash_ref(partner_id, external_ref)
         try:
             async with self.db.transaction() as session:
-                partner = await session.get(Partner, partner_id)
+                partner = await repository.get(session, partner_id)
                 if partner is None:
                     raise InvalidInput.field("partner_id", f"unknown partner {partner_id!r}")
-                await session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                                      {"k": ref_lock_key(partner_id, ref_hash)})
-                existing = (await session.scalars(select(Binding).where(
-                    Binding.partner_id == partner_id, Binding.ref_hash == ref_hash,
-                    Binding.removed_at.is_(None)))).first()
+                await repository.lock(session, ref_lock_key(partner_id, ref_hash))
+                existing = await repository.active_binding(session, partner_id, ref_hash)
                 if existing is not None:
                     if existing.citizen_id == citizen_id:
                         return _binding_out(existing, mask_ref(external_ref))
@@ -180,37 +180,29 @@ class PartnerService:
                 if self.on_bound is not None:
                     credited = await self.on_bound(await session.connection(), citizen_id,
                                                    partner_id, ref_hash)
-        except IntegrityError as exc:
-            if "uq_bindings_active_ref" not in str(exc.orig):
+        except IntegrityError as exc:  # bound elsewhere meanwhile (the unique index says so)
+            if constraint_of(exc) != "uq_bindings_active_ref":
                 raise
-            raise _bound_elsewhere() from None
+            raise domain_error(exc) from None
         out = _binding_out(binding, binding.ref_hint)
         out.records_credited = credited
         return out
 
     async def bindings(self, citizen_id: uuid.UUID) -> list[BindingOut]:
         async with self.db.read() as session:
-            rows = (await session.scalars(
-                select(Binding).where(Binding.citizen_id == citizen_id,
-                                      Binding.removed_at.is_(None))
-                .order_by(Binding.created_at))).all()
+            rows = await repository.bindings_of(session, citizen_id)
         return [_binding_out(b, b.ref_hint) for b in rows]
 
     async def unbind(self, citizen_id: uuid.UUID, binding_id: uuid.UUID) -> None:
         async with self.db.transaction() as session:
-            result = await session.execute(
-                update(Binding)
-                .where(Binding.id == binding_id, Binding.citizen_id == citizen_id,
-                       Binding.removed_at.is_(None))
-                .values(removed_at=dt.datetime.now(dt.UTC)))
-            if result.rowcount == 0:
+            if not await repository.remove_binding(session, citizen_id, binding_id,
+                                                   self.clock.now()):
                 raise NotFound("No such binding.")
 
 
-def _bound_elsewhere() -> Conflict:
-    return Conflict("This card or account is bound to another citizen.",
-                    code="reference_bound_elsewhere",
-                    errors=[FieldError("external_ref", "already bound to another account")])
+def _bound_elsewhere() -> DomainError:
+    """The error of the unique index on active references, also when code sees it first."""
+    return CONSTRAINT_ERRORS["uq_bindings_active_ref"]()
 
 
 def _binding_out(b: Binding, masked: str) -> BindingOut:

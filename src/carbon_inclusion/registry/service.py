@@ -118,7 +118,7 @@ class RegistryService:
         if body.vintage_to >= today:
             errors.append(FieldError("vintage_to", "must be a day that is over (before today)"))
         async with self.db.connect() as conn:
-            if not await methodologies.is_published_behaviour_code(conn, body.methodology_code):
+            if not await methodologies.code_is_published(conn, body.methodology_code):
                 errors.append(FieldError("methodology_code", "no published methodology has "
                                                              "this code"))
             if errors:

@@ -499,9 +499,10 @@ _INSERT = text("""
     RETURNING citizen_id, code, level""")
 
 
-async def seed_badges(db: Database, items: list[dict[str, Any]]) -> int:
+async def seed_badges(db: Database, items: list[dict[str, Any]],
+                      settings: Settings | None = None) -> int:
     """Add the badges (``seed/badges.json``) not there yet, by code; returns how many."""
-    service, added = BadgeService(db, Settings()), 0
+    service, added = BadgeService(db, settings or Settings.from_env()), 0
     for item in items:
         async with db.engine.connect() as conn:
             if await conn.scalar(text("SELECT 1 FROM badges WHERE code = :c"),

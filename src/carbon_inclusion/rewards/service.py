@@ -408,9 +408,10 @@ class RewardService:
         await stock.give_back(conn, row.reward_id, row.stock_shard, len(expired))
 
 
-async def seed_rewards(db: Database, items: list[dict[str, Any]]) -> int:
+async def seed_rewards(db: Database, items: list[dict[str, Any]],
+                       settings: Settings | None = None) -> int:
     """Add the rewards (``seed/rewards.json``) not there yet, by id; returns how many."""
-    service, added = RewardService(db, Settings()), 0
+    service, added = RewardService(db, settings or Settings.from_env()), 0
     for item in map(dict, items):
         reward_id = uuid.UUID(item.pop("id"))
         async with db.read() as session:

@@ -15,6 +15,7 @@ Order of work, the same on every run:
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping
 from decimal import (
     ROUND_CEILING,
@@ -150,9 +151,12 @@ class CompiledMethodology:
         self._readers = [(name, spec.default, _Reader(spec)) for name, spec in m.inputs.items()]
         self._step_names = tuple(key.removeprefix("steps.") for key in m.formulas
                                  if key.startswith("steps."))
-        self._conditions = [(c.field, c.message,
-                             compile_expression(m.formulas[f"conditions.{i}"].tree))
-                            for i, c in enumerate(m.doc.conditions)]
+        trees = [m.formulas[f"conditions.{i}"].tree for i in range(len(m.doc.conditions))]
+        self._conditions = [(c.field, c.message, compile_expression(tree))
+                            for c, tree in zip(m.doc.conditions, trees, strict=True)]
+        # All of them in one call, the usual case; each on its own only to name a failure.
+        self._all_conditions = compile_expression(
+            ast.BoolOp(op=ast.And(), values=trees) if trees else ast.Constant(value=True))
         # The steps then the reduction as one function; the points formula on its own,
         # since a daily gram cap asks for it again (points_for).
         self._calculate = compile_program(
@@ -191,7 +195,7 @@ class CompiledMethodology:
                 problems.append(Problem(f"data.{name}", message))
             else:
                 env[name] = value
-        if not problems:
+        if not problems and not self._all_conditions(env):
             for field_name, message, condition in self._conditions:
                 if not condition(env):
                     problems.append(Problem(f"data.{field_name}", message))

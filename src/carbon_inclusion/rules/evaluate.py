@@ -149,6 +149,7 @@ class CompiledMethodology:
         self._params_out = {name: _plain(v) for name, v in self._params.items()}
         self._input_names = frozenset(m.inputs)
         self._readers = [(name, spec.default, _Reader(spec)) for name, spec in m.inputs.items()]
+        self._enums = {name: r.enum for name, _, r in self._readers if r.enum is not None}
         self._step_names = tuple(key.removeprefix("steps.") for key in m.formulas
                                  if key.startswith("steps."))
         trees = [m.formulas[f"conditions.{i}"].tree for i in range(len(m.doc.conditions))]
@@ -182,7 +183,8 @@ class CompiledMethodology:
             problems += [Problem(f"data.{name}", f"is not an input of {self.code} "
                                  f"v{self.version} (inputs: {', '.join(self.input_specs)})")
                          for name in data if name not in self._input_names]
-        env: dict[str, Any] = dict(self._params)
+        env: dict[str, Any] = self._params.copy()
+        enums = self._enums
         for name, default, reader in self._readers:
             raw = data.get(name)
             if raw is None:
@@ -190,6 +192,9 @@ class CompiledMethodology:
                     problems.append(Problem(f"data.{name}", "is required"))
                     continue
                 raw = default
+            elif type(raw) is str and raw in enums.get(name, ()):  # an enum's value, as is
+                env[name] = raw
+                continue
             value, message = reader.read(raw)
             if message:
                 problems.append(Problem(f"data.{name}", message))

@@ -115,7 +115,7 @@ def _setup(settings: Settings) -> None:
     from carbon_inclusion.seeding import seed_all
 
     upgrade(settings.database_url)
-    counts = _with_db(settings, seed_all)
+    counts = _with_db(settings, lambda db: seed_all(db, settings=settings))
     click.echo(f"migrated to head; seeded {counts}", err=True)
 
 
@@ -141,7 +141,7 @@ def seed(demo: bool) -> None:
     from carbon_inclusion.seeding import seed_all
 
     settings = _settings()
-    counts = _with_db(settings, seed_all)
+    counts = _with_db(settings, lambda db: seed_all(db, settings=settings))
     click.echo(json.dumps(counts))
     if demo:
         from carbon_inclusion.app import build_state
@@ -318,9 +318,7 @@ def leaderboards_rebuild(scope: str, period: str) -> None:
     """Rebuild the current boards from PostgreSQL (readers keep the old ones meanwhile)."""
     import time
 
-    from sqlalchemy import select
-
-    from carbon_inclusion.accounts.models import District
+    from carbon_inclusion.accounts import repository as accounts
     from carbon_inclusion.app import build_state
     from carbon_inclusion.gamification.leaderboards import PERIODS
 
@@ -331,8 +329,8 @@ def leaderboards_rebuild(scope: str, period: str) -> None:
         boards = state.leaderboards
         out = []
         try:
-            async with state.db.read() as session:
-                districts = list((await session.scalars(select(District.code))).all())
+            async with state.db.engine.connect() as conn:
+                districts = await accounts.district_codes(conn)
             for p in PERIODS if period == "every" else (period,):
                 wanted = [("city", None)] if scope in ("city", "both") else []
                 if scope in ("district", "both"):
@@ -366,10 +364,6 @@ def vouchers_expire() -> None:
     settings = _settings()
     report = _with_db(settings, lambda db: RewardService(db, settings).expire_vouchers())
     click.echo(f"expired {report.vouchers} vouchers, refunded {report.points_refunded} points")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
 
 
 @main.group()
@@ -424,3 +418,8 @@ def orders_expire() -> None:
     settings = _settings()
     n = _with_db(settings, lambda db: OrderService(db, settings).expire())
     click.echo(f"expired {n} order(s)")
+
+
+# Last, so that ``python -m carbon_inclusion.cli`` sees every command defined above.
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from sqlalchemy import text
 
+from carbon_inclusion.accounts import repository as accounts
 from carbon_inclusion.accounts.schemas import RegisterRequest
 from carbon_inclusion.behaviours.schemas import ClaimIn
 from carbon_inclusion.events.schemas import EventIn
@@ -46,10 +46,9 @@ async def fill(state: Any, settings: Settings, seed_dir: Path) -> dict[str, Any]
         raise DemoRefused("the demo programme is never loaded in production")
     db = state.db
     async with db.engine.connect() as conn:
-        if await conn.scalar(text("SELECT count(*) FROM users WHERE role = 'citizen'")):
+        if await accounts.any_citizen(conn):
             raise DemoRefused("the demo goes only into a database without citizens")
-        districts = list((await conn.scalar(text(
-            "SELECT array_agg(code ORDER BY code) FROM districts"))) or [])
+        districts = await accounts.district_codes(conn)
     rng = random.Random(2026)
     tz = settings.tz
     today = dt.datetime.now(tz).date()

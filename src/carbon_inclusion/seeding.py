@@ -6,13 +6,12 @@ import json
 import logging
 from pathlib import Path
 
-from sqlalchemy.dialects.postgresql import insert
-
-from carbon_inclusion.accounts.models import District
+from carbon_inclusion.accounts import repository as accounts
 from carbon_inclusion.db import Database
 from carbon_inclusion.gamification.seed import seed_badges, seed_levels
 from carbon_inclusion.methodologies.service import MethodologyService
 from carbon_inclusion.rewards.service import seed_rewards
+from carbon_inclusion.settings import Settings
 
 log = logging.getLogger("carbon_inclusion.seed")
 
@@ -27,15 +26,8 @@ def default_seed_dir() -> Path:
 
 async def seed_districts(db: Database, seed_dir: Path) -> int:
     doc = json.loads((seed_dir / "districts.json").read_text(encoding="utf-8"))
-    rows = doc["districts"]
-    stmt = insert(District).values(rows)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[District.code],
-        set_={c: stmt.excluded[c] for c in ("adcode", "name_zh", "name_en", "kind")},
-    )
     async with db.connect() as conn:
-        await conn.execute(stmt)
-    return len(rows)
+        return await accounts.upsert_districts(conn, doc["districts"])
 
 
 def _read(path: Path) -> dict:
@@ -58,14 +50,20 @@ async def seed_methodologies(db: Database, seed_dir: Path) -> int:
     return published
 
 
-async def seed_all(db: Database, seed_dir: Path | None = None) -> dict[str, int]:
+async def seed_all(db: Database, seed_dir: Path | None = None,
+                   settings: Settings | None = None) -> dict[str, int]:
+    """Everything in ``seed_dir``; ``settings`` (else the environment's) give the programme
+    time zone the rewards and badges are created in."""
     seed_dir = seed_dir or default_seed_dir()
+    settings = settings or Settings.from_env()
     counts = {
         "districts": await seed_districts(db, seed_dir),
         "methodologies_published": await seed_methodologies(db, seed_dir),
         "levels": await seed_levels(db, _read(seed_dir / "levels.json")["levels"]),
-        "rewards_added": await seed_rewards(db, _read(seed_dir / "rewards.json")["rewards"]),
-        "badges_added": await seed_badges(db, _read(seed_dir / "badges.json")["badges"]),
+        "rewards_added": await seed_rewards(db, _read(seed_dir / "rewards.json")["rewards"],
+                                      settings),
+        "badges_added": await seed_badges(db, _read(seed_dir / "badges.json")["badges"],
+                                     settings),
     }
     log.info("seeded %s", counts)
     return counts

@@ -1,17 +1,23 @@
 """Runtime settings: one frozen object read from the environment.
 
-Every setting has an environment variable (listed in the README). ``Settings.from_env`` is the
-only place that reads ``os.environ``; everything else receives a ``Settings``.
+Every setting has an environment variable (listed in the README), named on its field below
+with its type, bound and default. ``Settings.from_env`` is the only place that reads
+``os.environ``, and ``msgspec.convert`` turns the text into the typed fields; everything
+else receives a ``Settings``.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Annotated, Any, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+from carbon_inclusion.common.decoding import field_of
 
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-in-production-0000"  # noqa: S105
 ENVIRONMENTS = ("development", "test", "production")
@@ -21,53 +27,15 @@ class SettingsError(ValueError):
     """The environment does not describe a runnable service."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _decimal(env: Mapping[str, str], name: str, default: Decimal,
-             ok: Callable[[Decimal], bool], meaning: str) -> Decimal:
-    """``name`` as a Decimal for which ``ok`` holds; ``meaning`` says what it must be."""
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = Decimal(raw)
-    except ArithmeticError:
-        value = None
-    if value is None or not value.is_finite() or not ok(value):
-        raise SettingsError(f"{name} must be {meaning}, got {raw!r}")
-    return value
-
-
-def _money(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
-    return _decimal(env, name, default, lambda v: v > 0 and v == v.quantize(Decimal("0.01")),
-                    "a positive amount in whole fen, like 40.00")
-
-
-def _share(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
-    return _decimal(env, name, default, lambda v: 0 < v <= 1,
-                    "a fraction above 0 and at most 1, like 0.05")
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw.lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.lower() in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+AtLeast0 = Annotated[int, msgspec.Meta(ge=0)]
+AtLeast1 = Annotated[int, msgspec.Meta(ge=1)]
+AtLeast60 = Annotated[int, msgspec.Meta(ge=60)]
+AtLeast300 = Annotated[int, msgspec.Meta(ge=300)]
+AtLeast1024 = Annotated[int, msgspec.Meta(ge=1024)]
+Flag = Annotated[bool, msgspec.Meta(description="true or false")]
+Money = Annotated[Decimal, msgspec.Meta(description="a positive amount in whole fen, like 40.00")]
+Share = Annotated[Decimal, msgspec.Meta(
+    description="a fraction above 0 and at most 1, like 0.05")]
 
 
 def normalise_database_url(url: str) -> str:
@@ -78,53 +46,61 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    environment: str = "development"
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/carbon_inclusion"
-    redis_url: str = "redis://127.0.0.1:6379/0"
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    environment: str = msgspec.field(default="development", name="APP_ENV")
+    database_url: str = msgspec.field(
+        default="postgresql+asyncpg://postgres@127.0.0.1:5432/carbon_inclusion",
+        name="DATABASE_URL")
+    redis_url: str = msgspec.field(default="redis://127.0.0.1:6379/0", name="REDIS_URL")
     # Every Redis key and channel starts with this, so several deployments (or a test session)
     # can share one Redis without seeing each other.
-    redis_prefix: str = "ci:"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 2
+    redis_prefix: str = msgspec.field(default="ci:", name="REDIS_PREFIX")
+    host: str = msgspec.field(default="127.0.0.1", name="HOST")
+    port: AtLeast1 = msgspec.field(default=8000, name="PORT")
+    workers: AtLeast1 = msgspec.field(default=2, name="WEB_WORKERS")
     # Enough for the concurrency a worker sees, so connections are reused, not re-opened.
-    db_pool_size: int = 20
-    db_max_overflow: int = 5
+    db_pool_size: AtLeast1 = msgspec.field(default=20, name="DB_POOL_SIZE")
+    db_max_overflow: AtLeast0 = msgspec.field(default=5, name="DB_MAX_OVERFLOW")
     # How long a request waits for a free connection before it is answered 503.
-    db_pool_timeout: int = 5
-    programme_timezone: str = "Asia/Shanghai"
-    public_base_url: str = "http://127.0.0.1:8000"
-    secret_key: str = DEV_SECRET_KEY
-    jwt_issuer: str = "carbon-inclusion"
-    jwt_audience: str = "carbon-inclusion-api"
-    jwt_keys_dir: Path = field(default_factory=lambda: Path(".data/jwt"))
-    jwt_active_kid: str | None = None
-    access_token_ttl_s: int = 900
-    refresh_token_ttl_s: int = 30 * 24 * 3600
-    max_body_bytes: int = 64 * 1024
+    db_pool_timeout: AtLeast1 = msgspec.field(default=5, name="DB_POOL_TIMEOUT")
+    programme_timezone: str = msgspec.field(default="Asia/Shanghai", name="PROGRAMME_TZ")
+    public_base_url: str = msgspec.field(
+        default="http://127.0.0.1:8000", name="PUBLIC_BASE_URL")
+    secret_key: str = msgspec.field(default=DEV_SECRET_KEY, name="SECRET_KEY")
+    jwt_issuer: str = msgspec.field(default="carbon-inclusion", name="JWT_ISSUER")
+    jwt_audience: str = msgspec.field(default="carbon-inclusion-api", name="JWT_AUDIENCE")
+    jwt_keys_dir: Path = msgspec.field(
+        default_factory=lambda: Path(".data/jwt"), name="JWT_KEYS_DIR")
+    jwt_active_kid: str | None = msgspec.field(default=None, name="JWT_ACTIVE_KID")
+    access_token_ttl_s: AtLeast60 = msgspec.field(default=900, name="ACCESS_TOKEN_TTL")
+    refresh_token_ttl_s: AtLeast300 = msgspec.field(
+        default=30 * 24 * 3600, name="REFRESH_TOKEN_TTL")
+    max_body_bytes: AtLeast1024 = msgspec.field(default=64 * 1024, name="MAX_BODY_BYTES")
     # Sign-in throttling: failed attempts per phone, and all attempts per client address.
-    login_failures_per_phone: int = 5
-    login_attempts_per_ip: int = 60
-    login_window_s: int = 900
-    log_json: bool = True
+    login_failures_per_phone: AtLeast1 = msgspec.field(
+        default=5, name="LOGIN_FAILURES_PER_PHONE")
+    login_attempts_per_ip: AtLeast1 = msgspec.field(default=60, name="LOGIN_ATTEMPTS_PER_IP")
+    login_window_s: AtLeast1 = msgspec.field(default=900, name="LOGIN_WINDOW")
+    log_json: Flag = msgspec.field(default=True, name="LOG_JSON")
     # How long a rotated partner secret keeps verifying.
-    partner_secret_grace_s: int = 24 * 3600
+    partner_secret_grace_s: AtLeast0 = msgspec.field(
+        default=24 * 3600, name="PARTNER_SECRET_GRACE")
     # Behaviours: how old a behaviour may be when it is claimed or its card is bound, how far
     # in the future a clock may run, and how close two records must be to be the same trip.
-    claim_window_days: int = 30
-    clock_skew_s: int = 300
-    same_trip_window_s: int = 600
-    claims_per_minute: int = 30
-    partner_batches_per_minute: int = 600
+    claim_window_days: AtLeast1 = msgspec.field(default=30, name="CLAIM_WINDOW_DAYS")
+    clock_skew_s: AtLeast0 = msgspec.field(default=300, name="CLOCK_SKEW")
+    same_trip_window_s: AtLeast0 = msgspec.field(default=600, name="SAME_TRIP_WINDOW")
+    claims_per_minute: AtLeast1 = msgspec.field(default=30, name="CLAIMS_PER_MINUTE")
+    partner_batches_per_minute: AtLeast1 = msgspec.field(
+        default=600, name="PARTNER_BATCHES_PER_MINUTE")
     # Points earned in a year expire at the end of the N-th year after it; 0: never.
-    points_expiry_years: int = 0
+    points_expiry_years: AtLeast0 = msgspec.field(default=0, name="POINTS_EXPIRY_YEARS")
     # Credits: the programme's price per tonne (CNY, whole fen) and how long a quote holds them.
-    credit_price_cny: Decimal = Decimal("40.00")
-    order_hold_minutes: int = 30
+    credit_price_cny: Money = msgspec.field(default=Decimal("40.00"), name="CREDIT_PRICE_CNY")
+    order_hold_minutes: AtLeast1 = msgspec.field(default=30, name="ORDER_HOLD_MINUTES")
     # Compliance offsets may cover at most this share of an enterprise's verified emissions.
-    compliance_offset_cap: Decimal = Decimal("0.05")
+    compliance_offset_cap: Share = msgspec.field(
+        default=Decimal("0.05"), name="COMPLIANCE_OFFSET_CAP")
 
     @property
     def is_production(self) -> bool:
@@ -134,52 +110,28 @@ class Settings:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.programme_timezone)
 
-    def with_overrides(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]
+    def with_overrides(self, **changes: Any) -> Settings:
+        return msgspec.structs.replace(self, **changes)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        d = cls()
-        settings = cls(
-            environment=env.get("APP_ENV", d.environment),
-            database_url=normalise_database_url(env.get("DATABASE_URL") or d.database_url),
-            redis_url=env.get("REDIS_URL") or d.redis_url,
-            redis_prefix=env.get("REDIS_PREFIX", d.redis_prefix),
-            host=env.get("HOST", d.host),
-            port=_int(env, "PORT", d.port, 1),
-            workers=_int(env, "WEB_WORKERS", d.workers, 1),
-            db_pool_size=_int(env, "DB_POOL_SIZE", d.db_pool_size, 1),
-            db_max_overflow=_int(env, "DB_MAX_OVERFLOW", d.db_max_overflow, 0),
-            db_pool_timeout=_int(env, "DB_POOL_TIMEOUT", d.db_pool_timeout, 1),
-            programme_timezone=env.get("PROGRAMME_TZ", d.programme_timezone),
-            public_base_url=env.get("PUBLIC_BASE_URL", d.public_base_url).rstrip("/"),
-            secret_key=env.get("SECRET_KEY", d.secret_key),
-            jwt_issuer=env.get("JWT_ISSUER", d.jwt_issuer),
-            jwt_audience=env.get("JWT_AUDIENCE", d.jwt_audience),
-            jwt_keys_dir=Path(env.get("JWT_KEYS_DIR") or d.jwt_keys_dir),
-            jwt_active_kid=env.get("JWT_ACTIVE_KID") or None,
-            access_token_ttl_s=_int(env, "ACCESS_TOKEN_TTL", d.access_token_ttl_s, 60),
-            refresh_token_ttl_s=_int(env, "REFRESH_TOKEN_TTL", d.refresh_token_ttl_s, 300),
-            max_body_bytes=_int(env, "MAX_BODY_BYTES", d.max_body_bytes, 1024),
-            login_failures_per_phone=_int(
-                env, "LOGIN_FAILURES_PER_PHONE", d.login_failures_per_phone, 1
-            ),
-            login_attempts_per_ip=_int(env, "LOGIN_ATTEMPTS_PER_IP", d.login_attempts_per_ip, 1),
-            login_window_s=_int(env, "LOGIN_WINDOW", d.login_window_s, 1),
-            log_json=_bool(env, "LOG_JSON", d.log_json),
-            partner_secret_grace_s=_int(env, "PARTNER_SECRET_GRACE", d.partner_secret_grace_s, 0),
-            claim_window_days=_int(env, "CLAIM_WINDOW_DAYS", d.claim_window_days, 1),
-            clock_skew_s=_int(env, "CLOCK_SKEW", d.clock_skew_s, 0),
-            same_trip_window_s=_int(env, "SAME_TRIP_WINDOW", d.same_trip_window_s, 0),
-            claims_per_minute=_int(env, "CLAIMS_PER_MINUTE", d.claims_per_minute, 1),
-            partner_batches_per_minute=_int(
-                env, "PARTNER_BATCHES_PER_MINUTE", d.partner_batches_per_minute, 1),
-            points_expiry_years=_int(env, "POINTS_EXPIRY_YEARS", d.points_expiry_years, 0),
-            credit_price_cny=_money(env, "CREDIT_PRICE_CNY", d.credit_price_cny),
-            order_hold_minutes=_int(env, "ORDER_HOLD_MINUTES", d.order_hold_minutes, 1),
-            compliance_offset_cap=_share(env, "COMPLIANCE_OFFSET_CAP", d.compliance_offset_cap),
-        )
+        try:
+            settings = msgspec.convert(_variables(env), cls, strict=False, dec_hook=_path)
+        except msgspec.ValidationError as exc:
+            name, _ = field_of(exc)
+            raise SettingsError(_problem(name, env[name])) from None
+        for name, ok in _DECIMAL_OK.items():
+            value = getattr(settings, _FIELDS[name].name)
+            try:
+                good = value.is_finite() and ok(value)
+            except ArithmeticError:  # 1E+400 cannot even be quantized to the fen
+                good = False
+            if not good:
+                raise SettingsError(_problem(name, env[name]))
+        settings = msgspec.structs.replace(
+            settings, database_url=normalise_database_url(settings.database_url),
+            public_base_url=settings.public_base_url.rstrip("/"))
         if settings.is_production and "JWT_KEYS_DIR" not in env:
             raise SettingsError("production needs JWT_KEYS_DIR (a directory of Ed25519 PEM keys)")
         settings.validate()
@@ -199,3 +151,58 @@ class Settings:
                 "production refuses to start without SECRET_KEY "
                 "(at least 32 characters, not the development default)"
             )
+
+
+def _metas(kind: Any) -> list[msgspec.Meta]:
+    out: list[msgspec.Meta] = []
+    for arg in get_args(kind):
+        out += [arg] if isinstance(arg, msgspec.Meta) else _metas(arg)
+    return out
+
+
+_FIELDS = {f.encode_name: f for f in msgspec.structs.fields(Settings)}
+_MINIMUM = {name: next((m.ge for m in _metas(f.type) if m.ge is not None), None)
+            for name, f in _FIELDS.items()}
+_MEANING = {name: next((m.description for m in _metas(f.type) if m.description), None)
+            for name, f in _FIELDS.items()}
+# Text keeps an empty value (REDIS_PREFIX="" is no prefix); numbers, flags, paths, the key id
+# and the two URLs fall back to their default when set empty.
+_EMPTY_IS_DEFAULT = {name for name, f in _FIELDS.items() if f.type is not str} | {
+    "DATABASE_URL", "REDIS_URL"}
+_FLAG_WORDS = {"yes": "true", "on": "true", "no": "false", "off": "false"}
+# What msgspec's constraints cannot say: exact to the fen, a finite fraction.
+_DECIMAL_OK: dict[str, Callable[[Decimal], bool]] = {
+    "CREDIT_PRICE_CNY": lambda v: v > 0 and v == v.quantize(Decimal("0.01")),
+    "COMPLIANCE_OFFSET_CAP": lambda v: 0 < v <= 1,
+}
+
+
+def _variables(env: Mapping[str, str]) -> dict[str, str]:
+    """The settings' variables that are set, as msgspec should read them."""
+    out: dict[str, str] = {}
+    for name, f in _FIELDS.items():
+        value = env.get(name)
+        if value is None or (value == "" and name in _EMPTY_IS_DEFAULT):
+            continue
+        if _MEANING[name] == "true or false":
+            value = _FLAG_WORDS.get(value.lower(), value)
+        elif f.type is not str:
+            value = value.strip()
+        out[name] = value
+    return out
+
+
+def _path(kind: type, value: Any) -> Any:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError
+
+
+def _problem(name: str, raw: str) -> str:
+    """What is wrong with ``name``, in the words the service has always used."""
+    minimum = _MINIMUM[name]
+    if minimum is None:
+        return f"{name} must be {_MEANING[name] or 'text'}, got {raw!r}"
+    if raw.strip().lstrip("-").isdigit():
+        return f"{name} must be at least {minimum}, got {int(raw)}"
+    return f"{name} must be an integer, got {raw!r}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from click.testing import CliRunner
 from sqlalchemy import text
@@ -18,6 +19,9 @@ def test_check_accepts_the_seeds_and_names_the_fault_of_a_bad_document(tmp_path)
     ok = runner.invoke(main, ["methodology", "check", *seeds])
     assert ok.exit_code == 0, ok.output
     assert ok.output.count(": ok ") == len(seeds)
+    assert all(re.fullmatch(rf"{re.escape(seed)}: ok [A-Z0-9-]+ v\d+ sha256=[0-9a-f]{{64}}",
+                            line) for seed, line in zip(seeds, ok.output.splitlines(),
+                                                        strict=True)), ok.output
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(document("T-CLI", reduction_g={
         "formula": "distance_km / 0", "rounding": {"places": 1, "mode": "half_even"}})))
@@ -33,9 +37,9 @@ def test_publish_creates_and_publishes_once(tmp_path, monkeypatch, storage, code
     runner = CliRunner()
     first = runner.invoke(main, ["methodology", "publish", str(path)])
     assert first.exit_code == 0, first.output
-    assert first.output.strip().endswith("published")
+    assert first.output == f"{path}: published\n"
     again = runner.invoke(main, ["methodology", "publish", str(path)])
-    assert again.output.strip().endswith("unchanged")
+    assert (again.exit_code, again.output) == (0, f"{path}: unchanged\n")
     changed = document(code, title={"zh": "改", "en": "changed"})
     path.write_text(json.dumps(changed), encoding="utf-8")
     refused = runner.invoke(main, ["methodology", "publish", str(path)])

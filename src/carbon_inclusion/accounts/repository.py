@@ -8,8 +8,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import any_, bindparam, select, update
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy import any_, bindparam, exists, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from carbon_inclusion.accounts.models import District, Organisation, RefreshToken, User
@@ -141,3 +141,21 @@ async def organisation_name(conn: AsyncConnection, organisation_id: uuid.UUID) -
 async def district_of(conn: AsyncConnection, citizen_id: uuid.UUID) -> str | None:
     """The district a citizen's behaviours are counted in."""
     return await conn.scalar(select(User.district_code).where(User.id == citizen_id))
+
+
+# --- used by cli/seeding ----------------------------------------------------------------
+
+
+async def upsert_districts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
+    """Insert the districts of ``seed/districts.json``, updating those already there by code."""
+    stmt = insert(District).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[District.code],
+        set_={c: stmt.excluded[c] for c in ("adcode", "name_zh", "name_en", "kind")},
+    )
+    await conn.execute(stmt)
+    return len(rows)
+
+
+async def any_citizen(conn: AsyncConnection) -> bool:
+    return bool(await conn.scalar(select(exists().where(User.role == "citizen"))))

@@ -15,6 +15,7 @@ Order of work, the same on every run:
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping
 from decimal import (
     ROUND_CEILING,
@@ -29,15 +30,19 @@ from decimal import (
     DivisionByZero,
     InvalidOperation,
     Overflow,
+    getcontext,
     localcontext,
+    setcontext,
 )
 from typing import Any
 
-from simpleeval import InvalidExpression, SimpleEval
-
+from carbon_inclusion.rules.compiler import compile_expression, compile_program
 from carbon_inclusion.rules.document import InputSpec, Methodology
 from carbon_inclusion.rules.errors import InputError, Problem
 from carbon_inclusion.rules.expressions import FUNCTIONS, OPERATORS
+
+__all__ = ["FUNCTIONS", "OPERATORS", "CheckedEval", "CompiledMethodology", "Evaluation",
+           "compile_methodology"]
 
 ROUNDING = {"half_even": ROUND_HALF_EVEN, "half_up": ROUND_HALF_UP,
             "half_down": ROUND_HALF_DOWN, "down": ROUND_DOWN, "up": ROUND_UP,
@@ -49,33 +54,23 @@ ZERO = Decimal(0)
 QUANTA = {places: Decimal(1).scaleb(-places) for places in range(7)}
 
 
-class CheckedEval(SimpleEval):
-    """simpleeval, minus its per-node scan of every intermediate value for forbidden objects.
+class CheckedEval:
+    """The evaluator's former interface, kept for badge conditions: ``names`` is the
+    environment and ``_eval(tree)`` runs a checked tree, compiled once per tree by
+    ``compiler.compile_expression`` (``operators``/``functions`` are fixed by the checker
+    and only accepted for compatibility)."""
 
-    That scan guards against names bound to modules or dangerous callables. Here every name
-    is a declared input (``Decimal``/``str``), parameter (``Decimal`` or a table of them) or
-    step, and every call is one of ``FUNCTIONS``, all fixed when the document was checked
-    (``expressions.parse``), so the scan can find nothing and only costs time (about a third
-    of an evaluation). For the same reason names and constants are looked up directly (no
-    fall-back to functions, no length check on literals the checker already bounded).
-    Node dispatch, operators and calls are simpleeval's own.
-    """
+    __slots__ = ("names",)
 
-    def _eval(self, node: Any) -> Any:
-        return self.nodes[type(node)](node)
+    def __init__(self, operators: Any = None, functions: Any = None,
+                 names: Mapping[str, Any] | None = None) -> None:
+        self.names: Mapping[str, Any] = {} if names is None else names
 
-    def _eval_name(self, node: Any) -> Any:
-        return self.names[node.id]
-
-    def _eval_compare(self, node: Any) -> Any:
-        if len(node.ops) == 1:  # the usual case, without the loop
-            op = self.operators[type(node.ops[0])]
-            return op(self._eval(node.left), self._eval(node.comparators[0]))
-        return super()._eval_compare(node)
-
-    @staticmethod
-    def _eval_constant(node: Any) -> Any:
-        return node.value
+    def _eval(self, tree: Any) -> Any:
+        run = tree.__dict__.get("_compiled")
+        if run is None:
+            run = tree._compiled = compile_expression(tree)
+        return run(self.names)
 
 
 class Evaluation:
@@ -137,8 +132,8 @@ class Evaluation:
 class CompiledMethodology:
     """A loaded methodology ready to score behaviours; build once per published version.
 
-    Evaluation is synchronous and keeps no state between calls, but reuses one evaluator
-    object: share an instance within a thread (an event loop), not across threads.
+    Every formula is compiled to a Python function here, once (``compiler``). Evaluation
+    is synchronous and keeps no state between calls, so an instance may be shared freely.
     """
 
     def __init__(self, methodology: Methodology) -> None:
@@ -152,20 +147,27 @@ class CompiledMethodology:
         self.input_specs: dict[str, InputSpec] = m.inputs
         self._params = {name: p.value for name, p in m.params.items()}
         self._params_out = {name: _plain(v) for name, v in self._params.items()}
-        self._steps = [(key.removeprefix("steps."), f.tree)
-                       for key, f in m.formulas.items() if key.startswith("steps.")]
         self._input_names = frozenset(m.inputs)
+        self._readers = [(name, spec.default, _Reader(spec)) for name, spec in m.inputs.items()]
+        self._enums = {name: r.enum for name, _, r in self._readers if r.enum is not None}
         self._step_names = tuple(key.removeprefix("steps.") for key in m.formulas
                                  if key.startswith("steps."))
-        self._conditions = [(c.field, c.message, m.formulas[f"conditions.{i}"].tree)
-                            for i, c in enumerate(m.doc.conditions)]
-        self._reduction = m.formulas["reduction_g"].tree
-        self._points = m.formulas["points"].tree
+        trees = [m.formulas[f"conditions.{i}"].tree for i in range(len(m.doc.conditions))]
+        self._conditions = [(c.field, c.message, compile_expression(tree))
+                            for c, tree in zip(m.doc.conditions, trees, strict=True)]
+        # All of them in one call, the usual case; each on its own only to name a failure.
+        self._all_conditions = compile_expression(
+            ast.BoolOp(op=ast.And(), values=trees) if trees else ast.Constant(value=True))
+        # The steps then the reduction as one function; the points formula on its own,
+        # since a daily gram cap asks for it again (points_for).
+        self._calculate = compile_program(
+            [(key.removeprefix("steps."), f.tree) for key, f in m.formulas.items()
+             if key.startswith("steps.")],
+            m.formulas["reduction_g"].tree)
+        self._points = compile_expression(m.formulas["points"].tree)
         rounding = m.doc.reduction_g.rounding
         self._quantum = QUANTA[rounding.places]
         self._rounding = ROUNDING[rounding.mode]
-        self._evaluator = CheckedEval(operators=dict(OPERATORS), functions=dict(FUNCTIONS),
-                                      names={})
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -181,22 +183,26 @@ class CompiledMethodology:
             problems += [Problem(f"data.{name}", f"is not an input of {self.code} "
                                  f"v{self.version} (inputs: {', '.join(self.input_specs)})")
                          for name in data if name not in self._input_names]
-        env: dict[str, Any] = dict(self._params)
-        for name, spec in self.input_specs.items():
+        env: dict[str, Any] = self._params.copy()
+        enums = self._enums
+        for name, default, reader in self._readers:
             raw = data.get(name)
             if raw is None:
-                if spec.default is None:
+                if default is None:
                     problems.append(Problem(f"data.{name}", "is required"))
                     continue
-                raw = spec.default
-            value, message = _read(spec, raw)
+                raw = default
+            elif type(raw) is str and raw in enums.get(name, ()):  # an enum's value, as is
+                env[name] = raw
+                continue
+            value, message = reader.read(raw)
             if message:
                 problems.append(Problem(f"data.{name}", message))
             else:
                 env[name] = value
-        if not problems:
-            for field_name, message, tree in self._conditions:
-                if not self._run(tree, env):
+        if not problems and not self._all_conditions(env):
+            for field_name, message, condition in self._conditions:
+                if not condition(env):
                     problems.append(Problem(f"data.{field_name}", message))
         if problems:
             raise InputError(problems)
@@ -212,19 +218,24 @@ class CompiledMethodology:
             raise InputError([Problem("evidence", f"must be one of "
                                       f"{', '.join(self.evidence_tiers)}")])
         quantum, rounding = self._quantum, self._rounding
-        with localcontext(ARITHMETIC):
+        # As ``localcontext(ARITHMETIC)``, without copying the context on every call (a
+        # tenth of an evaluation): nothing here changes the context's settings, and the
+        # flags it collects are never read.
+        caller = getcontext()
+        setcontext(ARITHMETIC)
+        try:
             env = self._read_inputs(data)
             try:
-                for name, tree in self._steps:
-                    env[name] = self._run(tree, env)
-                exact = self._run(self._reduction, env)
+                exact = self._calculate(env)
                 clamped = exact < 0 and not self.allow_negative
                 gross = (ZERO if clamped else exact).quantize(quantum, rounding=rounding)
                 net = (gross * tier.factor).quantize(quantum, rounding=rounding)
                 env["reduction_g"] = net
                 points = self._points_of(env)
-            except (ArithmeticError, InvalidExpression, TypeError, KeyError) as exc:
+            except (ArithmeticError, TypeError, KeyError) as exc:
                 raise InputError([Problem("data", f"cannot be scored: {exc!r}")]) from None
+        finally:
+            setcontext(caller)
         return Evaluation(net, points, evidence, tier.review, self._params_out, env,
                           self._step_names, (exact, clamped, gross, tier.factor))
 
@@ -236,16 +247,10 @@ class CompiledMethodology:
             return self._points_of(env)
 
     def _points_of(self, env: dict[str, Any]) -> int:
-        points = self._run(self._points, env)
+        points = self._points(env)
         if points != points.to_integral_value():  # the checker makes this unreachable
             raise ArithmeticError(f"points formula gave a fraction: {points}")
         return max(int(points), 0) if not self.allow_negative else int(points)
-
-    def _run(self, tree: Any, env: dict[str, Any]) -> Any:
-        evaluator = self._evaluator
-        evaluator.names = env
-        return evaluator._eval(tree)  # the tree was parsed and checked at load time
-
 
 def compile_methodology(methodology: Methodology) -> CompiledMethodology:
     return CompiledMethodology(methodology)
@@ -257,26 +262,51 @@ def _plain(value: Decimal | dict[str, Decimal]) -> Any:
     return str(value)
 
 
-def _read(spec: InputSpec, raw: Any) -> tuple[Any, str | None]:
-    if spec.type == "enum":
-        if not isinstance(raw, str) or raw not in (spec.values or ()):
-            return None, f"must be one of {', '.join(spec.values or ())}"
-        return raw, None
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        return None, "must be a number (a JSON number or a decimal string)"
-    try:
-        value = Decimal(repr(raw)) if isinstance(raw, float) else Decimal(raw)
-    except (InvalidOperation, ValueError):
-        return None, "must be a decimal number such as 12.5"
-    if not value.is_finite():
-        return None, "must be a finite number"
-    assert spec.min is not None and spec.max is not None
-    if not spec.min <= value <= spec.max:
-        unit = f" {spec.unit}" if spec.unit else ""
-        return None, f"must be between {spec.min} and {spec.max}{unit}"
-    places = 0 if spec.type == "integer" else spec.places
-    if places is not None and value.as_tuple().exponent < -places \
-            and value != value.quantize(QUANTA[places]):  # 12.50 is fine for one place
-        return None, ("must be a whole number" if places == 0
-                      else f"has more than {places} decimal place{'s' if places > 1 else ''}")
-    return value, None
+class _Reader:
+    """How one declared input is read and checked, worked out once per version."""
+
+    __slots__ = ("enum", "hi", "lo", "places", "quantize_safe", "quantum", "spec")
+
+    def __init__(self, spec: InputSpec) -> None:
+        self.spec = spec
+        self.enum = frozenset(spec.values or ()) if spec.type == "enum" else None
+        self.lo, self.hi = spec.min, spec.max
+        self.places = 0 if spec.type == "integer" else spec.places
+        self.quantum = None if self.places is None else QUANTA[self.places]
+        # Quantizing a value within the bounds cannot pass the 34 digits of ARITHMETIC, so
+        # comparing with its quantized self is the whole test; otherwise look at the
+        # exponent first, as a value like 1E+30 must not be quantized to six places.
+        self.quantize_safe = self.places is not None and self.enum is None and all(
+            b is None or b.is_zero() or b.adjusted() + self.places < 33
+            for b in (self.lo, self.hi))
+
+    def read(self, raw: Any) -> tuple[Any, str | None]:
+        spec = self.spec
+        if self.enum is not None:
+            if not isinstance(raw, str) or raw not in self.enum:
+                return None, f"must be one of {', '.join(spec.values or ())}"
+            return raw, None
+        kind = type(raw)
+        if kind is not str and kind is not int and (
+                isinstance(raw, bool) or not isinstance(raw, int | float | str)):
+            return None, "must be a number (a JSON number or a decimal string)"
+        try:
+            value = Decimal(repr(raw)) if isinstance(raw, float) else Decimal(raw)
+        except (InvalidOperation, ValueError):
+            return None, "must be a decimal number such as 12.5"
+        if not value.is_finite():
+            return None, "must be a finite number"
+        lo, hi = self.lo, self.hi
+        assert lo is not None and hi is not None
+        if not lo <= value <= hi:
+            unit = f" {spec.unit}" if spec.unit else ""
+            return None, f"must be between {lo} and {hi}{unit}"
+        quantum = self.quantum
+        if quantum is not None and (
+                value != value.quantize(quantum) if self.quantize_safe
+                else value.as_tuple().exponent < -self.places  # type: ignore[operator]
+                and value != value.quantize(quantum)):  # 12.50 is fine for one place
+            places = self.places
+            return None, ("must be a whole number" if places == 0
+                          else f"has more than {places} decimal place{'s' if places > 1 else ''}")
+        return value, None

@@ -1,4 +1,4 @@
-"""Formulas: a small, checked subset of Python expressions, evaluated by ``simpleeval``.
+"""Formulas: a small, checked subset of Python expressions, compiled by ``compiler``.
 
 A formula is parsed once, when its document is submitted, and checked against the names the
 document declares before it can ever run:
@@ -15,9 +15,9 @@ document declares before it can ever run:
   one tenth and no float ever enters the arithmetic.
 
 Cost is bounded by construction: a formula has at most ``MAX_NODES`` nodes and no loops.
-The checked tree is handed to ``simpleeval`` (a well-kept sandboxed evaluator) with
-operators and functions restricted to the ones above; the checker is the first wall and
-simpleeval's own restrictions the second.
+The checked tree is compiled (``rules.compiler``) into a Python function over the declared
+names; the compiler accepts only the node kinds this checker lets through, so the checker is
+the wall and the compiler refuses anything that did not pass it.
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ Revises: 0004
 
 from __future__ import annotations
 
-import importlib
 import os
 
 import sqlalchemy as sa
@@ -128,9 +127,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    previous = importlib.import_module(
-        "carbon_inclusion.db.migrations.versions.0004_behaviours_and_ledger")
-    op.execute(previous.LEDGER_TRIGGERS[2].replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"))
+    op.execute(POSTINGS_ADDED_0004)
     op.drop_constraint(op.f('ck_postings_citizen_lot'), 'postings', type_='check')
     op.drop_column('postings', 'lot')
     op.drop_index('ix_vouchers_redemption', table_name='vouchers')
@@ -209,6 +206,53 @@ BEGIN
                         WHERE x.citizen_id = m.citizen_id AND x.lot = m.lot)
      ORDER BY m.citizen_id, m.lot
     ON CONFLICT (citizen_id, lot) DO UPDATE SET balance = l.balance + EXCLUDED.balance;
+    RETURN NULL;
+END $$
+"""
+
+
+# The function as revision 0004 made it (balance and wallets, no lots), for the downgrade.
+POSTINGS_ADDED_0004 = """CREATE OR REPLACE FUNCTION ci_postings_added() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    bad uuid;
+BEGIN
+    SELECT p.entry_id INTO bad
+      FROM postings p
+     WHERE p.entry_id IN (SELECT DISTINCT entry_id FROM added)
+     GROUP BY p.entry_id
+    HAVING sum(p.amount) <> 0
+     LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'journal entry % does not balance', bad
+            USING ERRCODE = 'check_violation';
+    END IF;
+
+    PERFORM 1 FROM wallets w
+     WHERE w.citizen_id IN (SELECT account_citizen_id FROM added WHERE account = 'citizen')
+     ORDER BY w.citizen_id FOR UPDATE;
+    -- UPDATE first: an INSERT's proposed row must pass the CHECK even when it would conflict.
+    WITH moves AS (
+        SELECT a.account_citizen_id AS citizen_id, sum(a.amount) AS amount,
+               coalesce(sum(a.amount) FILTER (WHERE e.kind IN ('behaviour_credit', 'reversal')),
+                        0) AS earned
+          FROM added a JOIN journal_entries e ON e.id = a.entry_id
+         WHERE a.account = 'citizen' GROUP BY a.account_citizen_id)
+    UPDATE wallets w SET balance = w.balance + m.amount, earned = w.earned + m.earned,
+                         updated_at = now()
+      FROM moves m WHERE w.citizen_id = m.citizen_id;
+    WITH moves AS (
+        SELECT a.account_citizen_id AS citizen_id, sum(a.amount) AS amount,
+               coalesce(sum(a.amount) FILTER (WHERE e.kind IN ('behaviour_credit', 'reversal')),
+                        0) AS earned
+          FROM added a JOIN journal_entries e ON e.id = a.entry_id
+         WHERE a.account = 'citizen' GROUP BY a.account_citizen_id)
+    INSERT INTO wallets AS w (citizen_id, balance, earned)
+    SELECT m.citizen_id, m.amount, m.earned FROM moves m
+     WHERE NOT EXISTS (SELECT 1 FROM wallets x WHERE x.citizen_id = m.citizen_id)
+     ORDER BY m.citizen_id
+    ON CONFLICT (citizen_id) DO UPDATE
+        SET balance = w.balance + EXCLUDED.balance, earned = w.earned + EXCLUDED.earned,
+            updated_at = now();
     RETURN NULL;
 END $$
 """

@@ -76,10 +76,12 @@ class PartnerRecordIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class PartnerBatchIn(msgspec.Struct, forbid_unknown_fields=True):
-    # Records are checked one by one, so one bad record never sinks the batch.
+    # Records are checked one by one, so one bad record never sinks the batch; the document
+    # still says what a record is.
     records: Annotated[list[Any], msgspec.Meta(
         min_length=1, max_length=1000,
-        description="Each a `PartnerRecordIn`; one that is not is answered `rejected`.")]
+        description="Each a `PartnerRecordIn`; one that is not is answered `rejected`.",
+        extra_json_schema={"items": {"$ref": "#/components/schemas/PartnerRecordIn"}})]
 
 
 class RecordResult(msgspec.Struct):

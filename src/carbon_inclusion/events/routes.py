@@ -9,7 +9,7 @@ from litestar.params import FromPath, JSONBody
 
 from carbon_inclusion.accounts.service import Principal
 from carbon_inclusion.events.schemas import (
-    CancelIn,
+    CertificateCancellationIn,
     CertificateOut,
     ComplianceIn,
     EventIn,
@@ -133,6 +133,7 @@ class AdminCertificateController(Controller):
           description="The certificate is never edited: it is marked cancelled with the "
           "reason, and (`reissue`, the default) a new one states the same retirement from "
           "the data as it is now. Answers the new certificate, or the cancelled one.")
-    async def cancel(self, certificate_id: FromPath[uuid.UUID], data: JSONBody[CancelIn],
+    async def cancel(self, certificate_id: FromPath[uuid.UUID],
+                     data: JSONBody[CertificateCancellationIn],
                      events: NamedDependency[EventService]) -> CertificateOut:
         return await events.cancel(certificate_id, data.reason, reissue=data.reissue)

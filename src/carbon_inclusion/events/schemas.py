@@ -94,7 +94,7 @@ class CertificateOut(msgspec.Struct):
     replaced_by: uuid.UUID | None = None
 
 
-class CancelIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class CertificateCancellationIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     reason: Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
     reissue: bool = True  # issue a corrected certificate for the same retirement
 

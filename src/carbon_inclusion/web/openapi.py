@@ -7,6 +7,7 @@ from litestar import Litestar
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
     OpenAPI,
+    OpenAPIHeader,
     OpenAPIMediaType,
     Parameter,
     Reference,
@@ -16,7 +17,7 @@ from litestar.openapi.spec import (
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.routes import HTTPRoute
 
-from carbon_inclusion.web.idempotency import KEY_PATTERN
+from carbon_inclusion.web.idempotency import KEY_PATTERN, REPLAYED
 from carbon_inclusion.web.problems import PROBLEM_JSON, Problem
 
 _DESCRIPTIONS = {
@@ -62,7 +63,10 @@ def complete_document(app: Litestar) -> None:
     * that ``Idempotency-Key`` is required, with its pattern (``require_key`` answers 422
       without it; it is optional to the framework only so that the 422 can say why);
     * the JSON body of a signed route (``opt["signed_body"]``: its struct, then any other
-      it names), which the handler reads as bytes to check the signature before decoding.
+      it names), which the handler reads as bytes to check the signature before decoding;
+    * a description on every operation: its summary and who may call it, where the route
+      says no more;
+    * the values of the ``Idempotent-Replayed`` header, as ``created`` writes them.
     """
     document = app.openapi_schema
     paths = document.paths or {}
@@ -81,6 +85,12 @@ def complete_document(app: Litestar) -> None:
                     operation.security = []
                 if signed := handler.opt.get("signed_body"):
                     operation.request_body = _json_body(document, signed)
+                if not operation.description:
+                    operation.description = f"{operation.summary}. {_callers(handler.opt)}"
+                for response in (operation.responses or {}).values():
+                    header = (getattr(response, "headers", None) or {}).get(REPLAYED)
+                    if isinstance(header, OpenAPIHeader):
+                        header.schema = Schema(type=OpenAPIType.STRING, enum=["false", "true"])
                 for parameter in operation.parameters or []:
                     if isinstance(parameter, Parameter) and parameter.name == "Idempotency-Key":
                         parameter.required = True
@@ -90,6 +100,16 @@ def complete_document(app: Litestar) -> None:
     for name, schema in (document.components.schemas or {}).items():
         if name in strict and isinstance(schema, Schema):
             schema.additional_properties = False
+
+
+def _callers(opt: dict) -> str:
+    """Who may call a route, in the words of ``web.auth.role_guard``, which enforces it."""
+    if opt.get("partner"):
+        return "Called by a data partner, signed as DESIGN §9 says."
+    if opt.get("public"):
+        return "Public: no credentials needed."
+    roles = " or ".join(opt.get("roles") or ())
+    return f"For {roles} accounts (bearer token)." if roles else "Closed to every caller."
 
 
 def _json_body(document: OpenAPI, structs: tuple[type, ...]) -> RequestBody:

@@ -23,6 +23,7 @@ import msgspec
 from carbon_inclusion.accounts import repository as accounts
 from carbon_inclusion.accounts.schemas import RegisterRequest
 from carbon_inclusion.behaviours.schemas import ClaimIn
+from carbon_inclusion.common.periods import programme_day
 from carbon_inclusion.events.schemas import EventIn
 from carbon_inclusion.partners.service import AuthenticatedPartner
 from carbon_inclusion.registry.schemas import BatchIn, OrderIn
@@ -51,7 +52,7 @@ async def fill(state: Any, settings: Settings, seed_dir: Path) -> dict[str, Any]
         districts = await accounts.district_codes(conn)
     rng = random.Random(2026)
     tz = settings.tz
-    today = dt.datetime.now(tz).date()
+    today = programme_day(state.clock.now(), tz)
 
     admin = await state.accounts.create_user(role="admin", phone=ADMIN_PHONE,
                                              password=PASSWORD, nickname="演示管理员")

@@ -3,7 +3,6 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -23,8 +22,6 @@ from carbon_inclusion.behaviours.schemas import (
     WalletOut,
 )
 from carbon_inclusion.behaviours.service import BehaviourService
-from carbon_inclusion.common.decoding import field_of
-from carbon_inclusion.errors import InvalidInput
 from carbon_inclusion.methodologies.routes import VersionNumber
 from carbon_inclusion.partners.service import PartnerService
 from carbon_inclusion.web.auth import ADMIN, CITIZEN, PARTNER
@@ -32,6 +29,7 @@ from carbon_inclusion.web.idempotency import REPLAY_HEADERS, IdempotencyKey, cre
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
 from carbon_inclusion.web.query import Instant, instant
+from carbon_inclusion.web.signed import signed_body
 
 PARTNER_MAX_BODY = 5 * 1024 * 1024
 
@@ -118,17 +116,7 @@ class PartnerBehaviourController(Controller):
           "rest of the batch is still recorded.")
     async def push(self, request: Request, partners: NamedDependency[PartnerService],
                    behaviours: NamedDependency[BehaviourService]) -> BatchResult:
-        body = await request.body()
-        partner = await partners.authenticate(request.headers.get("x-partner-id"),
-                                              request.headers.get("x-timestamp"),
-                                              request.headers.get("x-signature"), body)
-        try:
-            batch = msgspec.json.decode(body, type=PartnerBatchIn)
-        except msgspec.ValidationError as exc:
-            raise InvalidInput.field(*field_of(exc)) from None
-        except msgspec.DecodeError:
-            raise InvalidInput.field("body", "is not valid JSON",
-                                     code="malformed_body") from None
+        partner, batch = await signed_body(request, partners, PartnerBatchIn)
         return await behaviours.ingest(partner, batch.records)
 
 

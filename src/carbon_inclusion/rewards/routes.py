@@ -2,14 +2,12 @@ from __future__ import annotations
 
 import uuid
 
-import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from carbon_inclusion import metrics
 from carbon_inclusion.accounts.service import Principal
-from carbon_inclusion.common.decoding import field_of
 from carbon_inclusion.errors import InvalidInput
 from carbon_inclusion.partners.service import PartnerService
 from carbon_inclusion.rewards.schemas import (
@@ -30,6 +28,7 @@ from carbon_inclusion.web.auth import ADMIN, CITIZEN, PARTNER, PUBLIC
 from carbon_inclusion.web.idempotency import REPLAY_HEADERS, IdempotencyKey, created, require_key
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
+from carbon_inclusion.web.signed import signed_body
 
 
 class AdminRewardController(Controller):
@@ -149,16 +148,7 @@ class PartnerVoucherController(Controller):
     async def use(self, code: FromPath[str], request: Request,
                   partners: NamedDependency[PartnerService],
                   rewards: NamedDependency[RewardService]) -> VoucherUseOut:
-        body = await request.body()
-        partner = await partners.authenticate(request.headers.get("x-partner-id"),
-                                              request.headers.get("x-timestamp"),
-                                              request.headers.get("x-signature"), body)
-        try:
-            data = msgspec.json.decode(body, type=VoucherUseIn)
-        except msgspec.ValidationError as exc:
-            raise InvalidInput.field(*field_of(exc)) from None
-        except msgspec.DecodeError:
-            raise InvalidInput.field("body", "is not valid JSON", code="malformed_body") from None
+        partner, data = await signed_body(request, partners, VoucherUseIn)
         if data.code != code:
             raise InvalidInput.field("code", "must be the code in the path")
         return await rewards.use_voucher(partner.id, code)

@@ -116,8 +116,10 @@ class IngestionService:
         # A binding made meanwhile either is seen here or credits these records itself.
         await conn.execute(locks.LOCK_IN_ORDER, {
             "keys": sorted({ref_lock_key(partner.id, h) for h in hashes.values()})})
-        bound = await partners_repository.bound_citizens(conn, partner.id,
-                                                          set(hashes.values()))
+        owners = await partners_repository.bound_citizens(conn, partner.id,
+                                                           set(hashes.values()))
+        districts = await accounts.districts_of(conn, list(set(owners.values())))
+        bound = {h: (c, districts.get(c) or "") for h, c in owners.items()}
         out: dict[int, RecordResult] = {}
         candidates: list[tuple[int, Candidate]] = []
         statuses: list[dict[str, Any]] = []

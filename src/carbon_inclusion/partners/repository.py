@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from carbon_inclusion.accounts.models import User
 from carbon_inclusion.common.locks import LOCK_ONE
 from carbon_inclusion.partners.models import Binding, Partner
 
@@ -55,18 +54,13 @@ async def remove_binding(session: AsyncSession, citizen_id: uuid.UUID,
 # --- used by behaviours ---
 
 async def bound_citizens(conn: AsyncConnection, partner_id: str,
-                         hashes: set[bytes]) -> dict[bytes, tuple[uuid.UUID, str]]:
-    """``ref_hash → (citizen_id, district)`` of the references actively bound.
-
-    The district is the citizen's (``users``, accounts' table), joined here so that a batch
-    reads its owners in one round trip.
-    """
+                         hashes: set[bytes]) -> dict[bytes, uuid.UUID]:
+    """``ref_hash → citizen_id`` of the references actively bound."""
     rows = (await conn.execute(
-        select(Binding.ref_hash, Binding.citizen_id, User.district_code)
-        .join(User, User.id == Binding.citizen_id)
+        select(Binding.ref_hash, Binding.citizen_id)
         .where(Binding.partner_id == partner_id, Binding.removed_at.is_(None),
                Binding.ref_hash.in_(hashes)))).all()
-    return {r.ref_hash: (r.citizen_id, r.district_code or "") for r in rows}
+    return {r.ref_hash: r.citizen_id for r in rows}
 
 
 # --- used by rewards --------------------------------------------------------------------

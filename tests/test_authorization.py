@@ -58,6 +58,7 @@ ACCESS = {
     "GET /v1/admin/partners": ADMIN,
     "POST /v1/admin/partners": ADMIN,
     "POST /v1/admin/partners/{partner_id}/rotate-secret": ADMIN,
+    "PUT /v1/admin/partners/{partner_id}/scope": ADMIN,
     "GET /v1/admin/reviews": ADMIN,
     "GET /v1/admin/reviews/{behaviour_id}": ADMIN,
     "POST /v1/admin/reviews/{behaviour_id}/approve": ADMIN,
@@ -79,6 +80,7 @@ ACCESS = {
     "GET /v1/bindings": CITIZEN,
     "POST /v1/bindings": CITIZEN,
     "DELETE /v1/bindings/{binding_id}": CITIZEN,
+    "POST /v1/bindings/{binding_id}/confirm": CITIZEN,
     "GET /v1/certificates/{certificate_id}": PUBLIC,
     "GET /v1/certificates/{certificate_id}/html": PUBLIC,
     "GET /v1/certificates/{certificate_id}/pdf": PUBLIC,
@@ -104,6 +106,8 @@ ACCESS = {
     "GET /v1/orders/{order_id}": ENTERPRISE,
     "GET /v1/organisation": ENTERPRISE,
     "POST /v1/partner/behaviours": PARTNER,
+    "POST /v1/partner/binding-codes": PARTNER,
+    "POST /v1/partner/bindings/confirm": PARTNER,
     "POST /v1/partner/vouchers/{code}/use": PARTNER,
     "GET /v1/partners": PUBLIC,
     "GET /v1/redemptions": CITIZEN,
@@ -123,6 +127,7 @@ ACCESS = {
 OWNED = {
     "GET /v1/behaviours/{behaviour_id}": CITIZEN,
     "DELETE /v1/bindings/{binding_id}": CITIZEN,
+    "POST /v1/bindings/{binding_id}/confirm": CITIZEN,
     "GET /v1/redemptions/{redemption_id}": CITIZEN,
     "POST /v1/redemptions/{redemption_id}/cancel": CITIZEN,
     "POST /v1/challenges/{challenge_id}/join": None,  # a public challenge, not owned
@@ -137,6 +142,9 @@ OWNED = {
 NOT_CALLED_BY_THE_RIGHT_ROLE = {"POST /v1/auth/logout", "GET /v1/me/events"}
 
 PLACEHOLDERS = {"code": "NO-SUCH-CODE", "version": "1", "serial": "CQTHT-NOPE-2025-000001"}
+
+# Bodies an intruder sends to owned operations that need one to reach the owner check.
+OWNED_BODIES = {"POST /v1/bindings/{binding_id}/confirm": {"code": "ABCDEFGH"}}
 
 
 def operations() -> list[str]:
@@ -245,7 +253,7 @@ async def test_no_one_reaches_another_owners_objects(
             r = await q.post(concrete(op.split(" ", 1)[1], ids), {"code": ids["code"]})
         else:
             intruder = b if owner == CITIZEN else y
-            r = await ask(client, op, intruder.headers, ids)
+            r = await ask(client, op, intruder.headers, ids, OWNED_BODIES.get(op))
         assert r.status_code == 404, (op, r.status_code, r.text)
         assert r.json()["code"] == "not_found", (op, r.text)
 

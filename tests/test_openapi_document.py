@@ -227,7 +227,7 @@ def test_a_generated_client_drives_a_citizen_and_a_partner_through_the_api(gener
     from carbon_inclusion_api_client.api.admin import create_partner, create_reward
     from carbon_inclusion_api_client.api.auth import register, sign_in
     from carbon_inclusion_api_client.api.behaviours import claim_behaviour
-    from carbon_inclusion_api_client.api.bindings import create_binding
+    from carbon_inclusion_api_client.api.bindings import confirm_binding_by_partner, create_binding
     from carbon_inclusion_api_client.api.partners import push_partner_behaviours
     from carbon_inclusion_api_client.api.rewards import redeem_reward
     from carbon_inclusion_api_client.api.wallet import get_wallet
@@ -270,7 +270,7 @@ def test_a_generated_client_drives_a_citizen_and_a_partner_through_the_api(gener
     partner = _ok(create_partner.sync_detailed(client=admin, body=models.PartnerCreate.from_dict(
         {"id": "gen-" + secrets.token_hex(3), "name": "重庆轨道交通", "kind": "transit"})), 201)
     card = "CQ" + secrets.token_hex(6).upper()
-    _ok(create_binding.sync_detailed(client=citizen, body=models.BindingCreate(
+    binding = _ok(create_binding.sync_detailed(client=citizen, body=models.BindingCreate(
         partner_id=partner.id, external_ref=card)), 201)
 
     def sign(request: httpx.Request) -> None:
@@ -282,6 +282,10 @@ def test_a_generated_client_drives_a_citizen_and_a_partner_through_the_api(gener
 
     as_partner = client_module.Client(base_url=server.base_url,
                                       httpx_args={"event_hooks": {"request": [sign]}})
+    # The partner confirms the binding (its channel saw the citizen hold the card).
+    _ok(confirm_binding_by_partner.sync_detailed(
+        client=as_partner, body=models.PartnerBindingConfirm.from_dict(
+            {"external_ref": card, "binding_id": str(binding.id)})))
     two_days_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).isoformat()
     batch = _ok(push_partner_behaviours.sync_detailed(
         client=as_partner, body=models.PartnerBatchIn(records=[models.PartnerRecordIn.from_dict(

@@ -68,6 +68,7 @@ from carbon_inclusion.notifications.service import Notifier, points_credited
 from carbon_inclusion.partners.routes import (
     AdminPartnerController,
     BindingController,
+    PartnerBindingController,
     PartnerDirectoryController,
 )
 from carbon_inclusion.partners.service import PartnerService
@@ -110,6 +111,7 @@ ROUTE_HANDLERS = [
     PartnerDirectoryController,
     AdminPartnerController,
     BindingController,
+    PartnerBindingController,
     BehaviourController,
     WalletController,
     PartnerBehaviourController,
@@ -149,7 +151,7 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
     limiter = RateLimiter(redis)
     accounts = AccountsService(db, tokens, limiter, settings, clock)
     methodologies = MethodologyService(db, clock)
-    partners = PartnerService(db, settings, clock)
+    partners = PartnerService(db, settings, clock, limiter)
     leaderboards = Leaderboards(db, redis, settings, clock)
     notifier = Notifier(redis, clock)
     badges = BadgeService(db, settings, notifier, clock)

@@ -75,7 +75,10 @@ async def fill(state: Any, settings: Settings, seed_dir: Path) -> dict[str, Any]
         for pid, share in (("cq-metro", 1.0), ("cq-charging", 0.2), ("cq-waste", 0.5)):
             if rng.random() < share:
                 ref = f"{pid.upper()}-{n:06d}"
-                await state.partners.bind(c.id, pid, ref)
+                # The demo's partners confirm their cards' bindings (as a partner's signed
+                # confirmation would): the citizens are bound and credited.
+                pending = await state.partners.bind(c.id, pid, ref)
+                await state.partners.confirm_by_partner(partners[pid], ref, pending.id)
                 cards[(c.id, pid)] = ref
 
     def at(days_back: int, hour: int) -> str:

@@ -85,6 +85,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long a rotated partner secret keeps verifying.
     partner_secret_grace_s: AtLeast0 = msgspec.field(
         default=24 * 3600, name="PARTNER_SECRET_GRACE")
+    # Bindings: attempts (and binding-code guesses) per citizen per hour; how long a
+    # partner's one-time binding code is valid.
+    binding_attempts_per_hour: AtLeast1 = msgspec.field(
+        default=10, name="BINDING_ATTEMPTS_PER_HOUR")
+    binding_code_ttl_s: AtLeast1 = msgspec.field(default=600, name="BINDING_CODE_TTL")
     # Behaviours: how old a behaviour may be when it is claimed or its card is bound, how far
     # in the future a clock may run, and how close two records must be to be the same trip.
     claim_window_days: AtLeast1 = msgspec.field(default=30, name="CLAIM_WINDOW_DAYS")

@@ -12,6 +12,7 @@ import pytest
 from carbon_inclusion.security.secrets import sign_partner_request
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+ALL_TYPES = ["transit_trip", "ev_charging", "waste_sorting"]
 
 
 def days_ago(days: float, *, hour: int = 9) -> dt.datetime:
@@ -52,6 +53,12 @@ class Partner:
     async def push(self, records: list[dict], *, secret: str | None = None):
         return await self.post("/v1/partner/behaviours/", {"records": records}, secret=secret)
 
+    async def code(self, ref: str) -> str:
+        """A one-time binding code for ``ref``, as the partner's own channel would show it."""
+        r = await self.post("/v1/partner/binding-codes/", {"external_ref": ref})
+        assert r.status_code == 201, r.text
+        return r.json()["code"]
+
     async def post(self, path: str, payload: object, *, secret: str | None = None):
         """A request signed as DESIGN §9 says."""
         body = json.dumps(payload, default=str).encode()
@@ -67,7 +74,9 @@ class Partner:
 async def partner(client, admin) -> Partner:
     pid = "p-" + secrets.token_hex(4)
     r = await client.post("/v1/admin/partners/", headers=admin.headers,
-                          json={"id": pid, "name": "重庆轨道交通", "kind": "transit"})
+                          json={"id": pid, "name": "重庆轨道交通", "kind": "transit",
+                                # the tests' partner reports every behaviour type
+                                "behaviour_types": ALL_TYPES})
     assert r.status_code == 201, r.text
     return Partner(client, r.json())
 
@@ -77,8 +86,10 @@ def card() -> str:
 
 
 async def bind(client, user, partner: Partner, ref: str) -> dict:
+    """A confirmed binding: the citizen enters the code the partner showed for the card."""
     r = await client.post("/v1/bindings/", headers=user.headers,
-                          json={"partner_id": partner.id, "external_ref": ref})
+                          json={"partner_id": partner.id, "external_ref": ref,
+                                "code": await partner.code(ref)})
     assert r.status_code == 201, r.text
     return r.json()
 

@@ -86,7 +86,8 @@ async def test_a_card_bound_to_someone_else_cannot_be_bound(client, citizen, mak
     await bind(client, citizen, partner, ref)
     other = await make_citizen()
     r = await client.post("/v1/bindings/", headers=other.headers,
-                          json={"partner_id": partner.id, "external_ref": ref})
+                          json={"partner_id": partner.id, "external_ref": ref,
+                                "code": await partner.code(ref)})
     assert r.status_code == 409
     assert r.json()["errors"][0]["field"] == "external_ref"
 

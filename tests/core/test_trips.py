@@ -30,11 +30,15 @@ class R:
     ("app", [R(A, "app"), R(B, "partner")], (),
      trips.Settlement(refused="recorded_by_partner", because=B)),
     ("partner", [], (), trips.Settlement()),
-    ("partner", [R(A, "app"), R(B, "partner"), R(C, "app")], (),
+    ("partner", [R(A, "app"), R(C, "app")], (),
      trips.Settlement(supersedes=(A, C))),
+    # Issue #16: a trip another partner record already recorded is a duplicate, not paid.
+    ("partner", [R(A, "app"), R(B, "partner"), R(C, "app")], (),
+     trips.Settlement(duplicate_of=B)),
+    ("partner", [R(A, "app"), R(B, "partner")], (A,), trips.Settlement(duplicate_of=B)),
     ("partner", [R(A, "app"), R(C, "app")], (C,),
      trips.Settlement(refused="issued_as_credits", because=C)),
-    ("partner", [R(B, "partner")], (), trips.Settlement()),
+    ("partner", [R(B, "partner")], (), trips.Settlement(duplicate_of=B)),
 ])
 def test_which_record_of_a_trip_pays(source, trip, issued, expected):
     assert trips.settle(source, trip, issued) == expected
@@ -64,6 +68,12 @@ def test_a_trip_is_never_paid_twice(source, trip, data):
     if s.refused is not None:
         assert s.because in {r.id for r in trip} and not s.supersedes
         return
+    if s.duplicate_of is not None:  # kept for review, not paid, replaces nothing
+        assert s.duplicate_of in {r.id for r in trip if r.source == "partner"}
+        assert source == "partner" and not s.supersedes
+        return
+    if source == "partner":  # paid: no other partner record of the trip
+        assert all(r.source == "app" for r in trip)
     # Accepted: no partner record of the trip stays beside a new app record, and a partner
     # record replaces every app record of the trip (none of which backs credits).
     if source == "app":

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import secrets
 import time
 
@@ -21,6 +22,18 @@ async def partner(client, admin):
 def signed(secret: str, body: bytes, *, ts: int | None = None) -> tuple[str, str]:
     timestamp = str(int(time.time()) if ts is None else ts)
     return timestamp, sign_partner_request(secret, timestamp, body)
+
+
+async def with_code(client, partner: dict, body: dict) -> dict:
+    """``body`` with a one-time binding code the partner issued for its reference (what its
+    own channel shows the card's holder): the binding it makes is confirmed."""
+    raw = json.dumps({"external_ref": body["external_ref"]}).encode()
+    ts, sig = signed(partner["secret"], raw)
+    r = await client.post("/v1/partner/binding-codes", content=raw, headers={
+        "X-Partner-Id": partner["id"], "X-Timestamp": ts, "X-Signature": sig,
+        "Content-Type": "application/json"})
+    assert r.status_code == 201, r.text
+    return {**body, "code": r.json()["code"]}
 
 
 async def test_creating_a_partner_shows_its_secret_once(client, admin, partner):
@@ -108,13 +121,16 @@ async def test_binding_a_card_masks_it_and_binds_it_to_one_citizen(client, partn
                                                                    make_citizen):
     a, b = await make_citizen(), await make_citizen()
     body = {"partner_id": partner["id"], "external_ref": "CQ-CARD-12345678"}
-    r = await client.post("/v1/bindings/", headers=a.headers, json=body)
+    r = await client.post("/v1/bindings/", headers=a.headers,
+                          json=await with_code(client, partner, body))
     assert r.status_code == 201, r.text
     assert r.json()["external_ref_masked"].endswith("5678")
     assert "12345678" not in r.text
-    again = await client.post("/v1/bindings/", headers=a.headers, json=body)
+    again = await client.post("/v1/bindings/", headers=a.headers,
+                              json=await with_code(client, partner, body))
     assert again.status_code == 201 and again.json()["id"] == r.json()["id"]
-    other = await client.post("/v1/bindings/", headers=b.headers, json=body)
+    other = await client.post("/v1/bindings/", headers=b.headers,
+                              json=await with_code(client, partner, body))
     assert other.status_code == 409
     assert other.json()["errors"][0]["field"] == "external_ref"
     listed = (await client.get("/v1/bindings/", headers=a.headers)).json()["items"]
@@ -125,7 +141,8 @@ async def test_binding_a_card_masks_it_and_binds_it_to_one_citizen(client, partn
                                 headers=b.headers)).status_code == 404
     assert (await client.delete(f"/v1/bindings/{r.json()['id']}",
                                 headers=a.headers)).status_code == 204
-    assert (await client.post("/v1/bindings/", headers=b.headers, json=body)).status_code == 201
+    assert (await client.post("/v1/bindings/", headers=b.headers,
+                              json=await with_code(client, partner, body))).status_code == 201
 
 
 async def test_binding_to_an_unknown_partner_names_the_field(client, citizen):
@@ -142,7 +159,9 @@ async def test_concurrent_binds_of_one_card_by_two_citizens_leave_one_owner(
 
     citizens = [await make_citizen() for _ in range(6)]
     body = {"partner_id": partner["id"], "external_ref": "RACE-" + secrets.token_hex(4)}
+    bodies = [await with_code(client, partner, body) for _ in citizens]
     results = await asyncio.gather(*[
-        client.post("/v1/bindings/", headers=c.headers, json=body) for c in citizens
+        client.post("/v1/bindings/", headers=c.headers, json=b)
+        for c, b in zip(citizens, bodies, strict=True)
     ])
     assert sorted(r.status_code for r in results) == [201] + [409] * 5

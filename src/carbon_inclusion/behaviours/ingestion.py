@@ -34,6 +34,7 @@ from carbon_inclusion.ratelimit import RateLimiter
 from carbon_inclusion.settings import Settings
 
 DEADLOCK = "40P01"  # SQLSTATE deadlock_detected
+OUTSIDE_SCOPE = "outside_partner_scope"
 
 
 def sqlstate(exc: DBAPIError) -> str | None:
@@ -84,6 +85,9 @@ class IngestionService:
             if record.external_id in seen:
                 results[i] = RecordResult(i, ext, "duplicate", "repeated_in_batch")
                 continue
+            if not partner.may_report(record.type):  # not stored: nothing it may send
+                results[i] = RecordResult(i, ext, "rejected", OUTSIDE_SCOPE)
+                continue
             seen.add(record.external_id)
             parsed.append((i, record))
         for attempt in range(3):
@@ -123,6 +127,7 @@ class IngestionService:
         out: dict[int, RecordResult] = {}
         candidates: list[tuple[int, Candidate]] = []
         statuses: list[dict[str, Any]] = []
+        refused: list[uuid.UUID] = []
         for i, r in parsed:
             record_id = inserted.get(r.external_id)
             if record_id is None:
@@ -134,13 +139,16 @@ class IngestionService:
                 statuses.append({"rid": record_id, "status": "unbound", "reason": None,
                                  "citizen": None, "behaviour": None})
                 continue
+            if not partner.covers(owner[1]):  # a citizen of a district it may not report
+                out[i] = RecordResult(i, r.external_id, "rejected", OUTSIDE_SCOPE)
+                refused.append(record_id)
+                continue
             candidates.append((i, Candidate(
                 citizen_id=owner[0], district=owner[1], type=r.type,
                 occurred_at=r.occurred_at, data=r.data, source="partner",
                 evidence="partner_verified", partner_id=partner.id,
                 external_id=r.external_id, record_id=record_id)))
         outcomes = await self.recorder.record(conn, [c for _, c in candidates])
-        refused: list[uuid.UUID] = []
         for (i, c), o in zip(candidates, outcomes, strict=True):
             out[i] = record_result(i, o)
             if o.errors or o.status == "rejected":
@@ -160,11 +168,17 @@ class IngestionService:
         records that waited for it, within the claim window; older ones expire."""
         oldest = self.clock.now() - dt.timedelta(days=self.settings.claim_window_days)
         district = await accounts.district_of(conn, citizen_id) or ""
+        scope = await self.partners.scope(partner_id)
         waiting = await repository.unbound_records(conn, partner_id, ref_hash)
-        fresh = [r for r in waiting if r.occurred_at >= oldest]
+        # The partner's scope as it is now: it may have changed since the records came.
+        inside = [r for r in waiting if scope.may_report(r.type) and scope.covers(district)]
+        fresh = [r for r in inside if r.occurred_at >= oldest]
         statuses = [{"rid": r.id, "status": "expired", "reason": "outside_claim_window",
                      "citizen": citizen_id, "behaviour": None}
-                    for r in waiting if r.occurred_at < oldest]
+                    for r in inside if r.occurred_at < oldest]
+        statuses += [{"rid": r.id, "status": "rejected", "reason": OUTSIDE_SCOPE,
+                      "citizen": citizen_id, "behaviour": None}
+                     for r in waiting if r.id not in {x.id for x in inside}]
         candidates = [Candidate(
             citizen_id=citizen_id, district=district, type=r.type,
             occurred_at=r.occurred_at, data=r.data, source="partner",

@@ -10,7 +10,8 @@ bindings and review.
 3. reads, in one statement, the open behaviours close in time (the same trip recorded twice:
    a partner record supersedes an app self-report and reverses its pay; a self-report of a
    trip a partner already sent is refused; two self-reports close together wait for review)
-   and the day's cap counters;
+   and the day's cap counters (a partner record of a trip another partner record already
+   recorded is ``duplicate_trip``: kept for review, not paid);
 4. pays the remainder up to each cap, then writes counters, behaviours and ledger entries —
    a handful of statements whatever the number of candidates.
 """
@@ -22,6 +23,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -251,6 +253,12 @@ class Recorder:
                 # issued_as_credits: the app's report of this trip backs issued credits; it
                 # stays, and the partner's record of the same trip would count it twice.
                 _refuse(row, settled.refused, {"behaviour_id": str(settled.because)})
+            elif settled.duplicate_of is not None:
+                # The same trip, already recorded by a partner (this or another): kept, not
+                # paid, shown to review.
+                row["flags"] = ["duplicate_trip"]
+                row["status"], row["reason"] = "pending_review", "duplicate_trip"
+                row["reason_detail"] = {"behaviour_id": str(settled.duplicate_of)}
             else:
                 superseded.update((b.id, b) for b in trip if b.id in settled.supersedes)
                 if settled.overlapping:
@@ -260,6 +268,10 @@ class Recorder:
                     row["reason"] = "overlapping" if row["flags"] else "needs_review"
                 else:
                     to_pay.append((row, methodology, evaluation))
+                if c.source == "partner":  # a later record of this batch may repeat it
+                    nearby.setdefault((c.citizen_id, c.type), []).append(SimpleNamespace(
+                        id=row["id"], source="partner", occurred_at=c.occurred_at,
+                        status=row["status"]))
         released = await self._supersede(conn, list(superseded.values()), now)
         for b in released:
             release(used, b)

@@ -7,7 +7,9 @@ window of each other (``SAME_TRIP_WINDOW_S``, inclusive) are taken to be the sam
 * a partner record supersedes the app's self-reports of the trip (they are reversed), unless
   one of them already backs issued credits: then the partner record is refused;
 * a self-report of a trip a partner already sent is refused;
-* two self-reports of one trip are both kept, flagged ``overlapping``, for review.
+* two self-reports of one trip are both kept, flagged ``overlapping``, for review;
+* a partner record of a trip another partner record (of any partner) already recorded is
+  ``duplicate_trip``: kept, not paid, for review (one trip, one pay, across partners).
 """
 
 from __future__ import annotations
@@ -35,14 +37,16 @@ class Settlement:
     """What becomes of a new record given the open records of the same trip.
 
     ``refused``: the reason it is refused (``recorded_by_partner``, ``issued_as_credits``)
-    and ``because`` the record that causes it; else ``supersedes`` the ids it replaces and
-    ``overlapping`` whether it needs review as a possible double self-report.
+    and ``because`` the record that causes it; ``duplicate_of``: the partner record of the
+    same trip this one repeats (kept for review, not paid); else ``supersedes`` the ids it
+    replaces and ``overlapping`` whether it needs review as a possible double self-report.
     """
 
     refused: str | None = None
     because: uuid.UUID | None = None
     supersedes: tuple[uuid.UUID, ...] = ()
     overlapping: bool = False
+    duplicate_of: uuid.UUID | None = None
 
 
 def same_trip(at: dt.datetime, others: Iterable[Record], window: dt.timedelta,
@@ -64,6 +68,9 @@ def settle(source: str, trip: Iterable[Record],
         if partner is not None:
             return Settlement(refused="recorded_by_partner", because=partner.id)
         return Settlement(overlapping=bool(trip))
+    recorded = next((b for b in trip if b.source == "partner"), None)
+    if recorded is not None:
+        return Settlement(duplicate_of=recorded.id)
     backing = next((b for b in trip if b.id in issued), None)
     if backing is not None:
         return Settlement(refused="issued_as_credits", because=backing.id)

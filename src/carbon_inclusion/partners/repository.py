@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from carbon_inclusion.common.locks import LOCK_ONE
-from carbon_inclusion.partners.models import Binding, Partner
+from carbon_inclusion.partners.models import Binding, BindingCode, Partner
 
 
 async def get(session: AsyncSession, partner_id: str, *,
@@ -32,6 +32,44 @@ async def active_binding(session: AsyncSession, partner_id: str,
     return (await session.scalars(select(Binding).where(
         Binding.partner_id == partner_id, Binding.ref_hash == ref_hash,
         Binding.removed_at.is_(None)))).first()
+
+
+async def confirmed_binding(session: AsyncSession, partner_id: str,
+                            ref_hash: bytes) -> Binding | None:
+    """The reference's confirmed binding (at most one: the unique index)."""
+    return (await session.scalars(select(Binding).where(
+        Binding.partner_id == partner_id, Binding.ref_hash == ref_hash,
+        Binding.status == "confirmed", Binding.removed_at.is_(None)))).first()
+
+
+async def own_binding(session: AsyncSession, citizen_id: uuid.UUID, partner_id: str,
+                      ref_hash: bytes) -> Binding | None:
+    """The citizen's active (pending or confirmed) binding of the reference, if any."""
+    return (await session.scalars(select(Binding).where(
+        Binding.citizen_id == citizen_id, Binding.partner_id == partner_id,
+        Binding.ref_hash == ref_hash, Binding.removed_at.is_(None))
+        .order_by(Binding.created_at))).first()
+
+
+async def binding(session: AsyncSession, binding_id: uuid.UUID, *,
+                  for_update: bool = False) -> Binding | None:
+    return await session.get(Binding, binding_id, with_for_update=for_update or None)
+
+
+def add_code(session: AsyncSession, code: BindingCode) -> None:
+    session.add(code)
+
+
+async def take_code(session: AsyncSession, partner_id: str, ref_hash: bytes,
+                    code_hash: bytes, now: dt.datetime) -> bool:
+    """Use up an unexpired, unused code of the reference; False when there is none such."""
+    result = await session.execute(
+        update(BindingCode)
+        .where(BindingCode.partner_id == partner_id, BindingCode.ref_hash == ref_hash,
+               BindingCode.code_hash == code_hash, BindingCode.used_at.is_(None),
+               BindingCode.expires_at > now)
+        .values(used_at=now))
+    return bool(result.rowcount)
 
 
 async def bindings_of(session: AsyncSession, citizen_id: uuid.UUID) -> Sequence[Binding]:
@@ -55,10 +93,12 @@ async def remove_binding(session: AsyncSession, citizen_id: uuid.UUID,
 
 async def bound_citizens(conn: AsyncConnection, partner_id: str,
                          hashes: set[bytes]) -> dict[bytes, uuid.UUID]:
-    """``ref_hash → citizen_id`` of the references actively bound."""
+    """``ref_hash → citizen_id`` of the references bound and confirmed (a pending binding
+    receives nothing)."""
     rows = (await conn.execute(
         select(Binding.ref_hash, Binding.citizen_id)
         .where(Binding.partner_id == partner_id, Binding.removed_at.is_(None),
+               Binding.status == "confirmed",
                Binding.ref_hash.in_(hashes)))).all()
     return {r.ref_hash: r.citizen_id for r in rows}
 

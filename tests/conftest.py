@@ -135,6 +135,9 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
+CURRENT_NOTICE = 1  # seed/privacy/notice-v1.json: the notice test citizens accept
+
+
 def new_phone() -> str:
     """A fresh, valid mainland mobile number (tests never share one)."""
     return "139" + str(secrets.randbelow(10**8)).zfill(8)
@@ -167,7 +170,7 @@ def make_citizen(client: httpx.AsyncClient):
         r = await client.post(
             "/v1/auth/register",
             json={"phone": phone, "password": PASSWORD, "nickname": nickname,
-                  "district": district},
+                  "district": district, "privacy_notice_version": CURRENT_NOTICE},
         )
         assert r.status_code == 201, r.text
         tokens = await sign_in(client, phone)

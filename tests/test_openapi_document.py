@@ -248,7 +248,7 @@ def test_a_generated_client_drives_a_citizen_and_a_partner_through_the_api(gener
     phone = _phone()
     user = _ok(register.sync_detailed(client=anonymous, body=models.RegisterRequest.from_dict(
         {"phone": phone, "password": PASSWORD, "nickname": "生成的客户端",
-         "district": "yuzhong"})), 201)
+         "district": "yuzhong", "privacy_notice_version": 1})), 201)
     assert (user.role, user.nickname) == ("citizen", "生成的客户端")
     citizen = signed_in(phone)
 

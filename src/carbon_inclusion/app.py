@@ -72,6 +72,8 @@ from carbon_inclusion.partners.routes import (
     PartnerDirectoryController,
 )
 from carbon_inclusion.partners.service import PartnerService
+from carbon_inclusion.privacy.routes import MyDataController, PrivacyNoticeController
+from carbon_inclusion.privacy.service import PrivacyService
 from carbon_inclusion.ratelimit import RateLimiter
 from carbon_inclusion.redis_store import RedisStore
 from carbon_inclusion.registry.orders import OrderService
@@ -106,6 +108,8 @@ ROUTE_HANDLERS = [
     DistrictController,
     OrganisationController,
     AdminAccountsController,
+    PrivacyNoticeController,
+    MyDataController,
     MethodologyController,
     AdminMethodologyController,
     PartnerDirectoryController,
@@ -163,8 +167,9 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
     behaviours = BehaviourService(
         db, settings, methodologies, partners, limiter, on_change=leaderboards.touched,
         on_credited=[badges.on_credited, challenges.on_credited],
-        on_paid=points_credited(notifier), clock=clock)
+        on_paid=points_credited(notifier), clock=clock, may_earn=[accounts.require_consent])
     rewards = RewardService(db, settings, clock)
+    privacy = PrivacyService(db, accounts, limiter, settings, clock)
     progress = ProgressService(db, settings, clock)
     return State(
         {
@@ -175,6 +180,7 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
             "tokens": tokens,
             "limiter": limiter,
             "accounts": accounts,
+            "privacy": privacy,
             "methodologies": methodologies,
             "partners": partners,
             "behaviours": behaviours,
@@ -215,6 +221,8 @@ TAGS = {
     "registry": "Serial-numbered carbon credits: batches, serials, holdings and orders.",
     "events": "Enterprise events, their footprints, neutralisation, compliance offsets and "
     "certificates.",
+    "privacy": "Personal data (PIPL): the privacy notice and consent to it, export of "
+    "one's own data and deletion of one's account.",
     "admin": "Programme administration; administrators only.",
     "operations": "Health, readiness and metrics of the service.",
 }
@@ -305,6 +313,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             "settings": _from_state("settings"),
             "db": _from_state("db"),
             "accounts": _from_state("accounts"),
+            "privacy": _from_state("privacy"),
             "methodologies": _from_state("methodologies"),
             "partners": _from_state("partners"),
             "behaviours": _from_state("behaviours"),

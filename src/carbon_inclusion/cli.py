@@ -1,5 +1,5 @@
 """The ``carbon-inclusion`` command: serve, db upgrade, seed, admin, openapi, methodology, and
-the scheduled jobs (points expire, vouchers expire)."""
+the scheduled jobs (points expire, vouchers expire, privacy reduce)."""
 
 from __future__ import annotations
 
@@ -418,6 +418,23 @@ def orders_expire() -> None:
     settings = _settings()
     n = _with_db(settings, lambda db: OrderService(db, settings).expire())
     click.echo(f"expired {n} order(s)")
+
+
+@main.group()
+def privacy() -> None:
+    """Citizens' personal data (PIPL)."""
+
+
+@privacy.command("reduce")
+def privacy_reduce() -> None:
+    """Reduce raw trip data older than TRIP_RETENTION_DAYS to what accounting needs; run
+    daily from the scheduler (two runs at once are safe)."""
+    from carbon_inclusion.privacy.service import reduce_trip_data
+
+    settings = _settings()
+    run = _with_db(settings, lambda db: reduce_trip_data(db, settings))
+    click.echo(f"reduced {run.behaviours} behaviour(s) and {run.partner_records} partner "
+               f"record(s) older than {run.before.isoformat()}")
 
 
 # Last, so that ``python -m carbon_inclusion.cli`` sees every command defined above.

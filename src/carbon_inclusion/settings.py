@@ -98,6 +98,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     claims_per_minute: AtLeast1 = msgspec.field(default=30, name="CLAIMS_PER_MINUTE")
     partner_batches_per_minute: AtLeast1 = msgspec.field(
         default=600, name="PARTNER_BATCHES_PER_MINUTE")
+    # Raw trip data older than this is reduced to what accounting needs (privacy reduce).
+    trip_retention_days: AtLeast1 = msgspec.field(default=365, name="TRIP_RETENTION_DAYS")
     # Points earned in a year expire at the end of the N-th year after it; 0: never.
     points_expiry_years: AtLeast0 = msgspec.field(default=0, name="POINTS_EXPIRY_YEARS")
     # Credits: the programme's price per tonne (CNY, whole fen) and how long a quote holds them.

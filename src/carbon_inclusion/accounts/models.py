@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carbon_inclusion.db.base import Base, created_at, uuid_pk
@@ -35,7 +35,7 @@ class User(Base):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint("role IN ('citizen', 'enterprise', 'admin')", name="role"),
-        CheckConstraint("status IN ('active', 'disabled')", name="status"),
+        CheckConstraint("status IN ('active', 'disabled', 'deleted')", name="status"),
         CheckConstraint(
             "(role = 'citizen') = (district_code IS NOT NULL)", name="citizen_district"
         ),
@@ -78,3 +78,21 @@ class RefreshToken(Base):
     expires_at: Mapped[dt.datetime]
     used_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
+
+
+class PrivacyConsent(Base):
+    """A citizen accepted version ``version`` of the privacy notice (``seed/privacy/``).
+
+    Append-only (a trigger refuses UPDATE and DELETE): the history of consents is evidence.
+    """
+
+    __tablename__ = "privacy_consents"
+    __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
+        Index("ix_privacy_consents_user", "user_id", "version"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    version: Mapped[int] = mapped_column(Integer)
+    accepted_at: Mapped[dt.datetime] = created_at()

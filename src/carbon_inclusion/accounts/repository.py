@@ -8,16 +8,23 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import any_, bindparam, exists, select, update
+from sqlalchemy import any_, bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from carbon_inclusion.accounts.models import District, Organisation, RefreshToken, User
+from carbon_inclusion.accounts.models import (
+    District,
+    Organisation,
+    PrivacyConsent,
+    RefreshToken,
+    User,
+)
 
 # --- users ------------------------------------------------------------------------------
 
 
-def add(session: AsyncSession, row: User | Organisation | RefreshToken) -> None:
+def add(session: AsyncSession,
+        row: User | Organisation | RefreshToken | PrivacyConsent) -> None:
     session.add(row)
 
 
@@ -40,8 +47,9 @@ async def user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
 
 
 async def set_status(session: AsyncSession, user_id: uuid.UUID, status: str) -> bool:
-    """False when there is no such user."""
-    result = await session.execute(update(User).where(User.id == user_id).values(status=status))
+    """False when there is no such user (a deleted account is no longer one)."""
+    result = await session.execute(update(User).where(
+        User.id == user_id, User.status != "deleted").values(status=status))
     return bool(result.rowcount)
 
 
@@ -159,3 +167,67 @@ async def upsert_districts(conn: AsyncConnection, rows: list[dict[str, Any]]) ->
 
 async def any_citizen(conn: AsyncConnection) -> bool:
     return bool(await conn.scalar(select(exists().where(User.role == "citizen"))))
+
+
+# --- consents and erasure (privacy) -----------------------------------------------------
+
+
+async def latest_consent(session: AsyncSession, user_id: uuid.UUID) -> int | None:
+    """The highest notice version the user accepted, or None."""
+    return await session.scalar(select(func.max(PrivacyConsent.version))
+                                .where(PrivacyConsent.user_id == user_id))
+
+
+async def user_for_update(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return (await session.scalars(
+        select(User).where(User.id == user_id).with_for_update())).first()
+
+
+# Not an argon2 hash: no password verifies against it.
+ERASED_PASSWORD_HASH = "!erased"  # noqa: S105
+
+
+def tombstone_phone(user_id: uuid.UUID) -> str:
+    """A unique value for a deleted account's phone column (NOT NULL, unique, 20 chars) that
+    no normalised phone number can equal, so it never matches a sign-in."""
+    return "deleted-" + user_id.hex[:12]
+
+
+async def erase_personal_data(session: AsyncSession, user_id: uuid.UUID, *,
+                              pseudonym: str, at: dt.datetime) -> None:
+    """Erase a user's personal fields in place: nickname → ``pseudonym``, phone → a unique
+    tombstone, password hash → a value no password verifies against, status ``deleted``;
+    every refresh token revoked. The row stays (ledger, batches and certificates keep their
+    owner id). The one place that knows how phones are stored: adapt it with the storage."""
+    await session.execute(update(User).where(User.id == user_id).values(
+        nickname=pseudonym, phone=tombstone_phone(user_id),
+        password_hash=ERASED_PASSWORD_HASH, status="deleted"))
+    await revoke_tokens(session, at, user_id=user_id)
+
+
+# --- used by privacy --------------------------------------------------------------------
+
+
+async def export_profile(conn: AsyncConnection, user_id: uuid.UUID) -> dict[str, Any] | None:
+    """The user's own row, without the password hash."""
+    row = (await conn.execute(select(
+        User.id, User.role, User.phone, User.nickname, User.district_code,
+        User.organisation_id, User.status, User.created_at).where(User.id == user_id))).first()
+    return None if row is None else dict(row._mapping)
+
+
+async def export_consents(conn: AsyncConnection, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await conn.execute(select(PrivacyConsent.version, PrivacyConsent.accepted_at)
+                              .where(PrivacyConsent.user_id == user_id)
+                              .order_by(PrivacyConsent.accepted_at, PrivacyConsent.id))
+    return [dict(r._mapping) for r in rows]
+
+
+async def export_refresh_tokens(conn: AsyncConnection, user_id: uuid.UUID
+                                ) -> list[dict[str, Any]]:
+    """The user's sign-ins (never the secrets)."""
+    rows = await conn.execute(select(
+        RefreshToken.family_id, RefreshToken.created_at, RefreshToken.expires_at,
+        RefreshToken.used_at, RefreshToken.revoked_at)
+        .where(RefreshToken.user_id == user_id).order_by(RefreshToken.created_at))
+    return [dict(r._mapping) for r in rows]

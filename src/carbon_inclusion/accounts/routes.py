@@ -3,12 +3,13 @@ from __future__ import annotations
 import uuid
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from carbon_inclusion.accounts.schemas import (
+    DeleteAccountRequest,
     DistrictList,
     LogoutRequest,
     MemberCreate,
@@ -21,8 +22,13 @@ from carbon_inclusion.accounts.schemas import (
     UserOut,
     UserStatusOut,
 )
-from carbon_inclusion.accounts.service import AccountsService, Principal, ProgressReader
-from carbon_inclusion.web.auth import ADMIN, ANY_USER, ENTERPRISE, PUBLIC
+from carbon_inclusion.accounts.service import (
+    AccountDeleter,
+    AccountsService,
+    Principal,
+    ProgressReader,
+)
+from carbon_inclusion.web.auth import ADMIN, ANY_USER, CITIZEN, ENTERPRISE, PUBLIC
 from carbon_inclusion.web.openapi import problems
 
 
@@ -73,7 +79,21 @@ class MeController(Controller):
         profile = await accounts.profile(principal.id)
         if principal.role != "citizen":
             return profile
-        return msgspec.structs.replace(profile, progress=await progress.progress(principal.id))
+        return msgspec.structs.replace(
+            profile, progress=await progress.progress(principal.id),
+            consent_required=await accounts.consent_required(principal.id))
+
+    @delete("/", operation_id="deleteMyAccount", opt=CITIZEN, tags=["privacy"],
+            responses=problems(401, 403, 404, 422, 429), summary="Delete one's own account",
+            description="Needs the account's password again (wrong: 422 `wrong_password`, "
+            "throttled like sign-in). Personal fields are erased, bindings removed, sessions "
+            "revoked and trip data reduced to what accounting needs; the account can no "
+            "longer sign in. Ledger entries, credit batches and certificates stay whole "
+            "under the account's pseudonymous id.")
+    async def delete_account(self, data: JSONBody[DeleteAccountRequest],
+                             principal: NamedDependency[Principal],
+                             privacy: NamedDependency[AccountDeleter]) -> None:
+        await privacy.delete_account(principal.id, data.password)
 
 
 class DistrictController(Controller):

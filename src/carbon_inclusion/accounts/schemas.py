@@ -13,6 +13,9 @@ class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True):
     password: Annotated[str, msgspec.Meta(max_length=256)]
     nickname: Annotated[str, msgspec.Meta(max_length=64, examples=["绿色出行者"])]
     district: Annotated[str, msgspec.Meta(max_length=32, examples=["yuzhong"])]
+    # The privacy notice version the citizen accepted (GET /v1/privacy-notice). Without it
+    # the account is created but must consent (POST /v1/me/consents) before it can earn.
+    privacy_notice_version: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None
 
 
 class TokenRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -87,6 +90,8 @@ class UserOut(msgspec.Struct):
     created_at: dt.datetime
     # Citizens only: lifetime reduction, level and the next one, day streaks.
     progress: ProgressOut | None = None
+    # Citizens only: true until they accept the privacy notice in force (they cannot earn).
+    consent_required: bool | None = None
 
 
 class DistrictList(msgspec.Struct):
@@ -114,3 +119,10 @@ class MemberCreate(msgspec.Struct, forbid_unknown_fields=True):
 class UserStatusOut(msgspec.Struct):
     id: uuid.UUID
     status: str
+
+
+class DeleteAccountRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """DELETE /v1/me: the account's password again, so a stolen access token alone cannot
+    delete the account."""
+
+    password: Annotated[str, msgspec.Meta(max_length=256)]

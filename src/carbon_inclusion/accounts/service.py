@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from carbon_inclusion.accounts import repository as repo
-from carbon_inclusion.accounts.models import District, Organisation, RefreshToken, User
+from carbon_inclusion.accounts.consents import PrivacyNotice, current_notice, notice_dir
+from carbon_inclusion.accounts.models import (
+    District,
+    Organisation,
+    PrivacyConsent,
+    RefreshToken,
+    User,
+)
 from carbon_inclusion.accounts.phones import normalise_phone
 from carbon_inclusion.accounts.schemas import (
     DistrictOut,
@@ -27,6 +34,7 @@ from carbon_inclusion.common.integrity import integrity_errors
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import (
     FieldError,
+    Forbidden,
     InvalidInput,
     NotFound,
     RateLimited,
@@ -63,6 +71,14 @@ class ProgressReader(Protocol):
     async def progress(self, citizen_id: uuid.UUID) -> ProgressOut: ...
 
 
+@runtime_checkable
+class AccountDeleter(Protocol):
+    """Deletes a citizen's account and erases their personal data across domains;
+    ``privacy.service.PrivacyService`` is the one (wired as the ``privacy`` dependency)."""
+
+    async def delete_account(self, user_id: uuid.UUID, password: str) -> None: ...
+
+
 def _clean_nickname(raw: str) -> str | None:
     nickname = " ".join(raw.split())
     if not 1 <= len(nickname) <= 20:
@@ -97,6 +113,7 @@ class AccountsService:
         self.limiter = limiter
         self.settings = settings
         self._principals: dict[uuid.UUID, tuple[float, Principal | None]] = {}
+        self.notices_dir = notice_dir()  # tests point it at their own notices
 
     # --- registration and profile -------------------------------------------------------
 
@@ -115,12 +132,16 @@ class AccountsService:
             district = await repo.district(session, body.district)
         if district is None:
             errors.append(FieldError("district", f"unknown district {body.district!r}"))
+        consent, in_force = body.privacy_notice_version, self.current_notice().version
+        if consent is not None and consent != in_force:
+            errors.append(FieldError("privacy_notice_version",
+                                     f"must be the notice in force ({in_force})"))
         if errors:
             raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
         assert phone is not None and nickname is not None
         return await self._create_user(
             role="citizen", phone=phone, password=body.password, nickname=nickname,
-            district_code=body.district,
+            district_code=body.district, consent_version=consent,
         )
 
     async def create_user(
@@ -150,7 +171,8 @@ class AccountsService:
 
     async def _create_user(self, *, role: str, phone: str, password: str, nickname: str,
                            district_code: str | None = None,
-                           organisation_id: uuid.UUID | None = None) -> UserOut:
+                           organisation_id: uuid.UUID | None = None,
+                           consent_version: int | None = None) -> UserOut:
         user = User(
             role=role, phone=phone, password_hash=hash_password(password), nickname=nickname,
             district_code=district_code, organisation_id=organisation_id, status="active",
@@ -158,6 +180,10 @@ class AccountsService:
         with integrity_errors():  # uq_users_phone: phone_taken
             async with self.db.transaction() as session:
                 repo.add(session, user)
+                if consent_version is not None:
+                    await session.flush()
+                    repo.add(session, PrivacyConsent(user_id=user.id, version=consent_version,
+                                                     accepted_at=self.clock.now()))
         return await self.profile(user.id)
 
     async def profile(self, user_id: uuid.UUID) -> UserOut:
@@ -323,6 +349,40 @@ class AccountsService:
         if found is None or found.role != role:
             return None
         return found
+
+
+    # --- consent to the privacy notice --------------------------------------------------
+
+    def current_notice(self) -> PrivacyNotice:
+        return current_notice(self.clock.now().astimezone(self.settings.tz).date(),
+                              self.notices_dir)
+
+    async def consent_required(self, user_id: uuid.UUID) -> bool:
+        """Whether the user has not accepted the notice in force (a newer one asks again)."""
+        async with self.db.read() as session:
+            latest = await repo.latest_consent(session, user_id)
+        return latest is None or latest < self.current_notice().version
+
+    async def consent(self, user_id: uuid.UUID, version: int) -> int:
+        """Record acceptance of ``version``, which must be the notice in force; returns it.
+        Accepting the same version again adds another row (the history is evidence)."""
+        current = self.current_notice().version
+        if version != current:
+            raise InvalidInput.field("version", f"must be the notice in force ({current})")
+        async with self.db.transaction() as session:
+            repo.add(session, PrivacyConsent(user_id=user_id, version=version,
+                                             accepted_at=self.clock.now()))
+        return version
+
+    async def require_consent(self, user_id: uuid.UUID) -> None:
+        """Refuses earning (403 ``consent_required``) until the notice in force is accepted."""
+        if await self.consent_required(user_id):
+            raise Forbidden("Accept the privacy notice in force (POST /v1/me/consents) "
+                            "before recording behaviours.", code="consent_required")
+
+    def forget(self, user_id: uuid.UUID) -> None:
+        """Drop the cached principal (after an account is deleted)."""
+        self._principals.pop(user_id, None)
 
 
 def district_out(d: District) -> DistrictOut:

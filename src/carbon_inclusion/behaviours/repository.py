@@ -458,3 +458,72 @@ async def grams_between(conn: AsyncConnection, start: dt.date | None, end: dt.da
         f"SELECT citizen_id, sum(grams) FROM daily_totals WHERE {where} "  # noqa: S608
         "GROUP BY citizen_id"), params)).all()
     return {c: g for c, g in rows}
+
+
+# --- used by privacy --------------------------------------------------------------------
+# Export reads a citizen's own rows; retention and deletion reduce ``data`` to the inputs of
+# the methodology version that scored the behaviour (``keep``: version id as text → input
+# names), dropping what is location-like (stations, lines, coordinates, card records…).
+
+_EXPORTED = ("id", "type", "occurred_at", "programme_day", "district_code", "source",
+             "evidence", "partner_id", "external_id", "idempotency_key", "status", "reason",
+             "reason_detail", "flags", "data", "methodology_code", "methodology_version",
+             "computed_reduction_g", "computed_points", "reduction_g", "points",
+             "ledger_entry_id", "created_at", "decided_at", "review_reason")
+
+
+async def export_behaviours(conn: AsyncConnection, citizen_id: uuid.UUID) -> list[dict]:
+    rows = await conn.execute(select(*(getattr(Behaviour, c) for c in _EXPORTED))
+                              .where(Behaviour.citizen_id == citizen_id)
+                              .order_by(Behaviour.occurred_at, Behaviour.id))
+    return [dict(r._mapping) for r in rows]
+
+
+async def export_partner_records(conn: AsyncConnection, citizen_id: uuid.UUID) -> list[dict]:
+    """The partner records matched to the citizen, as the partner sent them."""
+    rows = await conn.execute(select(
+        PartnerRecord.id, PartnerRecord.partner_id, PartnerRecord.external_id,
+        PartnerRecord.type, PartnerRecord.occurred_at, PartnerRecord.data, PartnerRecord.status,
+        PartnerRecord.reason, PartnerRecord.behaviour_id, PartnerRecord.received_at)
+        .where(PartnerRecord.citizen_id == citizen_id)
+        .order_by(PartnerRecord.occurred_at, PartnerRecord.id))
+    return [dict(r._mapping) for r in rows]
+
+
+# ``keep`` is a JSON object: methodology version id (text) → the input names to keep.
+_REDUCE = """
+    UPDATE behaviours b
+       SET data = coalesce((
+           SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(b.data) AS e(key, value)
+            WHERE coalesce(CAST(:keep AS jsonb) -> CAST(b.methodology_id AS text),
+                           '[]'::jsonb) ? e.key), '{}'::jsonb)
+     WHERE (CAST(:before AS timestamptz) IS NULL OR b.occurred_at < :before)
+       AND (CAST(:citizen AS uuid) IS NULL OR b.citizen_id = :citizen)
+       AND EXISTS (SELECT 1 FROM jsonb_object_keys(b.data) AS k(key)
+                    WHERE NOT coalesce(CAST(:keep AS jsonb) -> CAST(b.methodology_id AS text),
+                                       '[]'::jsonb) ? k.key)"""
+_REDUCE_DATA = text(_REDUCE)
+
+
+async def reduce_data(conn: AsyncConnection, keep: dict[str, list[str]], *,
+                      before: dt.datetime | None = None,
+                      citizen_id: uuid.UUID | None = None) -> int:
+    """Reduce ``data`` to the scoring inputs, for behaviours that occurred before ``before``
+    or for every behaviour of ``citizen_id``; rows already reduced are not touched, so a
+    second run (or a concurrent one) changes nothing. Returns the rows changed."""
+    assert before is not None or citizen_id is not None
+    result = await conn.execute(_REDUCE_DATA, {
+        "keep": json.dumps(keep), "before": before, "citizen": citizen_id})
+    return result.rowcount or 0
+
+
+async def blank_partner_records(conn: AsyncConnection, *, before: dt.datetime | None = None,
+                                citizen_id: uuid.UUID | None = None) -> int:
+    """Blank the raw payload of partner records (the row stays: it is the dedup key)."""
+    stmt = update(PartnerRecord).where(PartnerRecord.data != text("'{}'::jsonb"))
+    if citizen_id is not None:
+        stmt = stmt.where(PartnerRecord.citizen_id == citizen_id)
+    else:
+        stmt = stmt.where(PartnerRecord.occurred_at < before)
+    result = await conn.execute(stmt.values(data={}))
+    return result.rowcount or 0

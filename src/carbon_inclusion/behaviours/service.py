@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -44,17 +44,22 @@ from carbon_inclusion.partners.service import AuthenticatedPartner, PartnerServi
 from carbon_inclusion.ratelimit import RateLimiter
 from carbon_inclusion.settings import Settings
 
+# Raises a domain error when a citizen may not earn now (wired in ``app.build_state``).
+EarnGate = Callable[[uuid.UUID], Awaitable[None]]
+
 
 class BehaviourService:
     def __init__(self, db: Database, settings: Settings, methodologies: MethodologyService,
                  partners: PartnerService, limiter: RateLimiter,
                  on_change: OnChange | None = None, on_credited: Sequence[OnCredited] = (),
-                 on_paid: OnPaid | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+                 on_paid: OnPaid | None = None, clock: Clock = SYSTEM_CLOCK,
+                 may_earn: Sequence[EarnGate] = ()) -> None:
         self.db = db
         self.settings = settings
         self.methodologies = methodologies
         self.partners = partners
         self.clock = clock
+        self.may_earn = tuple(may_earn)
         self.recorder = Recorder(settings, on_change, on_credited, on_paid, clock=clock)
         self.claims = ClaimService(db, settings, self.recorder, limiter)
         self.ingestion = IngestionService(db, settings, self.recorder, partners, limiter,
@@ -69,6 +74,8 @@ class BehaviourService:
 
     async def claim(self, citizen_id: uuid.UUID, district: str | None, key: str,
                     body: ClaimIn) -> tuple[BehaviourOut, bool]:
+        for gate in self.may_earn:  # e.g. consent to the privacy notice in force
+            await gate(citizen_id)
         return await self.claims.claim(citizen_id, district, key, body)
 
     async def ingest(self, partner: AuthenticatedPartner, raw_records: list[Any]) -> BatchResult:

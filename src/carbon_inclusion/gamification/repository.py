@@ -246,3 +246,22 @@ async def mark_settled(conn: AsyncConnection, challenge_id: uuid.UUID) -> None:
                        {"id": challenge_id})
 
 
+
+
+# --- used by privacy --------------------------------------------------------------------
+
+
+async def export_awards(conn: AsyncConnection, citizen_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await conn.execute(text(
+        "SELECT code, level, version, bonus_points, entry_id, awarded_at FROM badge_awards "
+        "WHERE citizen_id = :c ORDER BY awarded_at, code, level"), {"c": citizen_id})
+    return [dict(r._mapping) for r in rows]
+
+
+async def export_participations(conn: AsyncConnection, citizen_id: uuid.UUID
+                                ) -> list[dict[str, Any]]:
+    rows = await conn.execute(text(
+        "SELECT challenge_id, district_code, joined_at, completed_at, bonus_points "
+        "FROM challenge_participants WHERE citizen_id = :c ORDER BY joined_at, challenge_id"),
+        {"c": citizen_id})
+    return [dict(r._mapping) for r in rows]

@@ -194,3 +194,22 @@ async def check_invariants(conn: AsyncConnection) -> list[str]:
         LIMIT 5"""))).all()
     problems += [f"lot {r[1]} of {r[0]} shows {r[2]}, postings say {r[3]}" for r in lots]
     return problems
+
+
+# --- used by privacy --------------------------------------------------------------------
+
+
+async def export_entries(conn: AsyncConnection, citizen_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every journal entry of the citizen (points signed as the citizen sees them)."""
+    rows = await conn.execute(select(
+        JournalEntry.id, JournalEntry.kind, JournalEntry.points, JournalEntry.behaviour_id,
+        JournalEntry.redemption_id, JournalEntry.reverses_id, JournalEntry.memo,
+        JournalEntry.created_at).where(JournalEntry.citizen_id == citizen_id)
+        .order_by(JournalEntry.created_at, JournalEntry.id))
+    return [dict(r._mapping) for r in rows]
+
+
+async def export_wallet(conn: AsyncConnection, citizen_id: uuid.UUID) -> dict[str, Any] | None:
+    row = (await conn.execute(select(Wallet.balance, Wallet.earned, Wallet.updated_at)
+                              .where(Wallet.citizen_id == citizen_id))).first()
+    return None if row is None else dict(row._mapping)

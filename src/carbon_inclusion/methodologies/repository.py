@@ -213,3 +213,13 @@ async def footprint_in_force(conn: AsyncConnection,
                              at: dt.datetime) -> tuple[Version, dict[str, Any]] | None:
     """The footprint methodology in force at ``at``, with its document (events)."""
     return await version_in_force(conn, FOOTPRINT_BEHAVIOUR, at, kind="footprint")
+
+
+# --- used by privacy --------------------------------------------------------------------
+
+
+async def input_names(conn: AsyncConnection) -> dict[str, list[str]]:
+    """Each methodology version's declared inputs (``document.inputs``' names), by version id
+    as text: what a behaviour's ``data`` must keep so its grams can be recomputed."""
+    rows = await conn.execute(select(MethodologyVersion.id, MethodologyVersion.document))
+    return {str(r.id): sorted((r.document or {}).get("inputs") or {}) for r in rows}

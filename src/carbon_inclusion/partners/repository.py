@@ -7,7 +7,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from carbon_inclusion.common.locks import LOCK_ONE
@@ -108,3 +108,22 @@ async def bound_citizens(conn: AsyncConnection, partner_id: str,
 
 async def partner_exists(session: AsyncSession, partner_id: str) -> bool:
     return await session.get(Partner, partner_id) is not None
+
+
+# --- used by privacy --------------------------------------------------------------------
+
+
+async def export_bindings(conn: AsyncConnection, citizen_id: uuid.UUID) -> list[dict]:
+    """Every binding the citizen made, removed ones too (the reference only as its hint)."""
+    rows = await conn.execute(select(
+        Binding.id, Binding.partner_id, Binding.ref_hint, Binding.created_at,
+        Binding.removed_at).where(Binding.citizen_id == citizen_id)
+        .order_by(Binding.created_at, Binding.id))
+    return [dict(r._mapping) for r in rows]
+
+
+async def erase_bindings(conn: AsyncConnection, citizen_id: uuid.UUID) -> int:
+    """Delete every binding of a citizen whose account is deleted (the card may be bound
+    again by its new holder); nothing else references a binding row."""
+    result = await conn.execute(delete(Binding).where(Binding.citizen_id == citizen_id))
+    return result.rowcount or 0

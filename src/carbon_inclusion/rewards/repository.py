@@ -339,3 +339,26 @@ async def give_back(conn: AsyncConnection, reward_id: uuid.UUID, shard: int,
         "UPDATE reward_stock SET issued = issued - :q WHERE reward_id = :r AND shard = :s"),
         {"r": reward_id, "s": shard, "q": quantity})
 
+
+
+# --- used by privacy --------------------------------------------------------------------
+
+
+async def export_redemptions(conn: AsyncConnection, citizen_id: uuid.UUID
+                             ) -> list[dict[str, Any]]:
+    """Every redemption of the citizen, each with its vouchers."""
+    rows = (await conn.execute(select(
+        Redemption.id, Redemption.reward_id, Redemption.quantity, Redemption.points,
+        Redemption.status, Redemption.idempotency_key, Redemption.ledger_entry_id,
+        Redemption.refund_entry_id, Redemption.created_at, Redemption.expires_at,
+        Redemption.cancelled_at).where(Redemption.citizen_id == citizen_id)
+        .order_by(Redemption.created_at, Redemption.id))).all()
+    vouchers = (await conn.execute(select(
+        Voucher.redemption_id, Voucher.code, Voucher.status, Voucher.expires_at,
+        Voucher.used_at, Voucher.used_by)
+        .where(Voucher.redemption_id.in_([r.id for r in rows])).order_by(Voucher.id))).all()
+    by_redemption: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for v in vouchers:
+        item = dict(v._mapping)
+        by_redemption.setdefault(item.pop("redemption_id"), []).append(item)
+    return [{**dict(r._mapping), "vouchers": by_redemption.get(r.id, [])} for r in rows]

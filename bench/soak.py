@@ -75,14 +75,23 @@ class Soak:
         self.reward = reward.json()["id"]
         held = (await self.http.get("/v1/holdings", headers=self.enterprise)).json()
         available = demo["batch_t"] - held["held_t"] - held["retired_t"]
-        if available > 0:  # everything left of the batch, for the run's neutralisations
-            order = await self.http.post("/v1/orders", json={"quantity_t": available},
-                                         headers={**self.enterprise,
-                                                  "Idempotency-Key": "soak-order-1"})
+        n = 0
+        while available > 0:  # everything left of the batch, for the run's neutralisations
+            n += 1  # in quotes of what one buyer may reserve, each paid before the next
+            want = available
+            order = await self.http.post("/v1/orders", json={"quantity_t": want}, headers={
+                **self.enterprise, "Idempotency-Key": f"soak-order-{n}"})
+            if order.status_code == 409 and order.json()["code"] == \
+                    "reservation_share_exceeded":
+                want = order.json()["limit_t"] - order.json()["reserved_t"]
+                order = await self.http.post("/v1/orders", json={"quantity_t": want},
+                                             headers={**self.enterprise,
+                                                      "Idempotency-Key": f"soak-order-{n}"})
             order.raise_for_status()
             (await self.http.post(f"/v1/admin/orders/{order.json()['id']}/confirm-payment",
-                                  headers=self.admin, json={"reference": "soak"})
+                                  headers=self.admin, json={"reference": f"soak {n}"})
              ).raise_for_status()
+            available -= want
         self.held_t = (await self.http.get("/v1/holdings", headers=self.enterprise)
                        ).json()["held_t"]
         print(f"enterprise holds {self.held_t} t for the run")

@@ -24,6 +24,7 @@ from carbon_inclusion.accounts import repository as accounts
 from carbon_inclusion.accounts.schemas import RegisterRequest
 from carbon_inclusion.behaviours.schemas import ClaimIn
 from carbon_inclusion.common.periods import programme_day
+from carbon_inclusion.errors import Conflict
 from carbon_inclusion.events.schemas import EventIn
 from carbon_inclusion.partners.service import AuthenticatedPartner
 from carbon_inclusion.registry.schemas import BatchIn, OrderIn
@@ -147,9 +148,7 @@ async def fill(state: Any, settings: Settings, seed_dir: Path) -> dict[str, Any]
         "electricity_kwh": "400", "waste_kg": "25"}, EventIn, strict=False))
     needed = forum.footprint.credits_needed
     quantity = min(batch.quantity, needed + 1)
-    order, _ = await state.orders.order(org.id, buyer.id, "demo-order-1",
-                                        OrderIn(quantity_t=quantity))
-    await state.orders.confirm_payment(admin.id, order.id, "demo bank transfer 0001")
+    await _buy(state, org.id, buyer.id, admin.id, quantity)
     certificate = None
     if quantity >= needed:
         certificate, _ = await state.events.neutralize(org.id, buyer.id, forum.id)
@@ -166,3 +165,26 @@ async def fill(state: Any, settings: Settings, seed_dir: Path) -> dict[str, Any]
 def _record(ref: str, type_: str, occurred_at: str, data: dict[str, Any]) -> dict[str, Any]:
     return {"external_id": f"demo-{uuid.uuid4().hex[:16]}", "external_ref": ref,
             "type": type_, "occurred_at": occurred_at, "data": data}
+
+
+async def _buy(state: Any, organisation_id: uuid.UUID, buyer_id: uuid.UUID,
+               admin_id: uuid.UUID, quantity: int) -> None:
+    """The demo's one buyer takes ``quantity`` t of a small market: as one quote when the
+    share limit lets it, else in quotes of what it may reserve, each paid before the next
+    (unpaid quotes may not hoard the registry; paid credits are a holding)."""
+    bought, n = 0, 0
+    while bought < quantity:
+        n += 1
+        key = f"demo-order-{n}"
+        try:
+            order, _ = await state.orders.order(organisation_id, buyer_id, key,
+                                                OrderIn(quantity_t=quantity - bought))
+        except Conflict as exc:
+            if exc.code != "reservation_share_exceeded":
+                raise
+            part = exc.extra["limit_t"] - exc.extra["reserved_t"]
+            order, _ = await state.orders.order(organisation_id, buyer_id, key,
+                                                OrderIn(quantity_t=part))
+        await state.orders.confirm_payment(admin_id, order.id,
+                                           f"demo bank transfer {n:04d}")
+        bought += order.quantity_t

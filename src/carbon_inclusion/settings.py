@@ -105,6 +105,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Credits: the programme's price per tonne (CNY, whole fen) and how long a quote holds them.
     credit_price_cny: Money = msgspec.field(default=Decimal("40.00"), name="CREDIT_PRICE_CNY")
     order_hold_minutes: AtLeast1 = msgspec.field(default=30, name="ORDER_HOLD_MINUTES")
+    # Unpaid quotes cannot hoard the registry: an organisation has at most this many open
+    # (reserved, unexpired) quotes, and reserves at most this share of the credits on the
+    # market (available + reserved by open quotes), see ``core.quotes``.
+    order_open_quotes_per_org: AtLeast1 = msgspec.field(
+        default=3, name="ORDER_OPEN_QUOTES_PER_ORG")
+    order_max_reserved_share: Share = msgspec.field(
+        default=Decimal("0.5"), name="ORDER_MAX_RESERVED_SHARE")
     # Compliance offsets may cover at most this share of an enterprise's verified emissions.
     compliance_offset_cap: Share = msgspec.field(
         default=Decimal("0.05"), name="COMPLIANCE_OFFSET_CAP")
@@ -181,6 +188,7 @@ _FLAG_WORDS = {"yes": "true", "on": "true", "no": "false", "off": "false"}
 _DECIMAL_OK: dict[str, Callable[[Decimal], bool]] = {
     "CREDIT_PRICE_CNY": lambda v: v > 0 and v == v.quantize(Decimal("0.01")),
     "COMPLIANCE_OFFSET_CAP": lambda v: 0 < v <= 1,
+    "ORDER_MAX_RESERVED_SHARE": lambda v: 0 < v <= 1,
 }
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from carbon_inclusion.rules import canonical_json
 from tests.behaviours.conftest import claim, days_ago
-from tests.registry.conftest import credit, methodology, vintage
+from tests.registry.conftest import credit, methodology, vintage, whole_market
 
 __all__ = ["methodology"]  # the fixture, used by name
 
@@ -68,8 +68,9 @@ async def buy(app, client, admin, citizen, methodology, buyer, tonnes: int) -> N
         await conn.execute(text(
             "UPDATE credit_blocks SET state = 'cancelled', reason = 'test isolation' "
             "WHERE state = 'available' AND batch_id <> :b"), {"b": batch.json()["id"]})
-    order = await client.post("/v1/orders", json={"quantity_t": tonnes}, headers={
-        **buyer.headers, "Idempotency-Key": "order-" + secrets.token_hex(8)})
+    with whole_market(app):  # the buyer takes the whole market in one unpaid quote
+        order = await client.post("/v1/orders", json={"quantity_t": tonnes}, headers={
+            **buyer.headers, "Idempotency-Key": "order-" + secrets.token_hex(8)})
     assert order.status_code == 201, order.text
     paid = await client.post(f"/v1/admin/orders/{order.json()['id']}/confirm-payment",
                              headers=admin.headers, json={"reference": "transfer 001"})

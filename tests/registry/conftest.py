@@ -8,11 +8,13 @@ test uses, so each test pools only its own.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import json
 import secrets
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -64,3 +66,22 @@ async def credit(app, citizen_id: str, methodology: dict, grams: str, count: int
 def vintage(methodology: dict) -> dict:
     return {"methodology_code": methodology["code"], "vintage_from": f"{LAST_YEAR}-01-01",
             "vintage_to": f"{LAST_YEAR}-12-31"}
+
+
+@contextlib.contextmanager
+def whole_market(app) -> Iterator[None]:
+    """A scenario whose one buyer takes the whole (isolated) market in unpaid quotes: lift
+    ``ORDER_MAX_RESERVED_SHARE`` for it (the limit has its own tests in test_quotes.py)."""
+    orders = app.state.orders
+    before, orders.max_share = orders.max_share, Decimal(1)
+    try:
+        yield
+    finally:
+        orders.max_share = before
+
+
+@pytest.fixture
+def sole_buyer(app) -> Iterator[None]:
+    """The test's buyers each take the whole market they see (see ``whole_market``)."""
+    with whole_market(app):
+        yield

@@ -32,7 +32,12 @@ async def new_enterprise(client, admin, make_user):
 
 
 async def release_all_available(app) -> None:
-    """Other tests' credits must not be sold here: take them out of the market."""
+    """Other tests' credits must not be sold here: take them out of the market (their open
+    quotes too, which would otherwise count in the market a quote may take a share of)."""
+    async with app.state.db.connect() as conn:
+        await conn.execute(text("UPDATE credit_orders SET expires_at = now() - interval '1 s' "
+                                "WHERE status = 'reserved'"))
+    await app.state.orders.expire()
     async with app.state.db.connect() as conn:
         await conn.execute(text("UPDATE credit_blocks SET state = 'cancelled', "
                                 "reason = 'test isolation' WHERE state = 'available'"))
@@ -61,7 +66,7 @@ async def test_thirty_organisations_racing_never_share_a_serial(
 
 
 async def test_an_order_is_paid_or_expires_and_others_never_see_it(
-        app, client, admin, citizen, methodology, make_user, enterprise):
+        app, client, admin, citizen, methodology, make_user, enterprise, sole_buyer):
     await release_all_available(app)
     await issued(app, client, admin, citizen, methodology, 10)
     key = "order-" + secrets.token_hex(8)
@@ -129,7 +134,7 @@ async def test_bad_orders_are_refused_and_change_nothing(app, client, enterprise
 
 
 async def test_an_administrator_cancels_available_credits_with_a_reason(
-        app, client, admin, citizen, methodology, enterprise):
+        app, client, admin, citizen, methodology, enterprise, sole_buyer):
     await release_all_available(app)
     batch = await issued(app, client, admin, citizen, methodology, 10)
     prefix = batch["serials"]["first"].rsplit("-", 1)[0]

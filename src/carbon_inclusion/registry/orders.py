@@ -5,6 +5,13 @@ order ends inside it, for ``ORDER_HOLD_MINUTES``; the administrator records the 
 (``confirm``) and the serials become the organisation's holding. An unpaid quote expires and
 its serials become available again: checked whenever the registry is changed, and by
 ``carbon-inclusion orders expire``.
+
+Unpaid quotes cannot hoard the registry: an organisation has at most
+``ORDER_OPEN_QUOTES_PER_ORG`` open quotes (409 ``too_many_open_quotes``) and its open quotes
+reserve at most ``ORDER_MAX_RESERVED_SHARE`` of the market (available + reserved credits;
+409 ``reservation_share_exceeded``, see ``core.quotes``). Both are counted under the
+registry lock, after expired quotes are released, so concurrent orders cannot pass them
+together; a replay of an Idempotency-Key answers its order before anything is counted.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
 from carbon_inclusion.common.idempotency import check_replay, request_hash
 from carbon_inclusion.common.pagination import decode_one, page
+from carbon_inclusion.core.quotes import may_reserve, reservation_limit
 from carbon_inclusion.core.serials import size
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import Conflict, FieldError, NotFound
@@ -41,6 +49,8 @@ class OrderService:
         self.db = db
         self.price = settings.credit_price_cny
         self.hold = dt.timedelta(minutes=settings.order_hold_minutes)
+        self.open_quotes = settings.order_open_quotes_per_org
+        self.max_share = settings.order_max_reserved_share
         self.clock = clock
 
     async def order(self, organisation_id: uuid.UUID, user_id: uuid.UUID, key: str,
@@ -62,6 +72,7 @@ class OrderService:
                                available_t=available, requested_t=body.quantity_t,
                                errors=[FieldError("quantity_t", f"more than the {available} "
                                                                 "t available")])
+            await self._within_limits(conn, organisation_id, body.quantity_t, available, now)
             order_id = uuid7()
             await repo.insert_order(conn, {
                 "id": order_id, "o": organisation_id, "q": body.quantity_t,
@@ -73,6 +84,29 @@ class OrderService:
 
             await take_oldest(conn, "available", None, body.quantity_t, reserve)
             return await self._one(conn, order_id, organisation_id), True
+
+    async def _within_limits(self, conn: AsyncConnection, organisation_id: uuid.UUID,
+                             quantity_t: int, available_t: int, now: dt.datetime) -> None:
+        """Refuse an order that would give the organisation too many open quotes or too
+        large a share of the market in unpaid reservations. The caller holds the registry
+        lock and has released expired quotes."""
+        open_quotes = await repo.open_orders(conn, organisation_id, now)
+        if open_quotes >= self.open_quotes:
+            raise Conflict(f"The organisation already has {open_quotes} unpaid quotes, the "
+                           f"most it may have open at once; pay one or let it expire.",
+                           code="too_many_open_quotes", open_quotes=open_quotes,
+                           open_quotes_limit=self.open_quotes)
+        market = available_t + await tonnes_in(conn, "reserved")
+        reserved = await tonnes_in(conn, "reserved", organisation_id)
+        if not may_reserve(reserved, quantity_t, market, self.max_share):
+            limit = reservation_limit(market, self.max_share)
+            raise Conflict(
+                f"Unpaid quotes of one organisation may reserve at most {limit} t "
+                f"({self.max_share} of the {market} t on the market); it holds {reserved} t.",
+                code="reservation_share_exceeded", reserved_t=reserved,
+                requested_t=quantity_t, limit_t=limit, max_reserved_share=self.max_share,
+                errors=[FieldError("quantity_t", f"more than the {max(limit - reserved, 0)} t "
+                                                 "the organisation may still reserve")])
 
     async def confirm_payment(self, admin_id: uuid.UUID, order_id: uuid.UUID,
                               reference: str) -> OrderOut:

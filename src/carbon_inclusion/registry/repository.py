@@ -252,6 +252,15 @@ async def order_by_key(conn: AsyncConnection, organisation_id: uuid.UUID, key: s
         "AND idempotency_key = :k"), {"o": organisation_id, "k": key})).first()
 
 
+async def open_orders(conn: AsyncConnection, organisation_id: uuid.UUID, now: dt.datetime
+                      ) -> int:
+    """How many of the organisation's quotes are open: reserved and not past their time."""
+    return int(await conn.scalar(text(
+        "SELECT count(*) FROM credit_orders WHERE organisation_id = :o "
+        "AND status = 'reserved' AND expires_at > :now"),
+        {"o": organisation_id, "now": now}) or 0)
+
+
 async def insert_order(conn: AsyncConnection, values: dict[str, Any]) -> None:
     await conn.execute(text("""
         INSERT INTO credit_orders (id, organisation_id, quantity_t, price_cny_per_t,

@@ -102,8 +102,14 @@ class OrderController(Controller):
           summary="Order credits: a quote at the programme price that reserves them for a while",
           description="Reserves `quantity_t` whole credits, oldest vintage first, until "
           "`expires_at` (`ORDER_HOLD_MINUTES`); an administrator records the payment. 409 "
-          "`insufficient_credits` with `available_t`. A replay with the same "
-          "`Idempotency-Key` and body answers the first order.")
+          "`insufficient_credits` with `available_t`. Unpaid quotes cannot hoard the "
+          "registry: 409 `too_many_open_quotes` (with `open_quotes`, `open_quotes_limit`) "
+          "when the organisation already has `ORDER_OPEN_QUOTES_PER_ORG` open quotes, and "
+          "409 `reservation_share_exceeded` (with `reserved_t`, `requested_t`, `limit_t`, "
+          "`max_reserved_share`) when its open quotes would reserve more than "
+          "`ORDER_MAX_RESERVED_SHARE` of the market (available plus reserved credits, "
+          "rounded down, at least 1 t); paid and expired quotes do not count. A replay "
+          "with the same `Idempotency-Key` and body answers the first order.")
     async def order(self, data: JSONBody[OrderIn], principal: NamedDependency[Principal],
                     orders: NamedDependency[OrderService],
                     idempotency_key: IdempotencyKey = None) -> Response[OrderOut]:

@@ -78,7 +78,12 @@ def problem_response(
     if errors:
         body["errors"] = [e.as_dict() for e in errors[:MAX_FIELD_ERRORS]]
         if len(errors) > MAX_FIELD_ERRORS:
-            body["errors_omitted"] = len(errors) - MAX_FIELD_ERRORS
+            omitted = len(errors) - MAX_FIELD_ERRORS
+            body["errors_omitted"] = omitted
+            # The detail usually lists every error too: the first ones and a count.
+            body["detail"] = "; ".join(f"{e.field}: {e.message}"
+                                       for e in errors[:MAX_FIELD_ERRORS]) + (
+                f"; and {omitted} more")
     if extra:
         body.update({k: v for k, v in extra.items() if k not in body})
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)

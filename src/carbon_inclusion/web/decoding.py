@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from itertools import accumulate
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -48,14 +49,14 @@ def too_deep(body: bytes) -> bool:
     """True when ``body`` nests arrays/objects more than ``MAX_DEPTH`` deep."""
     if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
         return False
-    outside = _STRING.sub(b"", body) if b'"' in body else body
-    depth = 0
-    step = _STEP
-    for c in outside.translate(None, _NOT_BRACKET):
-        depth += step[c]
-        if depth > MAX_DEPTH:
-            return True
-    return False
+    if b'"' not in body:
+        outside = body
+    elif b'\\"' not in body:  # no escaped quote: strings are between quote pairs
+        outside = b"".join(body.split(b'"')[::2])
+    else:
+        outside = _STRING.sub(b"", body)
+    brackets = outside.translate(None, _NOT_BRACKET)
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > MAX_DEPTH
 
 
 Path = list[str | int]

@@ -93,6 +93,7 @@ from carbon_inclusion.rewards.service import RewardService
 from carbon_inclusion.security.tokens import AccessTokens, KeyRing
 from carbon_inclusion.settings import Settings
 from carbon_inclusion.web.auth import BearerAuthMiddleware, current_principal, role_guard
+from carbon_inclusion.web.decoding import BODY_METHODS, check_request, timed_receive
 from carbon_inclusion.web.health import HealthController
 from carbon_inclusion.web.observe import MetricsController, observe
 from carbon_inclusion.web.openapi import complete_document
@@ -157,7 +158,7 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
     methodologies = MethodologyService(db, clock)
     partners = PartnerService(db, settings, clock, limiter)
     leaderboards = Leaderboards(db, redis, settings, clock)
-    notifier = Notifier(redis, clock)
+    notifier = Notifier(redis, clock, settings.live_streams_per_citizen)
     badges = BadgeService(db, settings, notifier, clock)
     challenges = ChallengeService(db, settings, notifier, clock)
     registry = RegistryService(db, settings, clock, behaviours=behaviours_repository,
@@ -262,11 +263,17 @@ def openapi_config() -> OpenAPIConfig:
 
 class App(Litestar):
     """Litestar, with every HTTP request observed (``web.observe``: request id, access log,
-    metrics) from outside the router, so requests that match no route are seen too."""
+    metrics) from outside the router, so requests that match no route are seen too; a
+    request's body must arrive within ``body_timeout_s`` (``BODY_TIMEOUT``)."""
+
+    body_timeout_s: float = 30.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "OPTIONS":
-            send = self._true_allow(scope, send)
+        if scope["type"] == "http":
+            if scope["method"] == "OPTIONS":
+                send = self._true_allow(scope, send)
+            elif scope["method"] in BODY_METHODS:
+                receive = timed_receive(receive, self.body_timeout_s)
         await observe(super().__call__, scope, receive, send)
 
     def _true_allow(self, scope: Scope, send: Send) -> Send:
@@ -330,11 +337,13 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
         },
         middleware=[BearerAuthMiddleware],
         guards=[role_guard],
+        before_request=check_request,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=settings.max_body_bytes,
         openapi_config=openapi_config(),
         debug=False,
     )
+    app.body_timeout_s = settings.body_timeout_s
     complete_document(app)
     return app
 

@@ -75,6 +75,7 @@ def serve(host: str | None, port: int | None, workers: int | None, no_setup: boo
                      create=not settings.is_production)
         from granian import Granian
         from granian.constants import Interfaces
+        from granian.http import HTTP1Settings
 
         click.echo(
             f"serving on http://{host or settings.host}:{port or settings.port} "
@@ -88,6 +89,8 @@ def serve(host: str | None, port: int | None, workers: int | None, no_setup: boo
             interface=Interfaces.ASGI,
             workers=workers or settings.workers,
             log_access=False,
+            # A client that has not sent its headers in time is disconnected.
+            http1_settings=HTTP1Settings(header_read_timeout=settings.header_timeout_s * 1000),
         ).serve()
     finally:
         services.stop()

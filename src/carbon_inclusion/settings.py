@@ -76,6 +76,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     refresh_token_ttl_s: AtLeast300 = msgspec.field(
         default=30 * 24 * 3600, name="REFRESH_TOKEN_TTL")
     max_body_bytes: AtLeast1024 = msgspec.field(default=64 * 1024, name="MAX_BODY_BYTES")
+    # Connections: seconds a client has to send a request's headers (granian's HTTP/1
+    # header read timeout) and its body (the edge's body read timeout), and how many live
+    # event streams a citizen may hold open per API process (the oldest is closed).
+    header_timeout_s: AtLeast1 = msgspec.field(default=10, name="HEADER_TIMEOUT")
+    body_timeout_s: AtLeast1 = msgspec.field(default=30, name="BODY_TIMEOUT")
+    live_streams_per_citizen: AtLeast1 = msgspec.field(
+        default=3, name="LIVE_STREAMS_PER_CITIZEN")
     # Sign-in throttling: failed attempts per phone, and all attempts per client address.
     login_failures_per_phone: AtLeast1 = msgspec.field(
         default=5, name="LOGIN_FAILURES_PER_PHONE")

@@ -30,7 +30,9 @@ class EventStreamController(Controller):
          "`points_credited`, `badge_earned`, `challenge_completed`, each sent once its "
          "transaction has committed, from whichever API process produced it. A comment "
          "line every 15 s keeps proxies from closing an idle stream. Live only: what "
-         "happened while disconnected is read from the other endpoints.")
+         "happened while disconnected is read from the other endpoints. A citizen has at "
+         "most `LIVE_STREAMS_PER_CITIZEN` (3) streams open per API process: opening "
+         "another ends the oldest.")
     async def events(self, principal: NamedDependency[Principal],
                      notifier: NamedDependency[Notifier]) -> ServerSentEvent:
         await notifier.listening()  # 503 now, not a stream that never delivers
@@ -47,5 +49,7 @@ async def _events(notifier: Notifier, citizen_id: uuid.UUID
             except TimeoutError:
                 yield ServerSentEventMessage(comment="keep-alive")
                 continue
+            if event is None:  # a newer stream of this citizen took this one's place
+                return
             yield ServerSentEventMessage(data=msgspec.json.encode(event).decode(),
                                          event=event.type, id=event.id)

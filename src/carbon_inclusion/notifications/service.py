@@ -54,10 +54,13 @@ PUBLISH_CHUNK = 1000  # events per message, so that no message grows without bou
 
 
 class Notifier:
-    def __init__(self, redis: RedisStore, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(self, redis: RedisStore, clock: Clock = SYSTEM_CLOCK,
+                 streams_per_citizen: int = 3) -> None:
         self.redis = redis
         self.clock = clock
-        self._streams: dict[uuid.UUID, set[asyncio.Queue[Event]]] = {}
+        self.streams_per_citizen = streams_per_citizen
+        # Each citizen's open streams in this process, oldest first (a dict keeps order).
+        self._streams: dict[uuid.UUID, dict[asyncio.Queue[Event | None], None]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._outbox: Coalescer[tuple[uuid.UUID, Event]] = Coalescer(self.publish,
@@ -103,17 +106,27 @@ class Notifier:
     # --- consuming ------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def stream(self, citizen_id: uuid.UUID) -> AsyncIterator[asyncio.Queue[Event]]:
-        """A queue receiving ``citizen_id``'s events while the block runs."""
-        queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
-        self._streams.setdefault(citizen_id, set()).add(queue)
+    async def stream(self, citizen_id: uuid.UUID
+                     ) -> AsyncIterator[asyncio.Queue[Event | None]]:
+        """A queue receiving ``citizen_id``'s events while the block runs; ``None`` from it
+        means the stream is closed because the citizen opened ``streams_per_citizen``
+        newer ones (in this process)."""
+        queue: asyncio.Queue[Event | None] = asyncio.Queue(QUEUE_SIZE)
+        open_ = self._streams.setdefault(citizen_id, {})
+        while len(open_) >= self.streams_per_citizen:
+            oldest = next(iter(open_))
+            del open_[oldest]
+            if oldest.full():
+                oldest.get_nowait()
+            oldest.put_nowait(None)
+        open_[queue] = None
         try:
             await self.listening()
             yield queue
         finally:
             streams = self._streams.get(citizen_id)
             if streams is not None:
-                streams.discard(queue)
+                streams.pop(queue, None)
                 if not streams:
                     del self._streams[citizen_id]
 

@@ -16,6 +16,7 @@ Order of work, the same on every run:
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Mapping
 from decimal import (
     ROUND_CEILING,
@@ -51,6 +52,10 @@ ROUNDING = {"half_even": ROUND_HALF_EVEN, "half_up": ROUND_HALF_UP,
 ARITHMETIC = Context(prec=34, rounding=ROUND_HALF_EVEN,
                      traps=[InvalidOperation, DivisionByZero, Overflow])
 ZERO = Decimal(0)
+# A number given as a string: its plain decimal form only, ASCII digits (Decimal() itself
+# also takes "5_0", " 5 ", "NaN" and non-ASCII digits such as "٥").
+PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+NON_FINITE = re.compile(r"[+-]?(?:s?nan|inf|infinity)", re.IGNORECASE)  # "must be finite"
 QUANTA = {places: Decimal(1).scaleb(-places) for places in range(7)}
 
 
@@ -290,6 +295,9 @@ class _Reader:
         if kind is not str and kind is not int and (
                 isinstance(raw, bool) or not isinstance(raw, int | float | str)):
             return None, "must be a number (a JSON number or a decimal string)"
+        if kind is str and PLAIN_DECIMAL.fullmatch(raw) is None and (
+                NON_FINITE.fullmatch(raw) is None):
+            return None, "must be a decimal number such as 12.5"
         try:
             value = Decimal(repr(raw)) if isinstance(raw, float) else Decimal(raw)
         except (InvalidOperation, ValueError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response
@@ -17,6 +17,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from carbon_inclusion.common.decoding import message_of, path_of
 from carbon_inclusion.errors import DomainError, FieldError, RateLimited, Unavailable
+from carbon_inclusion.web.decoding import BodyTimeout
 
 log = logging.getLogger("carbon_inclusion.errors")
 
@@ -49,6 +50,12 @@ class Problem(msgspec.Struct, omit_defaults=True):
     detail: str
     code: str
     errors: list[ProblemField] = []
+    errors_omitted: Annotated[int, msgspec.Meta(
+        ge=0, description="How many field errors there were beyond the first 20 that "
+        "`errors` lists (absent when it lists them all).")] = 0
+
+
+MAX_FIELD_ERRORS = 20
 
 
 def problem_response(
@@ -69,7 +76,14 @@ def problem_response(
         "code": code,
     }
     if errors:
-        body["errors"] = [e.as_dict() for e in errors]
+        body["errors"] = [e.as_dict() for e in errors[:MAX_FIELD_ERRORS]]
+        if len(errors) > MAX_FIELD_ERRORS:
+            omitted = len(errors) - MAX_FIELD_ERRORS
+            body["errors_omitted"] = omitted
+            # The detail usually lists every error too: the first ones and a count.
+            body["detail"] = "; ".join(f"{e.field}: {e.message}"
+                                       for e in errors[:MAX_FIELD_ERRORS]) + (
+                f"; and {omitted} more")
     if extra:
         body.update({k: v for k, v in extra.items() if k not in body})
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
@@ -159,6 +173,7 @@ def http_error_handler(_: Request, exc: HTTPException) -> Response[Any]:
         "unauthenticated": "Authentication required",
         "forbidden": "Forbidden",
         "malformed_body": "Malformed request body",
+        "unsupported_media_type": "Unsupported media type",
     }.get(code, "Bad request")
     detail = exc.detail or title
     headers = dict(exc.headers or {})
@@ -218,7 +233,21 @@ def unexpected_error_handler(request: Request, exc: Exception) -> Response[Any]:
     )
 
 
+def recursion_error_handler(_: Request, exc: RecursionError) -> Response[Any]:
+    """A structure too deep to decode (the edge refuses most before any decoder runs)."""
+    return problem_response(422, "invalid_input", "Invalid input",
+                            "body: nests too deep", errors=[FieldError("body", "nests too deep")])
+
+
+def body_timeout_handler(_: Request, exc: BodyTimeout) -> Response[Any]:
+    return problem_response(408, "request_timeout", "Request timeout",
+                            "The request body did not arrive in time.",
+                            headers={"Connection": "close"})
+
+
 EXCEPTION_HANDLERS = {
+    BodyTimeout: body_timeout_handler,
+    RecursionError: recursion_error_handler,
     DomainError: domain_error_handler,
     ValidationException: validation_error_handler,
     HTTPException: http_error_handler,

@@ -134,7 +134,7 @@ def phase(name: str) -> None:
 def main() -> None:
     with storage() as (database_url, redis_url), server(database_url, redis_url) as srv:
         host, port = "127.0.0.1", int(srv.base_url.rsplit(":", 1)[1])
-        tokens = run(citizens(srv.base_url, 20))  # real accounts, to read with `me`
+        tokens = run(citizens(srv.base_url, 20, database_url))  # real accounts, to read with `me`
         phase("populating")
         started = time.perf_counter()
         run(populate(database_url, MEMBERS))

@@ -21,6 +21,7 @@ from carbon_inclusion.common.decoding import field_of
 
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-in-production-0000"  # noqa: S105
 ENVIRONMENTS = ("development", "test", "production")
+SMS_SENDERS = ("outbox",)  # accounts.sms.SENDERS: the implemented ones
 
 
 class SettingsError(ValueError):
@@ -76,11 +77,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     refresh_token_ttl_s: AtLeast300 = msgspec.field(
         default=30 * 24 * 3600, name="REFRESH_TOKEN_TTL")
     max_body_bytes: AtLeast1024 = msgspec.field(default=64 * 1024, name="MAX_BODY_BYTES")
-    # Sign-in throttling: failed attempts per phone, and all attempts per client address.
+    # Sign-in throttling: failed attempts per phone and per client address (failures only:
+    # many citizens share one carrier-grade NAT address), reserved before the password check.
     login_failures_per_phone: AtLeast1 = msgspec.field(
         default=5, name="LOGIN_FAILURES_PER_PHONE")
-    login_attempts_per_ip: AtLeast1 = msgspec.field(default=60, name="LOGIN_ATTEMPTS_PER_IP")
+    login_failures_per_ip: AtLeast1 = msgspec.field(default=60, name="LOGIN_FAILURES_PER_IP")
     login_window_s: AtLeast1 = msgspec.field(default=900, name="LOGIN_WINDOW")
+    # Registrations (and code re-sends) per client address per REGISTRATION_WINDOW.
+    registrations_per_ip: AtLeast1 = msgspec.field(default=10, name="REGISTRATIONS_PER_IP")
+    registration_window_s: AtLeast1 = msgspec.field(default=3600, name="REGISTRATION_WINDOW")
+    # Phone verification: how long a one-time code holds, wrong codes per phone per
+    # LOGIN_WINDOW, re-sends per phone per REGISTRATION_WINDOW, and how SMS are sent.
+    phone_code_ttl_s: AtLeast1 = msgspec.field(default=300, name="PHONE_CODE_TTL")
+    phone_code_attempts: AtLeast1 = msgspec.field(default=5, name="PHONE_CODE_ATTEMPTS")
+    phone_code_resends: AtLeast1 = msgspec.field(default=3, name="PHONE_CODE_RESENDS")
+    sms_sender: str = msgspec.field(default="outbox", name="SMS_SENDER")
     log_json: Flag = msgspec.field(default=True, name="LOG_JSON")
     # How long a rotated partner secret keeps verifying.
     partner_secret_grace_s: AtLeast0 = msgspec.field(
@@ -144,6 +155,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ZoneInfo(self.programme_timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise SettingsError(f"PROGRAMME_TZ {self.programme_timezone!r} is unknown") from None
+        if self.sms_sender not in SMS_SENDERS:
+            raise SettingsError(f"SMS_SENDER must be one of {', '.join(SMS_SENDERS)} "
+                                f"(no other sender is implemented)")
         if not self.database_url.startswith("postgresql+asyncpg://"):
             raise SettingsError("DATABASE_URL must be a PostgreSQL URL")
         if self.is_production and (self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32):

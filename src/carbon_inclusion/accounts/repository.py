@@ -12,7 +12,13 @@ from sqlalchemy import any_, bindparam, exists, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from carbon_inclusion.accounts.models import District, Organisation, RefreshToken, User
+from carbon_inclusion.accounts.models import (
+    District,
+    Organisation,
+    RefreshToken,
+    SmsOutbox,
+    User,
+)
 
 # --- users ------------------------------------------------------------------------------
 
@@ -50,10 +56,46 @@ async def set_password_hash(session: AsyncSession, user_id: uuid.UUID, hashed: s
 
 
 async def principal_row(conn: AsyncConnection, user_id: uuid.UUID) -> Any:
-    """``(role, status, organisation_id, district_code)`` of a user, or None."""
+    """``(role, status, organisation_id, district_code, phone_verified_at)`` of a user, or
+    None."""
     return (await conn.execute(
-        select(User.role, User.status, User.organisation_id, User.district_code)
+        select(User.role, User.status, User.organisation_id, User.district_code,
+               User.phone_verified_at)
         .where(User.id == user_id))).first()
+
+
+# --- phone verification -----------------------------------------------------------------
+
+
+async def set_phone_code(session: AsyncSession, user_id: uuid.UUID, code_hash: bytes,
+                         expires_at: dt.datetime) -> None:
+    """The user's one pending code (a new one replaces the last)."""
+    await session.execute(update(User).where(User.id == user_id).values(
+        phone_code_hash=code_hash, phone_code_expires_at=expires_at))
+
+
+async def spend_phone_code(session: AsyncSession, user_id: uuid.UUID, code_hash: bytes,
+                           now: dt.datetime) -> bool:
+    """Verify the phone with the pending code if it matches and has not expired; the code is
+    spent in the same statement, so two concurrent uses cannot both succeed."""
+    result = await session.execute(
+        update(User)
+        .where(User.id == user_id, User.phone_code_hash == code_hash,
+               User.phone_code_expires_at > now)
+        .values(phone_verified_at=now, phone_code_hash=None, phone_code_expires_at=None))
+    return bool(result.rowcount)
+
+
+def add_sms(session: AsyncSession, *, phone: str, body: str, code: str | None,
+            sent_at: dt.datetime) -> None:
+    session.add(SmsOutbox(phone=phone, body=body, code=code, sent_at=sent_at))
+
+
+async def outbox_codes(conn: AsyncConnection, phone: str) -> list[str]:
+    """The codes sent to a phone through the development outbox, newest first."""
+    return list((await conn.execute(
+        select(SmsOutbox.code).where(SmsOutbox.phone == phone, SmsOutbox.code.is_not(None))
+        .order_by(SmsOutbox.sent_at.desc(), SmsOutbox.id.desc()))).scalars())
 
 
 # --- refresh tokens ---------------------------------------------------------------------

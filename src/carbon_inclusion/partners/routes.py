@@ -16,7 +16,7 @@ from carbon_inclusion.partners.schemas import (
     PartnerSecretOut,
 )
 from carbon_inclusion.partners.service import PartnerService
-from carbon_inclusion.web.auth import ADMIN, CITIZEN, PUBLIC
+from carbon_inclusion.web.auth import ADMIN, CITIZEN, PUBLIC, VERIFIED
 from carbon_inclusion.web.openapi import problems
 
 
@@ -60,7 +60,8 @@ class BindingController(Controller):
     tags = ["bindings"]  # noqa: RUF012
     opt = CITIZEN
 
-    @post("/", operation_id="createBinding", responses=problems(401, 403, 409),
+    @post("/", operation_id="createBinding", opt=VERIFIED,
+          responses=problems(401, 403, 409),
           summary="Bind a partner card or account to the caller",
           description="Records the partner sent for this reference while it was unbound, and "
           "that are still inside the claim window, are credited now "

@@ -1,0 +1,46 @@
+"""phone verification: users.phone_verified_at, the pending one-time code, sms_outbox
+
+Accounts registered from now on are unverified until the citizen enters the one-time code
+sent to their phone. Accounts that exist already were made before verification existed and
+are treated as verified (their ``created_at``), so nobody is locked out by the upgrade.
+``sms_outbox`` is what the development SMS sender writes instead of sending.
+
+Revision ID: 0012
+Revises: 0011
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = '0012'
+down_revision = '0011'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column('users', sa.Column('phone_verified_at', sa.DateTime(timezone=True), nullable=True))
+    op.add_column('users', sa.Column('phone_code_hash', sa.LargeBinary(length=32), nullable=True))
+    op.add_column('users', sa.Column('phone_code_expires_at', sa.DateTime(timezone=True), nullable=True))
+    op.execute("UPDATE users SET phone_verified_at = created_at")
+    op.create_table(
+        'sms_outbox',
+        sa.Column('id', postgresql.UUID(as_uuid=True), nullable=False),
+        sa.Column('phone', sa.String(length=20), nullable=False),
+        sa.Column('body', sa.Text(), nullable=False),
+        sa.Column('code', sa.String(length=12), nullable=True),
+        sa.Column('sent_at', sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_sms_outbox')),
+    )
+    op.create_index('ix_sms_outbox_phone_sent_at', 'sms_outbox', ['phone', 'sent_at'])
+
+
+def downgrade() -> None:
+    op.drop_index('ix_sms_outbox_phone_sent_at', table_name='sms_outbox')
+    op.drop_table('sms_outbox')
+    op.drop_column('users', 'phone_code_expires_at')
+    op.drop_column('users', 'phone_code_hash')
+    op.drop_column('users', 'phone_verified_at')

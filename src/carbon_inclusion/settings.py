@@ -68,6 +68,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     public_base_url: str = msgspec.field(
         default="http://127.0.0.1:8000", name="PUBLIC_BASE_URL")
     secret_key: str = msgspec.field(default=DEV_SECRET_KEY, name="SECRET_KEY")
+    # The master key phone numbers are encrypted (and blind-indexed) with; unset: derived
+    # from SECRET_KEY, which production refuses. Changing it makes every stored phone
+    # unreadable and unfindable (security/phone_crypto.py).
+    phone_key: str = msgspec.field(default="", name="PHONE_KEY")
     jwt_issuer: str = msgspec.field(default="carbon-inclusion", name="JWT_ISSUER")
     jwt_audience: str = msgspec.field(default="carbon-inclusion-api", name="JWT_AUDIENCE")
     jwt_keys_dir: Path = msgspec.field(
@@ -155,6 +159,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ZoneInfo(self.programme_timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise SettingsError(f"PROGRAMME_TZ {self.programme_timezone!r} is unknown") from None
+        if self.is_production and (len(self.phone_key) < 32 or self.phone_key == self.secret_key):
+            raise SettingsError(
+                "production refuses to start without PHONE_KEY "
+                "(at least 32 characters, not the SECRET_KEY)"
+            )
         if self.sms_sender not in SMS_SENDERS:
             raise SettingsError(f"SMS_SENDER must be one of {', '.join(SMS_SENDERS)} "
                                 f"(no other sender is implemented)")

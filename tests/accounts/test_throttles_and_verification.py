@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from carbon_inclusion.accounts.models import User
 from carbon_inclusion.app import create_app
@@ -219,3 +219,19 @@ async def test_users_made_by_an_administrator_are_verified(client, app):
     headers = {"Authorization": f"Bearer {(await sign_in(client, phone))['access_token']}"}
     r = await client.post(f"/v1/challenges/{uuid.uuid4()}/join", headers=headers)
     assert r.status_code == 404  # past the guard: there is no such challenge
+
+
+# --- phone numbers at rest --------------------------------------------------------------
+
+
+async def test_the_database_holds_no_phone_number_but_the_owner_still_sees_theirs(
+        client, app, citizen):
+    async with app.state.db.read() as s:
+        row = (await s.execute(select(User.phone_index, User.phone_ciphertext)
+                               .where(User.id == citizen.id))).one()
+        dumped = await s.scalar(text("SELECT row_to_json(u)::text FROM users u WHERE id = :id"),
+                                {"id": citizen.id})
+    assert citizen.phone.encode() not in row.phone_index + row.phone_ciphertext
+    assert citizen.phone not in dumped and citizen.phone[-8:] not in dumped
+    me = await client.get("/v1/me", headers=citizen.headers)
+    assert me.json()["phone"] == "+86" + citizen.phone

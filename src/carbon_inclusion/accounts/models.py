@@ -3,7 +3,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carbon_inclusion.db.base import Base, created_at, uuid_pk
@@ -42,13 +51,17 @@ class User(Base):
         CheckConstraint(
             "(role = 'enterprise') = (organisation_id IS NOT NULL)", name="enterprise_organisation"
         ),
+        UniqueConstraint("phone_index", name="uq_users_phone"),
         Index("ix_users_organisation_id", "organisation_id",
               postgresql_where="organisation_id IS NOT NULL"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     role: Mapped[str] = mapped_column(String(16))
-    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    # Never the number itself: AES-GCM ciphertext, and the blind index that finds it and keeps
+    # one account per phone (security/phone_crypto.py; the constraint keeps its old name).
+    phone_index: Mapped[bytes] = mapped_column(LargeBinary(32))
+    phone_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     password_hash: Mapped[str] = mapped_column(Text)
     nickname: Mapped[str] = mapped_column(String(40))
     district_code: Mapped[str | None] = mapped_column(

@@ -37,8 +37,9 @@ async def profile_row(session: AsyncSession, user_id: uuid.UUID
     return None if row is None else (row[0], row[1], row[2])
 
 
-async def user_by_phone(session: AsyncSession, phone: str) -> User | None:
-    return (await session.scalars(select(User).where(User.phone == phone))).first()
+async def user_by_phone(session: AsyncSession, phone_index: bytes) -> User | None:
+    """The user whose phone has this blind index (``PhoneCipher.index``)."""
+    return (await session.scalars(select(User).where(User.phone_index == phone_index))).first()
 
 
 async def user(session: AsyncSession, user_id: uuid.UUID) -> User | None:

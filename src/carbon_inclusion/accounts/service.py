@@ -41,6 +41,7 @@ from carbon_inclusion.security.passwords import (
     password_problems,
     verify_password,
 )
+from carbon_inclusion.security.phone_crypto import phone_cipher_of
 from carbon_inclusion.security.tokens import AccessTokens
 from carbon_inclusion.settings import Settings
 
@@ -109,6 +110,7 @@ class AccountsService:
         self.budgets = FailureBudgets(limiter.store)
         self.settings = settings
         self.sms = sms if sms is not None else sms_sender(settings.sms_sender, db, clock)
+        self.phones = phone_cipher_of(settings)
         self._code_key = hmac.new(settings.secret_key.encode(), b"phone-codes",
                                   hashlib.sha256).digest()
         self._principals: dict[uuid.UUID, tuple[float, Principal | None]] = {}
@@ -193,7 +195,9 @@ class AccountsService:
                            organisation_id: uuid.UUID | None = None,
                            verified: bool) -> UserOut:
         user = User(
-            role=role, phone=phone, password_hash=hash_password(password), nickname=nickname,
+            role=role, phone_index=self.phones.index(phone),
+            phone_ciphertext=self.phones.encrypt(phone),
+            password_hash=hash_password(password), nickname=nickname,
             district_code=district_code, organisation_id=organisation_id, status="active",
             phone_verified_at=self.clock.now() if verified else None,
         )
@@ -211,7 +215,7 @@ class AccountsService:
         return UserOut(
             id=user.id,
             role=user.role,
-            phone=user.phone,
+            phone=self.phones.decrypt(user.phone_ciphertext),
             nickname=user.nickname,
             district=district_out(district) if district else None,
             organisation=OrganisationRef(org.id, org.name) if org else None,
@@ -278,7 +282,7 @@ class AccountsService:
             user = None
             if phone is not None and code.isascii() and code.isdigit():
                 async with self.db.read() as session:
-                    user = await repo.user_by_phone(session, phone)
+                    user = await repo.user_by_phone(session, self.phones.index(phone))
             if user is not None and user.phone_verified_at is None:
                 async with self.db.transaction() as session:
                     ok = await repo.spend_phone_code(
@@ -309,7 +313,7 @@ class AccountsService:
             if not decision.allowed:
                 raise RateLimited(message, retry_after=decision.retry_after_s)
         async with self.db.read() as session:
-            user = await repo.user_by_phone(session, phone)
+            user = await repo.user_by_phone(session, self.phones.index(phone))
         if user is not None and user.phone_verified_at is None and user.status == "active":
             await self._send_code(user.id, phone)
 
@@ -337,7 +341,7 @@ class AccountsService:
             user = None
             if phone is not None:
                 async with self.db.read() as session:
-                    user = await repo.user_by_phone(session, phone)
+                    user = await repo.user_by_phone(session, self.phones.index(phone))
             ok = verify_password(user.password_hash if user else None, password)
             ok = ok and user is not None and user.status == "active"
             failed = not ok

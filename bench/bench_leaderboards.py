@@ -49,9 +49,10 @@ async def populate(database_url: str, n: int) -> None:
     engine = create_async_engine(database_url)
     async with engine.begin() as conn:
         await conn.execute(text("""
-            INSERT INTO users (id, role, phone, password_hash, nickname, district_code,
-                               status, created_at)
-            SELECT gen_random_uuid(), 'citizen', '19' || lpad(i::text, 9, '0'), '!',
+            INSERT INTO users (id, role, phone_index, phone_ciphertext, password_hash,
+                               nickname, district_code, status, created_at)
+            SELECT gen_random_uuid(), 'citizen',
+                   sha256(convert_to('19' || lpad(i::text, 9, '0'), 'UTF8')), '\\x00', '!',
                    'citizen' || i, d.codes[1 + i % array_length(d.codes, 1)], 'active', now()
               FROM generate_series(1, :n) AS i,
                    (SELECT array_agg(code ORDER BY code) AS codes FROM districts) AS d"""),

@@ -66,7 +66,8 @@ def server(database_url: str, redis_url: str, **overrides: str) -> Iterator[Serv
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
            "REDIS_PREFIX": f"bench:{secrets.token_hex(4)}:", "PORT": str(port),
-           "LOG_JSON": "true", "LOGIN_ATTEMPTS_PER_IP": "1000000",
+           "LOG_JSON": "true", "LOGIN_FAILURES_PER_IP": "1000000",
+           "REGISTRATIONS_PER_IP": "1000000",
            "CLAIMS_PER_MINUTE": "1000000", "PARTNER_BATCHES_PER_MINUTE": "1000000",
            "JWT_KEYS_DIR": str(ROOT / ".data" / "bench-jwt"), **overrides}
     # The server's log goes to a file: a pipe nobody reads would fill and stall it.

@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 
 from _harness import run, server, storage
 from carbon_inclusion.security.passwords import hash_password
+from carbon_inclusion.security.phone_crypto import phone_cipher_of
 from carbon_inclusion.security.secrets import sign_partner_request
 
 RECORDS = int(os.environ.get("BENCH_RECORDS", "100000"))
@@ -52,10 +53,14 @@ async def setup(base: str, database_url: str) -> tuple[str, str, list[str]]:
     phone = "136" + str(secrets.randbelow(10**8)).zfill(8)
     admin_id = uuid.uuid4()
     password = "Low-carbon-2026"
+    # The server runs with the development keys, as this process does.
+    phones = phone_cipher_of(Settings())
     await conn.execute(
-        "INSERT INTO users (id, role, phone, password_hash, nickname, status) "
-        "VALUES ($1, 'admin', $2, $3, 'bench-admin', 'active')",
-        admin_id, "+86" + phone, hash_password(password))
+        "INSERT INTO users (id, role, phone_index, phone_ciphertext, password_hash, nickname, "
+        "status, phone_verified_at) VALUES ($1, 'admin', $2, $3, $4, 'bench-admin', 'active', "
+        "now())",
+        admin_id, phones.index("+86" + phone), phones.encrypt("+86" + phone),
+        hash_password(password))
     async with httpx.AsyncClient(base_url=base, timeout=30) as c:
         token = (await c.post("/v1/auth/token", json={"phone": phone, "password": password})
                  ).json()["access_token"]
@@ -72,12 +77,14 @@ async def setup(base: str, database_url: str) -> tuple[str, str, list[str]]:
         cid = uuid.uuid4()
         ref = f"CQ{i:06d}{secrets.token_hex(2).upper()}"
         cards.append(ref)
-        users.append((cid, "citizen", "+86135" + str(10**7 + i).zfill(8), pw, f"c{i}",
+        number = "+86135" + str(10**7 + i).zfill(8)
+        users.append((cid, "citizen", phones.index(number), phones.encrypt(number), pw, f"c{i}",
                       random.choice(["yuzhong", "jiangbei", "shapingba", "nanan"]), "active"))
         bindings.append((uuid.uuid4(), cid, pid, hash_ref(pid, ref), ref[-4:]))
     await conn.executemany(
-        "INSERT INTO users (id, role, phone, password_hash, nickname, district_code, status) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)", users)
+        "INSERT INTO users (id, role, phone_index, phone_ciphertext, password_hash, nickname, "
+        "district_code, status, phone_verified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())",
+        users)
     await conn.executemany(
         "INSERT INTO bindings (id, citizen_id, partner_id, ref_hash, ref_hint) "
         "VALUES ($1, $2, $3, $4, $5)", bindings)

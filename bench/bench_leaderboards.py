@@ -49,9 +49,10 @@ async def populate(database_url: str, n: int) -> None:
     engine = create_async_engine(database_url)
     async with engine.begin() as conn:
         await conn.execute(text("""
-            INSERT INTO users (id, role, phone, password_hash, nickname, district_code,
-                               status, created_at)
-            SELECT gen_random_uuid(), 'citizen', '19' || lpad(i::text, 9, '0'), '!',
+            INSERT INTO users (id, role, phone_index, phone_ciphertext, password_hash,
+                               nickname, district_code, status, created_at)
+            SELECT gen_random_uuid(), 'citizen',
+                   sha256(convert_to('19' || lpad(i::text, 9, '0'), 'UTF8')), '\\x00', '!',
                    'citizen' || i, d.codes[1 + i % array_length(d.codes, 1)], 'active', now()
               FROM generate_series(1, :n) AS i,
                    (SELECT array_agg(code ORDER BY code) AS codes FROM districts) AS d"""),
@@ -134,7 +135,7 @@ def phase(name: str) -> None:
 def main() -> None:
     with storage() as (database_url, redis_url), server(database_url, redis_url) as srv:
         host, port = "127.0.0.1", int(srv.base_url.rsplit(":", 1)[1])
-        tokens = run(citizens(srv.base_url, 20))  # real accounts, to read with `me`
+        tokens = run(citizens(srv.base_url, 20, database_url))  # real accounts, to read with `me`
         phase("populating")
         started = time.perf_counter()
         run(populate(database_url, MEMBERS))

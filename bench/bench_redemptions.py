@@ -93,7 +93,7 @@ def redemptions(host: str, tokens: list[str], reward_id: str, count: int) -> lis
 def main() -> None:
     with storage() as (database_url, redis_url), server(database_url, redis_url) as srv:
         host, port = "127.0.0.1", int(srv.base_url.rsplit(":", 1)[1])
-        tokens = run(citizens(srv.base_url, CLIENTS))
+        tokens = run(citizens(srv.base_url, CLIENTS, database_url))
         admin = admin_token(srv)
         n = int(RATE * SECONDS)
         run(grant_all(database_url, 10 * (WARM_UP + n + FLAT + 1000)))

@@ -20,6 +20,8 @@ import redis.asyncio as aioredis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from carbon_inclusion.accounts.phones import normalise_phone
+from carbon_inclusion.accounts.repository import outbox_codes
 from carbon_inclusion.app import create_app
 from carbon_inclusion.db.migrate import upgrade
 from carbon_inclusion.devservices import DevServices, drop_database, ensure_database
@@ -67,7 +69,8 @@ def settings(storage: Storage, tmp_path_factory: pytest.TempPathFactory) -> Sett
         redis_prefix=f"test:{secrets.token_hex(4)}:",
         jwt_keys_dir=tmp_path_factory.mktemp("jwt"),
         # Tests sign in hundreds of times from one address; the throttle has its own tests.
-        login_attempts_per_ip=100_000,
+        login_failures_per_ip=100_000,
+        registrations_per_ip=100_000,
         # Races send a hundred claims at once; the per-citizen throttle has its own test.
         claims_per_minute=100_000,
         # Races queue a thousand requests on one pool; on a loaded 2-core machine the last
@@ -163,8 +166,23 @@ async def sign_in(client: httpx.AsyncClient, phone: str, password: str = PASSWOR
     return r.json()
 
 
+async def sent_code(app, phone: str) -> str:
+    """The newest one-time code the development SMS outbox holds for ``phone``."""
+    async with app.state.db.connect() as conn:
+        codes = await outbox_codes(conn, normalise_phone(phone))
+    assert codes, f"no code was sent to {phone}"
+    return codes[0]
+
+
+async def verify_phone(app, client: httpx.AsyncClient, phone: str) -> None:
+    """What a citizen does after registering: reads the SMS, enters the code."""
+    code = await sent_code(app, phone)
+    r = await client.post("/v1/auth/verify-phone", json={"phone": phone, "code": code})
+    assert r.status_code == 204, r.text
+
+
 @pytest.fixture
-def make_citizen(client: httpx.AsyncClient):
+def make_citizen(app, client: httpx.AsyncClient):
     async def make(district: str = "yuzhong", nickname: str = "绿色出行者") -> User:
         phone = new_phone()
         r = await client.post(
@@ -173,6 +191,7 @@ def make_citizen(client: httpx.AsyncClient):
                   "district": district, "privacy_notice_version": CURRENT_NOTICE},
         )
         assert r.status_code == 201, r.text
+        await verify_phone(app, client, phone)
         tokens = await sign_in(client, phone)
         return User(r.json()["id"], phone, "citizen", tokens["access_token"],
                     tokens["refresh_token"])

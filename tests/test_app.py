@@ -76,9 +76,23 @@ def test_production_refuses_to_start_without_signing_keys(tmp_path):
     from carbon_inclusion.app import create_app
 
     settings = Settings.from_env({"APP_ENV": "production", "SECRET_KEY": "s" * 40,
-                                  "JWT_KEYS_DIR": str(tmp_path)})
+                                  "PHONE_KEY": "p" * 40, "JWT_KEYS_DIR": str(tmp_path)})
     with pytest.raises(ValueError, match="no signing keys"):
         create_app(settings)
+
+
+@pytest.mark.parametrize("phone_key", [None, "short", "s" * 40])
+def test_production_refuses_to_start_without_its_own_phone_key(tmp_path, phone_key):
+    env = {"APP_ENV": "production", "SECRET_KEY": "s" * 40, "JWT_KEYS_DIR": str(tmp_path)}
+    if phone_key is not None:
+        env["PHONE_KEY"] = phone_key
+    with pytest.raises(SettingsError, match="PHONE_KEY"):
+        Settings.from_env(env)
+
+
+def test_an_sms_sender_that_is_not_implemented_refuses_to_start():
+    with pytest.raises(SettingsError, match="SMS_SENDER"):
+        Settings.from_env({"SMS_SENDER": "aliyun"})
 
 
 def test_settings_read_the_environment():

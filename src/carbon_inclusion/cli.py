@@ -200,6 +200,30 @@ def admin_create(phone: str, nickname: str, password: str) -> None:
 
 
 @main.group()
+def sms() -> None:
+    """The development SMS outbox (SMS_SENDER=outbox)."""
+
+
+@sms.command("codes")
+@click.argument("phone")
+def sms_codes(phone: str) -> None:
+    """The one-time codes the outbox "sent" to PHONE, newest first (to verify by hand)."""
+    from carbon_inclusion.accounts.phones import normalise_phone
+    from carbon_inclusion.accounts.repository import outbox_codes
+
+    normalised = normalise_phone(phone)
+    if normalised is None:
+        raise click.ClickException("not a mainland China mobile number")
+
+    async def run(db: Any) -> list[str]:
+        async with db.connect() as conn:
+            return await outbox_codes(conn, normalised)
+
+    for code in _with_db(_settings(), run):
+        click.echo(code)
+
+
+@main.group()
 def keys() -> None:
     """Signing keys of access tokens (JWT_KEYS_DIR)."""
 

@@ -7,6 +7,7 @@ still enforces its own share of the limit until Redis returns.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import time
@@ -81,3 +82,126 @@ class RateLimiter:
         if len(self._local) > 100_000:  # bound memory while Redis is away
             self._local = {k: v for k, v in self._local.items() if v[1] > now}
         return count, max(1, math.ceil(expires - now))
+
+
+# --- failure budgets reserved before the check -------------------------------------------
+#
+# A budget is two keys sharing one hash tag (so one script may touch both on Redis Cluster):
+# ``{name}:f`` counts the failures of the window, ``{name}:i`` the attempts in flight. An
+# attempt is admitted only while failures + in-flight < limit, so a burst can never have more
+# attempts checked than the budget allows; it is then settled: a success only gives its
+# reservation back, a failure turns it into a counted failure.
+
+# KEYS[1] failures, KEYS[2] in flight; ARGV limit, in-flight ttl ms.
+# Returns {0, 0} admitted, {1, pttl} spent (429), {2, 0} busy (others in flight hold the rest).
+_RESERVE = """
+local f = tonumber(redis.call('GET', KEYS[1]) or '0')
+if f >= tonumber(ARGV[1]) then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl < 0 then ttl = 1000 end
+  return {1, ttl}
+end
+local i = tonumber(redis.call('GET', KEYS[2]) or '0')
+if f + i >= tonumber(ARGV[1]) then return {2, 0} end
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return {0, 0}
+"""
+
+# KEYS[1] failures, KEYS[2] in flight; ARGV failed (0/1), window ms, forget failures (0/1).
+_SETTLE = """
+local i = redis.call('DECR', KEYS[2])
+if i <= 0 then redis.call('DEL', KEYS[2]) end
+if ARGV[1] == '1' then
+  local n = redis.call('INCR', KEYS[1])
+  if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+elseif ARGV[3] == '1' then
+  redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+ADMITTED, SPENT, BUSY = 0, 1, 2
+# An in-flight reservation outlives any check (argon2 takes ~50 ms); a process that dies
+# holding one gives it back after this long.
+IN_FLIGHT_TTL_MS = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    name: str
+    window_s: int
+
+
+class FailureBudgets:
+    """Failure budgets for checks that must not be out-raced (sign-in, codes).
+
+    ``reserve`` waits (briefly, polling) while other attempts in flight hold the remaining
+    budget, so honest bursts that mostly succeed are only delayed, never refused; it answers
+    None when the window's failures have spent the budget. Falls back to this process's
+    memory while Redis is away, like ``RateLimiter``.
+    """
+
+    def __init__(self, store: RedisStore, *, wait_s: float = 10.0, poll_s: float = 0.02) -> None:
+        self.store = store
+        self.wait_s = wait_s
+        self.poll_s = poll_s
+        self._reserve = store.client.register_script(_RESERVE)
+        self._settle = store.client.register_script(_SETTLE)
+        self._local: dict[str, list[float]] = {}  # name → [failures, in flight, expires]
+
+    def _keys(self, name: str) -> list[str]:
+        tag = self.store.key("rl", "{" + name + "}")
+        return [tag + ":f", tag + ":i"]
+
+    async def reserve(self, name: str, limit: int, window_s: int) -> Reservation | Decision:
+        """A ``Reservation`` to settle, or the refusing ``Decision`` (with Retry-After)."""
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            try:
+                status, ttl_ms = await self._reserve(keys=self._keys(name),
+                                                     args=[limit, IN_FLIGHT_TTL_MS])
+                status, ttl_ms = int(status), int(ttl_ms)
+            except REDIS_DOWN:
+                status, ttl_ms = self._reserve_local(name, limit)
+            if status == ADMITTED:
+                return Reservation(name, window_s)
+            if status == SPENT or time.monotonic() >= deadline:
+                retry = max(1, math.ceil(ttl_ms / 1000)) if status == SPENT else 1
+                return Decision(False, limit, retry)
+            await asyncio.sleep(self.poll_s)
+
+    async def settle(self, reservation: Reservation, *, failed: bool,
+                     forget: bool = False) -> None:
+        """Give the reservation back; ``failed`` counts it; ``forget`` (on a success) clears
+        the window's failures too."""
+        try:
+            await self._settle(keys=self._keys(reservation.name),
+                               args=[int(failed), reservation.window_s * 1000, int(forget)])
+        except REDIS_DOWN:
+            self._settle_local(reservation, failed=failed, forget=forget)
+
+    def _reserve_local(self, name: str, limit: int) -> tuple[int, int]:
+        now = time.monotonic()
+        entry = self._local.setdefault(name, [0, 0, 0.0])
+        if entry[2] and entry[2] <= now:
+            entry[0], entry[2] = 0, 0.0
+        if entry[0] >= limit:
+            return SPENT, int((entry[2] - now) * 1000)
+        if entry[0] + entry[1] >= limit:
+            return BUSY, 0
+        entry[1] += 1
+        return ADMITTED, 0
+
+    def _settle_local(self, reservation: Reservation, *, failed: bool, forget: bool) -> None:
+        entry = self._local.setdefault(reservation.name, [0, 0, 0.0])
+        entry[1] = max(0, entry[1] - 1)
+        if failed:
+            entry[0] += 1
+            if not entry[2]:
+                entry[2] = time.monotonic() + reservation.window_s
+        elif forget:
+            entry[0], entry[2] = 0, 0.0
+        if len(self._local) > 100_000:
+            now = time.monotonic()
+            self._local = {k: v for k, v in self._local.items() if v[1] or v[2] > now}

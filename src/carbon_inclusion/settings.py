@@ -21,6 +21,7 @@ from carbon_inclusion.common.decoding import field_of
 
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-in-production-0000"  # noqa: S105
 ENVIRONMENTS = ("development", "test", "production")
+SMS_SENDERS = ("outbox",)  # accounts.sms.SENDERS: the implemented ones
 
 
 class SettingsError(ValueError):
@@ -67,6 +68,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     public_base_url: str = msgspec.field(
         default="http://127.0.0.1:8000", name="PUBLIC_BASE_URL")
     secret_key: str = msgspec.field(default=DEV_SECRET_KEY, name="SECRET_KEY")
+    # The master key phone numbers are encrypted (and blind-indexed) with; unset: derived
+    # from SECRET_KEY, which production refuses. Changing it makes every stored phone
+    # unreadable and unfindable (security/phone_crypto.py).
+    phone_key: str = msgspec.field(default="", name="PHONE_KEY")
     jwt_issuer: str = msgspec.field(default="carbon-inclusion", name="JWT_ISSUER")
     jwt_audience: str = msgspec.field(default="carbon-inclusion-api", name="JWT_AUDIENCE")
     jwt_keys_dir: Path = msgspec.field(
@@ -83,11 +88,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     body_timeout_s: AtLeast1 = msgspec.field(default=30, name="BODY_TIMEOUT")
     live_streams_per_citizen: AtLeast1 = msgspec.field(
         default=3, name="LIVE_STREAMS_PER_CITIZEN")
-    # Sign-in throttling: failed attempts per phone, and all attempts per client address.
+    # Sign-in throttling: failed attempts per phone and per client address (failures only:
+    # many citizens share one carrier-grade NAT address), reserved before the password check.
     login_failures_per_phone: AtLeast1 = msgspec.field(
         default=5, name="LOGIN_FAILURES_PER_PHONE")
-    login_attempts_per_ip: AtLeast1 = msgspec.field(default=60, name="LOGIN_ATTEMPTS_PER_IP")
+    login_failures_per_ip: AtLeast1 = msgspec.field(default=60, name="LOGIN_FAILURES_PER_IP")
     login_window_s: AtLeast1 = msgspec.field(default=900, name="LOGIN_WINDOW")
+    # Registrations (and code re-sends) per client address per REGISTRATION_WINDOW.
+    registrations_per_ip: AtLeast1 = msgspec.field(default=10, name="REGISTRATIONS_PER_IP")
+    registration_window_s: AtLeast1 = msgspec.field(default=3600, name="REGISTRATION_WINDOW")
+    # Phone verification: how long a one-time code holds, wrong codes per phone per
+    # LOGIN_WINDOW, re-sends per phone per REGISTRATION_WINDOW, and how SMS are sent.
+    phone_code_ttl_s: AtLeast1 = msgspec.field(default=300, name="PHONE_CODE_TTL")
+    phone_code_attempts: AtLeast1 = msgspec.field(default=5, name="PHONE_CODE_ATTEMPTS")
+    phone_code_resends: AtLeast1 = msgspec.field(default=3, name="PHONE_CODE_RESENDS")
+    sms_sender: str = msgspec.field(default="outbox", name="SMS_SENDER")
     log_json: Flag = msgspec.field(default=True, name="LOG_JSON")
     # How long a rotated partner secret keeps verifying.
     partner_secret_grace_s: AtLeast0 = msgspec.field(
@@ -165,6 +180,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ZoneInfo(self.programme_timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise SettingsError(f"PROGRAMME_TZ {self.programme_timezone!r} is unknown") from None
+        if self.is_production and (len(self.phone_key) < 32 or self.phone_key == self.secret_key):
+            raise SettingsError(
+                "production refuses to start without PHONE_KEY "
+                "(at least 32 characters, not the SECRET_KEY)"
+            )
+        if self.sms_sender not in SMS_SENDERS:
+            raise SettingsError(f"SMS_SENDER must be one of {', '.join(SMS_SENDERS)} "
+                                f"(no other sender is implemented)")
         if not self.database_url.startswith("postgresql+asyncpg://"):
             raise SettingsError("DATABASE_URL must be a PostgreSQL URL")
         if self.is_production and (self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32):

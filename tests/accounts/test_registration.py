@@ -80,14 +80,24 @@ async def test_an_oversized_body_is_refused_with_413(client, app):
     assert await count_users(app) == before
 
 
-async def test_a_duplicate_phone_is_a_conflict_naming_the_phone(client):
+async def test_a_taken_phone_gets_the_same_answer_as_a_new_one_and_changes_nothing(client, app):
+    # Issue #16 item 7: a 409 phone_taken told anyone which numbers have accounts.
     phone = new_phone()
     body = {"phone": phone, "password": PASSWORD, "nickname": "a", "district": "yuzhong"}
-    assert (await client.post("/v1/auth/register", json=body)).status_code == 201
-    r = await client.post("/v1/auth/register", json={**body, "phone": "+86" + phone})
-    assert r.status_code == 409
-    assert r.json()["code"] == "phone_taken"
-    assert r.json()["errors"] == [{"field": "phone", "message": "already registered"}]
+    first = await client.post("/v1/auth/register", json=body)
+    assert first.status_code == 201
+    before = await count_users(app)
+    again = await client.post("/v1/auth/register", json={**body, "phone": "+86" + phone,
+                                                          "password": "Another-2026-pw"})
+    assert again.status_code == 201
+    assert again.json().keys() == first.json().keys()
+    assert again.json()["id"] != first.json()["id"]
+    assert await count_users(app) == before
+    # The owner's account is untouched: their password still signs in, the other does not.
+    r = await client.post("/v1/auth/token", json={"phone": phone, "password": "Another-2026-pw"})
+    assert r.status_code == 401
+    r = await client.post("/v1/auth/token", json={"phone": phone, "password": PASSWORD})
+    assert r.status_code == 200
 
 
 async def test_password_is_stored_as_argon2id(app, citizen):

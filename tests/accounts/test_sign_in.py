@@ -111,7 +111,7 @@ async def test_failed_sign_ins_per_phone_are_throttled_with_retry_after(client, 
 
 
 async def test_sign_ins_per_client_address_are_throttled(settings, tmp_path):
-    app = create_app(settings.with_overrides(login_attempts_per_ip=3,
+    app = create_app(settings.with_overrides(login_failures_per_ip=3,
                                              redis_prefix=settings.redis_prefix + "ip:"))
     transport = httpx.ASGITransport(app=app, client=("198.51.100.9", 1))
     try:

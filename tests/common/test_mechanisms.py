@@ -96,9 +96,9 @@ def test_a_prefix_is_prepended():
 
 async def test_integrity_errors_are_translated_by_constraint_name(app):
     db = app.state.db
-    phone = "+86139" + uuid.uuid4().hex[:8]
-    insert = text("INSERT INTO users (id, role, phone, password_hash, nickname, status) "
-                  "VALUES (:id, 'admin', :p, 'x', 'n', 'active')")
+    phone = uuid.uuid4().bytes * 2  # a blind index (users keep no phone in clear)
+    insert = text("INSERT INTO users (id, role, phone_index, phone_ciphertext, password_hash, "
+                  "nickname, status) VALUES (:id, 'admin', :p, '\\x00', 'x', 'n', 'active')")
     async with db.connect() as conn:
         await conn.execute(insert, {"id": uuid.uuid4(), "p": phone})
     with pytest.raises(IntegrityError) as raw:

@@ -25,12 +25,17 @@ async def many_citizens(app, n: int) -> list[Citizen]:
     """``n`` citizens inserted in one statement, each with a token: registering hundreds
     through the API would spend the test's time hashing passwords."""
     ids = [uuid.uuid4() for _ in range(n)]
+    phones = ["+86" + new_phone() for _ in ids]
+    cipher = app.state.accounts.phones  # the phone is stored as the app stores it
     async with app.state.db.connect() as conn:
         await conn.execute(text(
-            "INSERT INTO users (id, role, phone, password_hash, nickname, district_code) "
-            "SELECT id, 'citizen', phone, '!', 'racer', 'yuzhong' "
-            "FROM unnest(CAST(:ids AS uuid[]), CAST(:phones AS text[])) AS u(id, phone)"),
-            {"ids": ids, "phones": [new_phone() for _ in ids]})
+            "INSERT INTO users (id, role, phone_index, phone_ciphertext, password_hash, "
+            "nickname, district_code, phone_verified_at) "
+            "SELECT id, 'citizen', ix, ct, '!', 'racer', 'yuzhong', now() "
+            "FROM unnest(CAST(:ids AS uuid[]), CAST(:ix AS bytea[]), CAST(:ct AS bytea[])) "
+            "AS u(id, ix, ct)"),
+            {"ids": ids, "ix": [cipher.index(p) for p in phones],
+             "ct": [cipher.encrypt(p) for p in phones]})
     return [Citizen(str(i), {"Authorization": f"Bearer {app.state.tokens.issue(i, 'citizen')}"})
             for i in ids]
 

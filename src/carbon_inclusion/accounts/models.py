@@ -3,7 +3,17 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carbon_inclusion.db.base import Base, created_at, uuid_pk
@@ -42,13 +52,17 @@ class User(Base):
         CheckConstraint(
             "(role = 'enterprise') = (organisation_id IS NOT NULL)", name="enterprise_organisation"
         ),
+        UniqueConstraint("phone_index", name="uq_users_phone"),
         Index("ix_users_organisation_id", "organisation_id",
               postgresql_where="organisation_id IS NOT NULL"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     role: Mapped[str] = mapped_column(String(16))
-    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    # Never the number itself: AES-GCM ciphertext, and the blind index that finds it and keeps
+    # one account per phone (security/phone_crypto.py; the constraint keeps its old name).
+    phone_index: Mapped[bytes] = mapped_column(LargeBinary(32))
+    phone_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     password_hash: Mapped[str] = mapped_column(Text)
     nickname: Mapped[str] = mapped_column(String(40))
     district_code: Mapped[str | None] = mapped_column(
@@ -59,6 +73,13 @@ class User(Base):
     )
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
     created_at: Mapped[dt.datetime] = created_at()
+    # None until the citizen enters the one-time code sent to the phone (administrators'
+    # accounts and demo citizens are verified when made). An unverified account can sign in
+    # and read but not earn or redeem.
+    phone_verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The pending one-time code (HMAC, never the code) and when it stops being accepted.
+    phone_code_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    phone_code_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RefreshToken(Base):
@@ -96,3 +117,17 @@ class PrivacyConsent(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     version: Mapped[int] = mapped_column(Integer)
     accepted_at: Mapped[dt.datetime] = created_at()
+
+
+class SmsOutbox(Base):
+    """What the development SMS sender "sends": one row per message, code included, so a
+    developer (or a test) can read it. A real provider writes nothing here."""
+
+    __tablename__ = "sms_outbox"
+    __table_args__ = (Index("ix_sms_outbox_phone_sent_at", "phone", "sent_at"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    phone: Mapped[str] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text)
+    code: Mapped[str | None] = mapped_column(String(12))
+    sent_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

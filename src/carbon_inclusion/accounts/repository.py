@@ -5,6 +5,7 @@ functions at the end instead of reading these tables themselves."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from typing import Any
 
@@ -17,6 +18,7 @@ from carbon_inclusion.accounts.models import (
     Organisation,
     PrivacyConsent,
     RefreshToken,
+    SmsOutbox,
     User,
 )
 
@@ -38,8 +40,9 @@ async def profile_row(session: AsyncSession, user_id: uuid.UUID
     return None if row is None else (row[0], row[1], row[2])
 
 
-async def user_by_phone(session: AsyncSession, phone: str) -> User | None:
-    return (await session.scalars(select(User).where(User.phone == phone))).first()
+async def user_by_phone(session: AsyncSession, phone_index: bytes) -> User | None:
+    """The user whose phone has this blind index (``PhoneCipher.index``)."""
+    return (await session.scalars(select(User).where(User.phone_index == phone_index))).first()
 
 
 async def user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
@@ -58,10 +61,46 @@ async def set_password_hash(session: AsyncSession, user_id: uuid.UUID, hashed: s
 
 
 async def principal_row(conn: AsyncConnection, user_id: uuid.UUID) -> Any:
-    """``(role, status, organisation_id, district_code)`` of a user, or None."""
+    """``(role, status, organisation_id, district_code, phone_verified_at)`` of a user, or
+    None."""
     return (await conn.execute(
-        select(User.role, User.status, User.organisation_id, User.district_code)
+        select(User.role, User.status, User.organisation_id, User.district_code,
+               User.phone_verified_at)
         .where(User.id == user_id))).first()
+
+
+# --- phone verification -----------------------------------------------------------------
+
+
+async def set_phone_code(session: AsyncSession, user_id: uuid.UUID, code_hash: bytes,
+                         expires_at: dt.datetime) -> None:
+    """The user's one pending code (a new one replaces the last)."""
+    await session.execute(update(User).where(User.id == user_id).values(
+        phone_code_hash=code_hash, phone_code_expires_at=expires_at))
+
+
+async def spend_phone_code(session: AsyncSession, user_id: uuid.UUID, code_hash: bytes,
+                           now: dt.datetime) -> bool:
+    """Verify the phone with the pending code if it matches and has not expired; the code is
+    spent in the same statement, so two concurrent uses cannot both succeed."""
+    result = await session.execute(
+        update(User)
+        .where(User.id == user_id, User.phone_code_hash == code_hash,
+               User.phone_code_expires_at > now)
+        .values(phone_verified_at=now, phone_code_hash=None, phone_code_expires_at=None))
+    return bool(result.rowcount)
+
+
+def add_sms(session: AsyncSession, *, phone: str, body: str, code: str | None,
+            sent_at: dt.datetime) -> None:
+    session.add(SmsOutbox(phone=phone, body=body, code=code, sent_at=sent_at))
+
+
+async def outbox_codes(conn: AsyncConnection, phone: str) -> list[str]:
+    """The codes sent to a phone through the development outbox, newest first."""
+    return list((await conn.execute(
+        select(SmsOutbox.code).where(SmsOutbox.phone == phone, SmsOutbox.code.is_not(None))
+        .order_by(SmsOutbox.sent_at.desc(), SmsOutbox.id.desc()))).scalars())
 
 
 # --- refresh tokens ---------------------------------------------------------------------
@@ -187,10 +226,11 @@ async def user_for_update(session: AsyncSession, user_id: uuid.UUID) -> User | N
 ERASED_PASSWORD_HASH = "!erased"  # noqa: S105
 
 
-def tombstone_phone(user_id: uuid.UUID) -> str:
-    """A unique value for a deleted account's phone column (NOT NULL, unique, 20 chars) that
-    no normalised phone number can equal, so it never matches a sign-in."""
-    return "deleted-" + user_id.hex[:12]
+def tombstone_phone(user_id: uuid.UUID) -> bytes:
+    """A unique value for a deleted account's phone index (NOT NULL, unique) that no phone's
+    blind index can equal (an index is a keyed HMAC; this is a hash of another domain), so it
+    never matches a sign-in or a registration and the number can register again."""
+    return hashlib.sha256(b"deleted-account:" + user_id.bytes).digest()
 
 
 async def erase_personal_data(session: AsyncSession, user_id: uuid.UUID, *,
@@ -200,7 +240,8 @@ async def erase_personal_data(session: AsyncSession, user_id: uuid.UUID, *,
     every refresh token revoked. The row stays (ledger, batches and certificates keep their
     owner id). The one place that knows how phones are stored: adapt it with the storage."""
     await session.execute(update(User).where(User.id == user_id).values(
-        nickname=pseudonym, phone=tombstone_phone(user_id),
+        nickname=pseudonym, phone_index=tombstone_phone(user_id), phone_ciphertext=b"",
+        phone_code_hash=None, phone_code_expires_at=None,
         password_hash=ERASED_PASSWORD_HASH, status="deleted"))
     await revoke_tokens(session, at, user_id=user_id)
 
@@ -209,9 +250,9 @@ async def erase_personal_data(session: AsyncSession, user_id: uuid.UUID, *,
 
 
 async def export_profile(conn: AsyncConnection, user_id: uuid.UUID) -> dict[str, Any] | None:
-    """The user's own row, without the password hash."""
+    """The user's own row, without the password hash (the phone as stored: encrypted)."""
     row = (await conn.execute(select(
-        User.id, User.role, User.phone, User.nickname, User.district_code,
+        User.id, User.role, User.phone_ciphertext, User.nickname, User.district_code,
         User.organisation_id, User.status, User.created_at).where(User.id == user_id))).first()
     return None if row is None else dict(row._mapping)
 

@@ -17,10 +17,12 @@ from carbon_inclusion.accounts.schemas import (
     OrganisationOut,
     RefreshRequest,
     RegisterRequest,
+    ResendCodeRequest,
     TokenPair,
     TokenRequest,
     UserOut,
     UserStatusOut,
+    VerifyPhoneRequest,
 )
 from carbon_inclusion.accounts.service import (
     AccountDeleter,
@@ -32,22 +34,48 @@ from carbon_inclusion.web.auth import ADMIN, ANY_USER, CITIZEN, ENTERPRISE, PUBL
 from carbon_inclusion.web.openapi import problems
 
 
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 class AuthController(Controller):
     path = "/v1/auth"
     tags = ["auth"]  # noqa: RUF012
 
-    @post("/register", operation_id="register", opt=PUBLIC, responses=problems(409),
-          summary="Register a citizen account")
-    async def register(self, data: JSONBody[RegisterRequest],
+    @post("/register", operation_id="register", opt=PUBLIC, responses=problems(429),
+          summary="Register a citizen account",
+          description="The account is unverified until the one-time code sent to the phone "
+          "is confirmed (`POST /v1/auth/verify-phone`): it can sign in and read but not earn "
+          "or redeem (`403 phone_unverified`). A phone that already has an account gets the "
+          "same answer (and its owner an SMS); registrations are throttled per address.")
+    async def register(self, request: Request, data: JSONBody[RegisterRequest],
                        accounts: NamedDependency[AccountsService]) -> UserOut:
-        return await accounts.register(data)
+        return await accounts.register(data, _client_ip(request))
+
+    @post("/verify-phone", operation_id="verifyPhone", opt=PUBLIC,
+          status_code=HTTP_204_NO_CONTENT, responses=problems(429),
+          summary="Confirm a phone with the one-time code sent to it",
+          description="Codes are single-use and expire (PHONE_CODE_TTL); wrong codes are "
+          "throttled per phone. A wrong, expired or spent code, an unknown or an already "
+          "verified phone all answer the same `422 invalid_code`.")
+    async def verify_phone(self, data: JSONBody[VerifyPhoneRequest],
+                           accounts: NamedDependency[AccountsService]) -> None:
+        await accounts.verify_phone(data.phone, data.code)
+
+    @post("/resend-code", operation_id="resendPhoneCode", opt=PUBLIC,
+          status_code=HTTP_204_NO_CONTENT, responses=problems(429),
+          summary="Send a new one-time code to an unverified phone",
+          description="The previous code stops working. The answer is the same whether or "
+          "not the phone has an account; throttled per phone and per address.")
+    async def resend_code(self, request: Request, data: JSONBody[ResendCodeRequest],
+                          accounts: NamedDependency[AccountsService]) -> None:
+        await accounts.resend_code(data.phone, _client_ip(request))
 
     @post("/token", operation_id="signIn", opt=PUBLIC, status_code=200,
           responses=problems(401, 429), summary="Sign in with phone and password")
     async def token(self, request: Request, data: JSONBody[TokenRequest],
                     accounts: NamedDependency[AccountsService]) -> TokenPair:
-        client_ip = request.client.host if request.client else "unknown"
-        return await accounts.sign_in(data.phone, data.password, client_ip)
+        return await accounts.sign_in(data.phone, data.password, _client_ip(request))
 
     @post("/refresh", operation_id="refreshToken", opt=PUBLIC, status_code=200,
           responses=problems(401), summary="Rotate a refresh token",

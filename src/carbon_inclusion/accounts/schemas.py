@@ -23,6 +23,15 @@ class TokenRequest(msgspec.Struct, forbid_unknown_fields=True):
     password: Annotated[str, msgspec.Meta(max_length=256)]
 
 
+class VerifyPhoneRequest(msgspec.Struct, forbid_unknown_fields=True):
+    phone: Annotated[str, msgspec.Meta(max_length=32)]
+    code: Annotated[str, msgspec.Meta(max_length=12, description="the six digits sent by SMS")]
+
+
+class ResendCodeRequest(msgspec.Struct, forbid_unknown_fields=True):
+    phone: Annotated[str, msgspec.Meta(max_length=32)]
+
+
 class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True):
     refresh_token: Annotated[str, msgspec.Meta(max_length=256)]
 

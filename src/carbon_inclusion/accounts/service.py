@@ -29,10 +29,12 @@ from carbon_inclusion.accounts.schemas import (
     TokenPair,
     UserOut,
 )
+from carbon_inclusion.accounts.sms import SmsSender, sms_sender
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
 from carbon_inclusion.common.integrity import integrity_errors
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import (
+    Conflict,
     FieldError,
     Forbidden,
     InvalidInput,
@@ -40,17 +42,20 @@ from carbon_inclusion.errors import (
     RateLimited,
     Unauthenticated,
 )
-from carbon_inclusion.ratelimit import RateLimiter
+from carbon_inclusion.ratelimit import FailureBudgets, RateLimiter, Reservation
 from carbon_inclusion.security.passwords import (
     hash_password,
     needs_rehash,
     password_problems,
     verify_password,
 )
+from carbon_inclusion.security.phone_crypto import phone_cipher_of
 from carbon_inclusion.security.tokens import AccessTokens
 from carbon_inclusion.settings import Settings
 
 BAD_CREDENTIALS = "The phone number or password is incorrect."
+CODE_SMS = "【碳普惠】验证码 {code}，{minutes} 分钟内有效。请勿告诉他人。"
+TAKEN_SMS = "【碳普惠】有人尝试用本号码注册；本号码已有账户，如非本人操作请忽略。"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,8 @@ class Principal:
     role: str
     organisation_id: uuid.UUID | None
     district_code: str | None
+    # False until the phone is confirmed: the account may read but not earn or redeem.
+    verified: bool = True
 
 
 @runtime_checkable
@@ -88,6 +95,11 @@ def _clean_nickname(raw: str) -> str | None:
     return nickname
 
 
+def _digest(text: str) -> str:
+    """What a throttle key says about a phone or an address: not the thing itself."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def _hash_secret(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
@@ -105,19 +117,39 @@ def _split_refresh_token(token: str) -> tuple[uuid.UUID, str] | None:
 class AccountsService:
     def __init__(
         self, db: Database, tokens: AccessTokens, limiter: RateLimiter, settings: Settings,
-        clock: Clock = SYSTEM_CLOCK,
+        clock: Clock = SYSTEM_CLOCK, sms: SmsSender | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.tokens = tokens
         self.limiter = limiter
+        self.budgets = FailureBudgets(limiter.store)
         self.settings = settings
+        self.sms = sms if sms is not None else sms_sender(settings.sms_sender, db, clock)
+        self.phones = phone_cipher_of(settings)
+        self._code_key = hmac.new(settings.secret_key.encode(), b"phone-codes",
+                                  hashlib.sha256).digest()
         self._principals: dict[uuid.UUID, tuple[float, Principal | None]] = {}
         self.notices_dir = notice_dir()  # tests point it at their own notices
 
     # --- registration and profile -------------------------------------------------------
 
-    async def register(self, body: RegisterRequest) -> UserOut:
+    async def register(self, body: RegisterRequest, client_ip: str | None = None, *,
+                       verified: bool = False) -> UserOut:
+        """A new citizen, unverified until the code sent to the phone comes back
+        (``verified``: the demo's citizens). A phone that is already registered gets the same
+        answer as a new one (a made-up account that is never stored) and its owner an SMS
+        saying so: registration does not tell anyone which numbers have accounts.
+
+        ``client_ip`` (None: the demo, the CLI) is throttled to REGISTRATIONS_PER_IP per
+        REGISTRATION_WINDOW, counted before anything is hashed or stored."""
+        s = self.settings
+        if client_ip is not None:
+            by_ip = await self.limiter.hit(f"register:ip:{_digest(client_ip)}",
+                                           s.registrations_per_ip, s.registration_window_s)
+            if not by_ip.allowed:
+                raise RateLimited("Too many registrations from this address.",
+                                  retry_after=by_ip.retry_after_s)
         errors: list[FieldError] = []
         phone = normalise_phone(body.phone)
         if phone is None:
@@ -138,11 +170,22 @@ class AccountsService:
                                      f"must be the notice in force ({in_force})"))
         if errors:
             raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
-        assert phone is not None and nickname is not None
-        return await self._create_user(
-            role="citizen", phone=phone, password=body.password, nickname=nickname,
-            district_code=body.district, consent_version=consent,
-        )
+        assert phone is not None and nickname is not None and district is not None
+        try:
+            created = await self._create_user(
+                role="citizen", phone=phone, password=body.password, nickname=nickname,
+                district_code=body.district, verified=verified,
+                consent_version=consent)
+        except Conflict as exc:
+            if exc.code != "phone_taken":
+                raise
+            await self.sms.send(phone, TAKEN_SMS)
+            return UserOut(id=uuid.uuid4(), role="citizen", phone=phone, nickname=nickname,
+                           district=district_out(district), organisation=None,
+                           status="active", created_at=self.clock.now())
+        if not verified:
+            await self._send_code(created.id, phone)
+        return created
 
     async def create_user(
         self,
@@ -166,16 +209,19 @@ class AccountsService:
             raise InvalidInput.field("nickname", "must be 1 to 20 printable characters")
         return await self._create_user(
             role=role, phone=normalised, password=password, nickname=clean,
-            district_code=district_code, organisation_id=organisation_id,
+            district_code=district_code, organisation_id=organisation_id, verified=True,
         )
 
     async def _create_user(self, *, role: str, phone: str, password: str, nickname: str,
                            district_code: str | None = None,
                            organisation_id: uuid.UUID | None = None,
-                           consent_version: int | None = None) -> UserOut:
+                           verified: bool, consent_version: int | None = None) -> UserOut:
         user = User(
-            role=role, phone=phone, password_hash=hash_password(password), nickname=nickname,
+            role=role, phone_index=self.phones.index(phone),
+            phone_ciphertext=self.phones.encrypt(phone),
+            password_hash=hash_password(password), nickname=nickname,
             district_code=district_code, organisation_id=organisation_id, status="active",
+            phone_verified_at=self.clock.now() if verified else None,
         )
         with integrity_errors():  # uq_users_phone: phone_taken
             async with self.db.transaction() as session:
@@ -195,7 +241,7 @@ class AccountsService:
         return UserOut(
             id=user.id,
             role=user.role,
-            phone=user.phone,
+            phone=self.phones.decrypt(user.phone_ciphertext),
             nickname=user.nickname,
             district=district_out(district) if district else None,
             organisation=OrganisationRef(org.id, org.name) if org else None,
@@ -233,30 +279,103 @@ class AccountsService:
                 await repo.revoke_tokens(session, self.clock.now(), user_id=user_id)
         self._principals.pop(user_id, None)
 
+    # --- phone verification -------------------------------------------------------------
+
+    def _code_hash(self, user_id: uuid.UUID, code: str) -> bytes:
+        return hmac.new(self._code_key, f"{user_id}:{code}".encode(), hashlib.sha256).digest()
+
+    async def _send_code(self, user_id: uuid.UUID, phone: str) -> None:
+        code = f"{secrets.randbelow(10**6):06d}"
+        expires = self.clock.now() + dt.timedelta(seconds=self.settings.phone_code_ttl_s)
+        async with self.db.transaction() as session:
+            await repo.set_phone_code(session, user_id, self._code_hash(user_id, code), expires)
+        minutes = max(1, self.settings.phone_code_ttl_s // 60)
+        await self.sms.send(phone, CODE_SMS.format(code=code, minutes=minutes), code=code)
+
+    async def verify_phone(self, phone_raw: str, code: str) -> None:
+        """Confirm a phone with its one-time code: single use, expiring, PHONE_CODE_ATTEMPTS
+        wrong codes per phone per LOGIN_WINDOW (reserved before the check, like sign-in).
+        Unknown phone, verified phone, wrong or expired code: one answer."""
+        s = self.settings
+        phone = normalise_phone(phone_raw)
+        budget = await self.budgets.reserve(f"verify:phone:{_digest(phone or phone_raw)}",
+                                            s.phone_code_attempts, s.login_window_s)
+        if not isinstance(budget, Reservation):
+            raise RateLimited("Too many wrong codes for this phone number.",
+                              retry_after=budget.retry_after_s)
+        ok = failed = False
+        try:
+            user = None
+            if phone is not None and code.isascii() and code.isdigit():
+                async with self.db.read() as session:
+                    user = await repo.user_by_phone(session, self.phones.index(phone))
+            if user is not None and user.phone_verified_at is None:
+                async with self.db.transaction() as session:
+                    ok = await repo.spend_phone_code(
+                        session, user.id, self._code_hash(user.id, code), self.clock.now())
+            failed = not ok
+        finally:
+            await self.budgets.settle(budget, failed=failed, forget=ok)
+        if not ok or user is None:
+            raise InvalidInput.field("code", "is wrong or has expired", code="invalid_code")
+        self._principals.pop(user.id, None)
+
+    async def resend_code(self, phone_raw: str, client_ip: str | None = None) -> None:
+        """A new code for an unverified phone (the last one stops working). The same answer
+        whether or not the phone has an account, or is verified already; throttled per
+        phone (PHONE_CODE_RESENDS) and per address (REGISTRATIONS_PER_IP), both per
+        REGISTRATION_WINDOW."""
+        s = self.settings
+        phone = normalise_phone(phone_raw)
+        if phone is None:
+            raise InvalidInput.field("phone", "must be a mainland China mobile number")
+        checks = [(f"resend:phone:{_digest(phone)}", s.phone_code_resends,
+                   "Too many codes sent to this phone number.")]
+        if client_ip is not None:
+            checks.append((f"resend:ip:{_digest(client_ip)}", s.registrations_per_ip,
+                           "Too many codes asked for from this address."))
+        for name, limit, message in checks:
+            decision = await self.limiter.hit(name, limit, s.registration_window_s)
+            if not decision.allowed:
+                raise RateLimited(message, retry_after=decision.retry_after_s)
+        async with self.db.read() as session:
+            user = await repo.user_by_phone(session, self.phones.index(phone))
+        if user is not None and user.phone_verified_at is None and user.status == "active":
+            await self._send_code(user.id, phone)
+
     # --- sign-in ------------------------------------------------------------------------
 
     async def sign_in(self, phone_raw: str, password: str, client_ip: str) -> TokenPair:
+        """Both failure budgets (the phone's, the address's) are reserved before the password
+        is checked, so a burst cannot have more guesses checked than they allow; a success
+        gives its reservations back (and clears the phone's failures)."""
         s = self.settings
-        by_ip = await self.limiter.hit(f"login:ip:{client_ip}", s.login_attempts_per_ip,
-                                       s.login_window_s)
-        if not by_ip.allowed:
-            raise RateLimited("Too many sign-in attempts from this address.",
-                              retry_after=by_ip.retry_after_s)
         phone = normalise_phone(phone_raw)
-        phone_key = f"login:phone:{hashlib.sha256((phone or phone_raw).encode()).hexdigest()[:32]}"
-        by_phone = await self.limiter.peek(phone_key, s.login_failures_per_phone)
-        if not by_phone.allowed:
+        by_phone = await self.budgets.reserve(f"login:phone:{_digest(phone or phone_raw)}",
+                                              s.login_failures_per_phone, s.login_window_s)
+        if not isinstance(by_phone, Reservation):
             raise RateLimited("Too many failed sign-in attempts for this phone number.",
                               retry_after=by_phone.retry_after_s)
-        user = None
-        if phone is not None:
-            async with self.db.read() as session:
-                user = await repo.user_by_phone(session, phone)
-        ok = verify_password(user.password_hash if user else None, password)
-        if not ok or user is None or user.status != "active":
-            await self.limiter.hit(phone_key, s.login_failures_per_phone, s.login_window_s)
+        by_ip = await self.budgets.reserve(f"login:ip:{_digest(client_ip)}",
+                                           s.login_failures_per_ip, s.login_window_s)
+        if not isinstance(by_ip, Reservation):
+            await self.budgets.settle(by_phone, failed=False)
+            raise RateLimited("Too many failed sign-in attempts from this address.",
+                              retry_after=by_ip.retry_after_s)
+        ok = failed = False  # an error on the way (the database away) counts as no attempt
+        try:
+            user = None
+            if phone is not None:
+                async with self.db.read() as session:
+                    user = await repo.user_by_phone(session, self.phones.index(phone))
+            ok = verify_password(user.password_hash if user else None, password)
+            ok = ok and user is not None and user.status == "active"
+            failed = not ok
+        finally:
+            await self.budgets.settle(by_phone, failed=failed, forget=ok)
+            await self.budgets.settle(by_ip, failed=failed)
+        if not ok or user is None:
             raise Unauthenticated(BAD_CREDENTIALS, code="invalid_credentials")
-        await self.limiter.reset(phone_key)
         if needs_rehash(user.password_hash):
             async with self.db.transaction() as session:
                 await repo.set_password_hash(session, user.id, hash_password(password))
@@ -342,7 +461,8 @@ class AccountsService:
                 row = await repo.principal_row(conn, user_id)
             found = None
             if row is not None and row.status == "active":
-                found = Principal(user_id, row.role, row.organisation_id, row.district_code)
+                found = Principal(user_id, row.role, row.organisation_id, row.district_code,
+                                  verified=row.phone_verified_at is not None)
             if len(self._principals) > 50_000:
                 self._principals.clear()
             self._principals[user_id] = (now + 5.0, found)

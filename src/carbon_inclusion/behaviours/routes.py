@@ -24,7 +24,7 @@ from carbon_inclusion.behaviours.schemas import (
 from carbon_inclusion.behaviours.service import BehaviourService
 from carbon_inclusion.methodologies.routes import VersionNumber
 from carbon_inclusion.partners.service import PartnerService
-from carbon_inclusion.web.auth import ADMIN, CITIZEN, PARTNER
+from carbon_inclusion.web.auth import ADMIN, CITIZEN, PARTNER, VERIFIED
 from carbon_inclusion.web.idempotency import REPLAY_HEADERS, IdempotencyKey, created, require_key
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
@@ -39,7 +39,8 @@ class BehaviourController(Controller):
     tags = ["behaviours"]  # noqa: RUF012
     opt = CITIZEN
 
-    @post("/", operation_id="claimBehaviour", status_code=201, response_headers=REPLAY_HEADERS,
+    @post("/", operation_id="claimBehaviour", opt=VERIFIED, status_code=201,
+          response_headers=REPLAY_HEADERS,
           responses=problems(401, 403, 409, 429),
           summary="Record a low-carbon behaviour from the app",
           description="Scored by the methodology version in force at `occurred_at`, as "

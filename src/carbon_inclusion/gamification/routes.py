@@ -24,7 +24,7 @@ from carbon_inclusion.gamification.schemas import (
     OwnRankOut,
     RankOut,
 )
-from carbon_inclusion.web.auth import ADMIN, CITIZEN, PUBLIC
+from carbon_inclusion.web.auth import ADMIN, CITIZEN, PUBLIC, VERIFIED
 from carbon_inclusion.web.openapi import already_done, problems
 
 
@@ -161,7 +161,7 @@ class ChallengeJoinController(Controller):
     tags = ["gamification"]  # noqa: RUF012
     opt = CITIZEN  # its own controller: a handler's opt is merged into PUBLIC's, not instead
 
-    @post("/{challenge_id:uuid}/join", operation_id="joinChallenge",
+    @post("/{challenge_id:uuid}/join", operation_id="joinChallenge", opt=VERIFIED,
           responses=problems(401, 403, 404, 409) | already_done(ChallengeOut, "Already joined"),
           summary="Join a challenge (201; joining again answers 200 and changes nothing)",
           description="An ended challenge cannot be joined (409 `challenge_ended`). A "

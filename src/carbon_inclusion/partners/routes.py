@@ -22,7 +22,7 @@ from carbon_inclusion.partners.schemas import (
     PartnerSecretOut,
 )
 from carbon_inclusion.partners.service import PartnerService
-from carbon_inclusion.web.auth import ADMIN, CITIZEN, PARTNER, PUBLIC
+from carbon_inclusion.web.auth import ADMIN, CITIZEN, PARTNER, PUBLIC, VERIFIED
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.signed import signed_body
 
@@ -84,7 +84,8 @@ class BindingController(Controller):
     tags = ["bindings"]  # noqa: RUF012
     opt = CITIZEN
 
-    @post("/", operation_id="createBinding", responses=problems(401, 403, 409, 429),
+    @post("/", operation_id="createBinding", opt=VERIFIED,
+          responses=problems(401, 403, 409, 429),
           summary="Bind a partner card or account to the caller",
           description="Without `code` the binding is `pending`: it pays nothing until the "
           "partner confirms it (the citizen enters the one-time code the partner's own "

@@ -72,6 +72,8 @@ class PrivacyService:
             profile = await accounts_repo.export_profile(conn, user_id)
             if profile is None:
                 raise NotFound("No such user.")
+            stored = profile.pop("phone_ciphertext")
+            profile["phone"] = self.accounts.phones.decrypt(stored) if stored else None
             out = ExportOut(
                 exported_at=self.clock.now(),
                 profile=profile,

@@ -24,7 +24,7 @@ from carbon_inclusion.rewards.schemas import (
     VoucherUseOut,
 )
 from carbon_inclusion.rewards.service import RewardService
-from carbon_inclusion.web.auth import ADMIN, CITIZEN, PARTNER, PUBLIC
+from carbon_inclusion.web.auth import ADMIN, CITIZEN, PARTNER, PUBLIC, VERIFIED
 from carbon_inclusion.web.idempotency import REPLAY_HEADERS, IdempotencyKey, created, require_key
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
@@ -88,7 +88,8 @@ class RedemptionController(Controller):
     tags = ["rewards"]  # noqa: RUF012
     opt = CITIZEN
 
-    @post("/", operation_id="redeemReward", status_code=201, response_headers=REPLAY_HEADERS,
+    @post("/", operation_id="redeemReward", opt=VERIFIED, status_code=201,
+          response_headers=REPLAY_HEADERS,
           responses=problems(401, 403, 409),
           summary="Spend points on a reward",
           description="Points leave the wallet (the soonest-expiring first), stock and the "

@@ -26,6 +26,9 @@ ENTERPRISE = {"roles": ("enterprise",)}
 ADMIN = {"roles": ("admin",)}
 ANY_USER = {"roles": ("citizen", "enterprise", "admin")}
 PARTNER = {"public": True, "partner": True}  # authenticated by signature in the handler
+# Added to a citizen route that earns or spends: refused (403 phone_unverified) until the
+# citizen has confirmed their phone.
+VERIFIED = {"verified": True}
 
 
 class BearerAuthMiddleware:
@@ -80,6 +83,9 @@ async def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> N
         raise Unauthenticated("Sign in to use this route.")
     if user.role not in roles:
         raise Forbidden(f"This route is for {' or '.join(roles)} accounts.")
+    if opt.get("verified") and not user.verified:
+        raise Forbidden("Confirm your phone number first (POST /v1/auth/verify-phone).",
+                        code="phone_unverified")
 
 
 def _is_options(handler: BaseRouteHandler) -> bool:

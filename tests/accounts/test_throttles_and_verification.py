@@ -39,7 +39,8 @@ async def own_app(settings, address: str = "198.51.100.20", clock=None, **overri
 
 
 def registration(phone: str) -> dict:
-    return {"phone": phone, "password": PASSWORD, "nickname": "骑手", "district": "yuzhong"}
+    return {"phone": phone, "password": PASSWORD, "nickname": "骑手", "district": "yuzhong",
+            "privacy_notice_version": 1}
 
 
 # --- item 1: sign-in throttles ----------------------------------------------------------

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from carbon_inclusion.cli import main
 from tests.behaviours.conftest import Partner, bind, card, claim, days_ago, trip
-from tests.conftest import PASSWORD, new_phone, sign_in
+from tests.conftest import _RUNNING, PASSWORD, new_phone, sign_in, verify_phone
 from tests.events.test_events import EVENT, buy, org
 from tests.registry.conftest import methodology
 from tests.rewards.conftest import grant, make_reward, redeem
@@ -30,6 +30,7 @@ async def register(client, *, version: int | None = None) -> tuple[dict, str]:
         body["privacy_notice_version"] = version
     r = await client.post("/v1/auth/register", json=body)
     assert r.status_code == 201, r.text
+    await verify_phone(_RUNNING["app"], client, phone)  # what the app does next
     return r.json(), phone
 
 
@@ -219,10 +220,12 @@ async def test_deleting_an_account_erases_it_and_leaves_the_accounting_whole(
 
     async with app.state.db.engine.connect() as conn:
         row = (await conn.execute(text(
-            "SELECT status, nickname, phone, password_hash FROM users WHERE id = :c"),
-            {"c": citizen.id})).one()
+            "SELECT status, nickname, phone_index, phone_ciphertext, password_hash FROM users "
+            "WHERE id = :c"), {"c": citizen.id})).one()
         assert row.status == "deleted" and row.nickname.startswith("已注销用户-")
-        assert citizen.phone[-8:] not in row.phone and not row.password_hash.startswith("$argon2")
+        # The phone is gone: nothing left to decrypt, and its blind index no longer matches.
+        assert row.phone_ciphertext == b"" and not row.password_hash.startswith("$argon2")
+        assert row.phone_index != app.state.accounts.phones.index(citizen.phone)
         assert await conn.scalar(text("SELECT count(*) FROM bindings WHERE citizen_id = :c"),
                                  {"c": citizen.id}) == 0
         assert await conn.scalar(text(

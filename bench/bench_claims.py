@@ -52,7 +52,7 @@ async def citizens(base: str, n: int, database_url: str) -> list[str]:
             async with sem:
                 r = await c.post("/v1/auth/register", json={
                     "phone": phone, "password": PASSWORD, "nickname": f"bench{i}",
-                    "district": "yuzhong"})
+                    "district": "yuzhong", "privacy_notice_version": 1})
                 r.raise_for_status()
                 async with engine.connect() as conn:
                     code = (await outbox_codes(conn, "+86" + phone))[0]

@@ -85,6 +85,7 @@ def headers(server) -> dict[str, dict[str, str]]:
     citizen = _phone()
     httpx.post(base + "/v1/auth/register", json={
         "phone": citizen, "password": PASSWORD, "nickname": "fuzz", "district": "yuzhong",
+        "privacy_notice_version": 1,
     }).raise_for_status()
     server.verify_phone(citizen)
     org = httpx.post(base + "/v1/admin/organisations", headers=admin_auth,

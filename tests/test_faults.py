@@ -225,7 +225,7 @@ async def test_postgres_stopped_for_10_s_fails_fast_with_503_and_recovers_by_its
                 phone = "135" + str(secrets.randbelow(10**8)).zfill(8)
                 (await http.post("/v1/auth/register", json={
                     "phone": phone, "password": PASSWORD, "nickname": "断电测试",
-                    "district": "yuzhong"})).raise_for_status()
+                    "district": "yuzhong", "privacy_notice_version": 1})).raise_for_status()
                 await asyncio.to_thread(live.verify_phone, phone)
                 token = (await http.post("/v1/auth/token", json={
                     "phone": phone, "password": PASSWORD})).json()["access_token"]

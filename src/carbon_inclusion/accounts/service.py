@@ -53,6 +53,7 @@ from carbon_inclusion.security.phone_crypto import phone_cipher_of
 from carbon_inclusion.security.tokens import AccessTokens
 from carbon_inclusion.settings import Settings
 
+_CONSENTS_REMEMBERED = 100_000  # per process; cleared when full
 BAD_CREDENTIALS = "The phone number or password is incorrect."
 CODE_SMS = "【碳普惠】验证码 {code}，{minutes} 分钟内有效。请勿告诉他人。"
 TAKEN_SMS = "【碳普惠】有人尝试用本号码注册；本号码已有账户，如非本人操作请忽略。"
@@ -130,6 +131,7 @@ class AccountsService:
         self._code_key = hmac.new(settings.secret_key.encode(), b"phone-codes",
                                   hashlib.sha256).digest()
         self._principals: dict[uuid.UUID, tuple[float, Principal | None]] = {}
+        self._consented: dict[uuid.UUID, int] = {}  # user → latest notice version accepted
         self.notices_dir = notice_dir()  # tests point it at their own notices
 
     # --- registration and profile -------------------------------------------------------
@@ -478,10 +480,21 @@ class AccountsService:
                               self.notices_dir)
 
     async def consent_required(self, user_id: uuid.UUID) -> bool:
-        """Whether the user has not accepted the notice in force (a newer one asks again)."""
+        """Whether the user has not accepted the notice in force (a newer one asks again).
+
+        Consents are append-only, so a consent once seen stays true until a newer notice
+        comes into force: remembered per process, a claim does not ask the database again.
+        """
+        current = self.current_notice().version
+        if self._consented.get(user_id, 0) >= current:
+            return False
         async with self.db.read() as session:
             latest = await repo.latest_consent(session, user_id)
-        return latest is None or latest < self.current_notice().version
+        if latest is not None and latest >= current:
+            if len(self._consented) >= _CONSENTS_REMEMBERED:
+                self._consented.clear()
+            self._consented[user_id] = latest
+        return latest is None or latest < current
 
     async def consent(self, user_id: uuid.UUID, version: int) -> int:
         """Record acceptance of ``version``, which must be the notice in force; returns it.
@@ -501,8 +514,9 @@ class AccountsService:
                             "before recording behaviours.", code="consent_required")
 
     def forget(self, user_id: uuid.UUID) -> None:
-        """Drop the cached principal (after an account is deleted)."""
+        """Drop the cached principal and consent (after an account is deleted)."""
         self._principals.pop(user_id, None)
+        self._consented.pop(user_id, None)
 
 
 def district_out(d: District) -> DistrictOut:

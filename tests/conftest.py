@@ -28,6 +28,7 @@ from carbon_inclusion.devservices import DevServices, drop_database, ensure_data
 from carbon_inclusion.ledger.service import check_invariants
 from carbon_inclusion.seeding import seed_all
 from carbon_inclusion.settings import Settings
+from tests.live import Live, fresh_database, live_server
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Low-carbon-2026"
@@ -238,3 +239,11 @@ async def organisation(client, admin) -> dict:
 @pytest.fixture
 async def enterprise(make_user, organisation) -> User:
     return await make_user("enterprise", organisation_id=organisation["id"])
+
+
+@pytest.fixture(scope="module")
+def server(storage: Storage) -> Iterator[Live]:
+    """A real server (granian, as `make run` serves it) on a database of the module's own."""
+    with fresh_database(storage.database_url) as database_url, \
+            live_server(database_url, storage.redis_url, setup=True) as live:
+        yield live

@@ -21,7 +21,6 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -33,7 +32,9 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 
 from carbon_inclusion.openapi_doc import render_openapi
 from carbon_inclusion.security.secrets import sign_partner_request
-from tests.live import PASSWORD, Live, fresh_database, live_server
+from tests.live import (
+    PASSWORD,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -56,13 +57,6 @@ def _config() -> SchemathesisConfig:
 
 schema = schemathesis.openapi.from_dict(json.loads(render_openapi()), config=_config())
 partner_routes = schema.include(path_regex="^/v1/partner/")
-
-
-@pytest.fixture(scope="module")
-def server(storage) -> Iterator[Live]:
-    with fresh_database(storage.database_url) as database_url, \
-            live_server(database_url, storage.redis_url, setup=True) as live:
-        yield live
 
 
 def _phone() -> str:

@@ -26,7 +26,10 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from carbon_inclusion.security.secrets import sign_partner_request
 from tests.conftest import ROOT
-from tests.live import BIN, PASSWORD, Live, fresh_database, live_server
+from tests.live import (
+    BIN,
+    PASSWORD,
+)
 
 DOCUMENT = ROOT / "openapi" / "openapi.json"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -203,13 +206,6 @@ def test_every_operation_has_a_generated_function(document, generated):
                 for _, _, op in operations(document)}
     assert expected - modules == set(), "operations left out of the client"
     assert len(modules) == len(expected)
-
-
-@pytest.fixture(scope="module")
-def server(storage) -> Iterator[Live]:
-    with fresh_database(storage.database_url) as database_url, \
-            live_server(database_url, storage.redis_url, setup=True) as live:
-        yield live
 
 
 def _phone() -> str:

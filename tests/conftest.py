@@ -241,6 +241,20 @@ async def enterprise(make_user, organisation) -> User:
     return await make_user("enterprise", organisation_id=organisation["id"])
 
 
+@pytest.fixture
+async def verification_body(client, admin) -> dict:
+    r = await client.post("/v1/admin/organisations", headers=admin.headers,
+                          json={"name": f"核证机构 {admin.phone}", "kind": "verification_body"})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+@pytest.fixture
+async def verifier(make_user, verification_body) -> User:
+    """A user of an independent verification body (role ``verifier``)."""
+    return await make_user("verifier", organisation_id=verification_body["id"])
+
+
 @pytest.fixture(scope="module")
 def server(storage: Storage) -> Iterator[Live]:
     """A real server (granian, as `make run` serves it) on a database of the module's own."""

@@ -1,7 +1,7 @@
 """The authorisation matrix: every operation of the OpenAPI document, tried by everyone.
 
 ``ACCESS`` says who each operation is for. The test asks every operation anonymously and as
-a citizen, an enterprise user, an administrator (and, for partner routes, unsigned) and
+a citizen, an enterprise user, an administrator, a verifier (and, for partner routes, unsigned) and
 checks the answer: 401 without credentials, 403 for the wrong role, neither for the right
 one (and never a 5xx). ``OWNED`` names the operations on one owner's objects; citizen B,
 enterprise Y and partner Q then try citizen A's, enterprise X's and partner P's real
@@ -27,8 +27,8 @@ from tests.rewards.conftest import grant, make_reward, redeem
 
 __all__ = ["methodology"]  # a fixture
 
-PUBLIC, SIGNED_IN, CITIZEN, ENTERPRISE, ADMIN, PARTNER = (
-    "public", "signed in", "citizen", "enterprise", "admin", "partner")
+PUBLIC, SIGNED_IN, CITIZEN, ENTERPRISE, ADMIN, VERIFIER, PARTNER = (
+    "public", "signed in", "citizen", "enterprise", "admin", "verifier", "partner")
 
 ACCESS = {
     "GET /.well-known/jwks.json": PUBLIC,
@@ -181,8 +181,8 @@ async def ask(client, op: str, headers: dict[str, str] | None = None,
 
 
 async def test_each_operation_answers_each_kind_of_caller_as_its_row_says(
-        client, citizen, enterprise, admin):
-    users = {CITIZEN: citizen, ENTERPRISE: enterprise, ADMIN: admin}
+        client, citizen, enterprise, admin, verifier):
+    users = {CITIZEN: citizen, ENTERPRISE: enterprise, ADMIN: admin, VERIFIER: verifier}
     wrong: list[str] = []
     for op, access in ACCESS.items():
         anonymous = await ask(client, op)

@@ -49,3 +49,28 @@ async def test_a_route_that_declares_no_access_is_closed_to_everyone():
 
     with pytest.raises(Exception, match="closed"):
         await role_guard(Conn(), undeclared)  # type: ignore[arg-type]
+
+
+async def test_a_verification_body_s_users_are_verifiers(client, admin, verification_body):
+    assert verification_body["kind"] == "verification_body"
+    r = await client.post(f"/v1/admin/organisations/{verification_body['id']}/users",
+                          headers=admin.headers,
+                          json={"phone": "13900001234", "password": "Verify-2026-body",
+                                "nickname": "核证员"})
+    assert r.status_code == 201, r.text
+    assert r.json()["role"] == "verifier"
+    token = (await client.post("/v1/auth/token", json={
+        "phone": "13900001234", "password": "Verify-2026-body"})).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/v1/me", headers=headers)).json()["role"] == "verifier"
+    # A verifier buys nothing and administers nothing.
+    assert (await client.get("/v1/organisation", headers=headers)).status_code == 403
+    r = await client.post("/v1/admin/organisations", headers=headers, json={"name": "x"})
+    assert r.status_code == 403
+
+
+async def test_an_organisation_kind_outside_the_list_is_422(client, admin):
+    r = await client.post("/v1/admin/organisations", headers=admin.headers,
+                          json={"name": "x", "kind": "bank"})
+    assert r.status_code == 422
+    assert "kind" in r.text

@@ -18,7 +18,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from carbon_inclusion.db.base import Base, created_at, uuid_pk
 
-ROLES = ("citizen", "enterprise", "admin")
+ROLES = ("citizen", "enterprise", "admin", "verifier")
+# What an organisation is: a buyer of credits, or an independent verification body (核证机构)
+# whose users (role ``verifier``) check credit batches and enter verified emissions.
+ORGANISATION_KINDS = ("enterprise", "verification_body")
 
 
 class District(Base):
@@ -35,22 +38,27 @@ class District(Base):
 
 class Organisation(Base):
     __tablename__ = "organisations"
+    __table_args__ = (
+        CheckConstraint("kind IN ('enterprise', 'verification_body')", name="kind"),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     name: Mapped[str] = mapped_column(Text, unique=True)
+    kind: Mapped[str] = mapped_column(String(24), default="enterprise", server_default="enterprise")
     created_at: Mapped[dt.datetime] = created_at()
 
 
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint("role IN ('citizen', 'enterprise', 'admin')", name="role"),
+        CheckConstraint("role IN ('citizen', 'enterprise', 'admin', 'verifier')", name="role"),
         CheckConstraint("status IN ('active', 'disabled', 'deleted')", name="status"),
         CheckConstraint(
             "(role = 'citizen') = (district_code IS NOT NULL)", name="citizen_district"
         ),
         CheckConstraint(
-            "(role = 'enterprise') = (organisation_id IS NOT NULL)", name="enterprise_organisation"
+            "(role IN ('enterprise', 'verifier')) = (organisation_id IS NOT NULL)",
+            name="enterprise_organisation",
         ),
         UniqueConstraint("phone_index", name="uq_users_phone"),
         Index("ix_users_organisation_id", "organisation_id",

@@ -144,7 +144,7 @@ class OrganisationController(Controller):
                    accounts: NamedDependency[AccountsService]) -> OrganisationOut:
         assert principal.organisation_id is not None
         org = await accounts.organisation(principal.organisation_id)
-        return OrganisationOut(org.id, org.name, org.created_at)
+        return OrganisationOut(org.id, org.name, org.created_at, org.kind)
 
 
 class AdminAccountsController(Controller):
@@ -156,17 +156,19 @@ class AdminAccountsController(Controller):
           summary="Create an enterprise organisation")
     async def create_organisation(self, data: JSONBody[OrganisationCreate],
                                   accounts: NamedDependency[AccountsService]) -> OrganisationOut:
-        org = await accounts.create_organisation(data.name)
-        return OrganisationOut(org.id, org.name, org.created_at)
+        org = await accounts.create_organisation(data.name, kind=data.kind)
+        return OrganisationOut(org.id, org.name, org.created_at, org.kind)
 
     @post("/organisations/{organisation_id:uuid}/users", operation_id="createOrganisationUser",
-          responses=problems(401, 403, 404, 409), summary="Create an enterprise user")
+          responses=problems(401, 403, 404, 409),
+          summary="Create a user of an organisation (an enterprise user, or a verifier of a "
+                  "verification body)")
     async def create_member(self, organisation_id: FromPath[uuid.UUID],
                             data: JSONBody[MemberCreate],
                             accounts: NamedDependency[AccountsService]) -> UserOut:
-        await accounts.organisation(organisation_id)
+        org = await accounts.organisation(organisation_id)
         return await accounts.create_user(
-            role="enterprise", phone=data.phone, password=data.password,
+            role="verifier" if org.kind == "verification_body" else "enterprise", phone=data.phone, password=data.password,
             nickname=data.nickname, organisation_id=organisation_id,
         )
 

@@ -111,12 +111,16 @@ class OrganisationCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[
         str, msgspec.Meta(min_length=1, max_length=200, examples=["重庆绿色会展有限公司"])
     ]
+    # ``verification_body``: an independent verifier (核证机构); its users get the role
+    # ``verifier`` and may neither buy, propose nor issue credits.
+    kind: Literal["enterprise", "verification_body"] = "enterprise"
 
 
 class OrganisationOut(msgspec.Struct):
     id: uuid.UUID
     name: str
     created_at: dt.datetime
+    kind: str = "enterprise"
 
 
 class MemberCreate(msgspec.Struct, forbid_unknown_fields=True):

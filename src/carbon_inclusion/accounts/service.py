@@ -251,11 +251,11 @@ class AccountsService:
             created_at=user.created_at,
         )
 
-    async def create_organisation(self, name: str) -> Organisation:
+    async def create_organisation(self, name: str, *, kind: str = "enterprise") -> Organisation:
         clean = " ".join(name.split())
         if not clean:
             raise InvalidInput.field("name", "must not be blank")
-        org = Organisation(name=clean)
+        org = Organisation(name=clean, kind=kind)
         with integrity_errors():  # uq_organisations_name: organisation_exists
             async with self.db.transaction() as session:
                 repo.add(session, org)

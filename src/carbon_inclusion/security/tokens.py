@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from carbon_inclusion.errors import Unauthenticated
 
 ALGORITHM = "EdDSA"
-ROLES = ("citizen", "enterprise", "admin")
+ROLES = ("citizen", "enterprise", "admin", "verifier")
 
 
 @dataclass(frozen=True, slots=True)

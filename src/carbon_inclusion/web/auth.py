@@ -24,7 +24,8 @@ PUBLIC = {"public": True}
 CITIZEN = {"roles": ("citizen",)}
 ENTERPRISE = {"roles": ("enterprise",)}
 ADMIN = {"roles": ("admin",)}
-ANY_USER = {"roles": ("citizen", "enterprise", "admin")}
+VERIFIER = {"roles": ("verifier",)}
+ANY_USER = {"roles": ("citizen", "enterprise", "admin", "verifier")}
 PARTNER = {"public": True, "partner": True}  # authenticated by signature in the handler
 # Added to a citizen route that earns or spends: refused (403 phone_unverified) until the
 # citizen has confirmed their phone.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import time
 from collections.abc import Iterator
 
@@ -110,6 +111,44 @@ async def test_distances_are_plain_decimals_only(client, citizen, distance):
                     {"mode": "metro", "distance_km": distance})
     problem(r, 422)
     assert fields(r) == ["data.distance_km"]
+
+
+ODD_DECIMALS = ["5_0", "\u0665", " 5", "5\u00a0", "\uff11", "NaN", "Infinity", "1e3", "0x10",
+                "+5", "05", "", True, [], {}, "1" * 16]
+
+
+@pytest.mark.parametrize("value", ODD_DECIMALS)
+async def test_decimal_body_fields_are_plain_decimals_only(client, admin, enterprise, value):
+    """Every decimal field of a body (``common.numbers.Amount``) refuses what Python's
+    ``Decimal()`` would read but a client never means, names the field, and stores nothing."""
+    from tests.events.test_events import EVENT
+    before = (await client.get("/v1/events/", headers=enterprise.headers)).json()
+    cases = [
+        ({**EVENT, "travel": [{**EVENT["travel"][0], "distance_km": value}]},
+         "travel[0].distance_km"),
+        ({**EVENT, "electricity_kwh": value}, "electricity_kwh"),
+        ({**EVENT, "materials": [{"material": "paper", "kg": value}]}, "materials[0].kg"),
+    ]
+    for body, field in cases:
+        r = await client.post("/v1/events/", headers={**enterprise.headers, "Idempotency-Key":
+                                                     "odd-" + secrets.token_hex(8)}, json=body)
+        problem(r, 422)
+        assert fields(r) == [field], (value, r.text)
+    assert (await client.get("/v1/events/", headers=enterprise.headers)).json() == before
+    badge = {**BADGE, "code": "odd_decimal",
+             "levels": [{**BADGE["levels"][0], "at_least": value}]}
+    r = await client.post("/v1/admin/badges", headers=admin.headers, json=badge)
+    problem(r, 422)
+    assert fields(r) == ["levels[0].at_least"], r.text
+
+
+@pytest.mark.parametrize("value", [12.5, "12.5", 12, "0.001", 1e2])
+async def test_numbers_and_plain_digit_strings_are_decimals(client, enterprise, value):
+    from tests.events.test_events import EVENT
+    body = {**EVENT, "travel": [{**EVENT["travel"][0], "distance_km": value}]}
+    r = await client.post("/v1/events/", headers={**enterprise.headers,
+                                                 "Idempotency-Key": "ok-" + secrets.token_hex(8)}, json=body)
+    assert r.status_code == 201, r.text
 
 
 async def test_a_string_is_not_an_integer(client, admin):

@@ -96,7 +96,7 @@ from carbon_inclusion.web.auth import BearerAuthMiddleware, current_principal, r
 from carbon_inclusion.web.decoding import BODY_METHODS, check_request, timed_receive
 from carbon_inclusion.web.health import HealthController
 from carbon_inclusion.web.observe import MetricsController, observe
-from carbon_inclusion.web.openapi import complete_document
+from carbon_inclusion.web.openapi import AmountSchema, complete_document
 from carbon_inclusion.web.problems import EXCEPTION_HANDLERS
 
 API_VERSION = "1.0.0"
@@ -341,6 +341,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=settings.max_body_bytes,
         openapi_config=openapi_config(),
+        plugins=[AmountSchema()],
         debug=False,
     )
     app.body_timeout_s = settings.body_timeout_s

@@ -7,19 +7,21 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from carbon_inclusion.common.numbers import Amount
+
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=100_000_000)]
 
 
 class TravelLeg(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     mode: Literal["air", "rail", "car", "bus", "metro"]
-    distance_km: Decimal  # one way, per person; 0 < d ≤ 40,000
+    distance_km: Amount  # one way, per person; 0 < d ≤ 40,000
     people: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
 
 
 class MaterialUse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     material: Literal["paper", "plastic"]
-    kg: Decimal
+    kg: Amount
 
 
 class EventIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -33,10 +35,10 @@ class EventIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     hotel_room_nights: Count = 0
     meals: Count = 0  # catered meals, standard
     vegetarian_meals: Count = 0
-    electricity_kwh: Decimal = Decimal(0)  # the venue's, metered
+    electricity_kwh: Amount = Decimal(0)  # the venue's, metered
     materials: Annotated[list[MaterialUse], msgspec.Meta(max_length=100)] = msgspec.field(
         default_factory=list)
-    waste_kg: Decimal = Decimal(0)
+    waste_kg: Amount = Decimal(0)
 
 
 class LineOut(msgspec.Struct):
@@ -101,5 +103,5 @@ class CertificateCancellationIn(msgspec.Struct, forbid_unknown_fields=True, kw_o
 
 class ComplianceIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     year: Annotated[int, msgspec.Meta(ge=2000, le=2100)]
-    verified_emissions_t: Decimal
+    verified_emissions_t: Amount
     quantity_t: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)]

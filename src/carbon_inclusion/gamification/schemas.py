@@ -7,8 +7,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
-# A citizen's progress is a section of their profile (accounts' ``UserOut``), filled in here.
 from carbon_inclusion.accounts.schemas import LevelOut, ProgressOut, StreakOut
+
+# A citizen's progress is a section of their profile (accounts' ``UserOut``), filled in here.
+from carbon_inclusion.common.numbers import Amount
 
 __all__ = ["BadgeIn", "BadgeLevelIn", "BadgeList", "BadgeOut", "BadgeUpdate", "ChallengeIn",
            "ChallengeList", "ChallengeOut", "EarnedOut", "LeaderboardOut", "LevelOut",
@@ -47,7 +49,7 @@ class LeaderboardOut(msgspec.Struct):
 class BadgeLevelIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     level: Annotated[int, msgspec.Meta(ge=1, le=20)]
     # Reached when the badge's measure is at least this (a decimal string or number).
-    at_least: Decimal
+    at_least: Amount
     bonus_points: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 0
     # Optional extra condition, e.g. "district == 'yuzhong'".
     condition: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
@@ -128,7 +130,7 @@ class ChallengeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # The behaviour type counted; null counts every behaviour.
     behaviour: Annotated[str, msgspec.Meta(pattern=BEHAVIOUR)] | None = None
     measure: Literal["count", "grams"] = "count"
-    target: Decimal
+    target: Amount
     starts_on: dt.date  # programme days (Asia/Shanghai), both included
     ends_on: dt.date
     bonus_points: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 0

@@ -8,7 +8,8 @@
 * a JSON body may nest at most ``MAX_DEPTH`` arrays/objects deep (deeper ones exhausted the
   decoder's recursion): 422 naming ``body``; and no string in it (key or value) may hold a
   NUL character (``\\u0000``): 422 naming the field;
-* a body a route declares as a type is decoded strictly first: ``"2"`` is not an integer.
+* a body a route declares as a type is decoded strictly first: ``"2"`` is not an integer,
+  and a decimal quantity (``common.numbers.Amount``) is a JSON number or plain ASCII digits.
 
 The checks cost nothing measurable on the hot path: the depth is only worked out when a body
 has more than ``MAX_DEPTH`` brackets at all, then over the brackets outside strings (C-speed
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from decimal import Decimal
 from itertools import accumulate
 from typing import Any
 from urllib.parse import parse_qsl
@@ -30,6 +32,7 @@ from litestar import Request
 from litestar.exceptions import HTTPException
 
 from carbon_inclusion.common.decoding import field_of
+from carbon_inclusion.common.numbers import is_amount, to_amount
 from carbon_inclusion.errors import InvalidInput
 
 MAX_DEPTH = 32
@@ -132,6 +135,77 @@ def check_json(body: bytes, body_type: Any = None) -> None:
             raise InvalidInput.field(_dotted(_declared(path, body_type)), NUL_MESSAGE)
 
 
+_I = msgspec.inspect
+
+
+def _amount_fields(info: Any, seen: frozenset[type] = frozenset()) -> bool:
+    """Whether a type (``msgspec.inspect`` form) has an ``Amount`` anywhere inside."""
+    if isinstance(info, _I.Metadata):
+        return is_amount(info) or _amount_fields(info.type, seen)
+    if isinstance(info, _I.UnionType):
+        return any(_amount_fields(t, seen) for t in info.types)
+    if isinstance(info, _I.StructType):
+        if info.cls in seen:
+            return False
+        return any(_amount_fields(f.type, seen | {info.cls}) for f in info.fields)
+    if isinstance(info, _I.ListType | _I.SetType | _I.FrozenSetType | _I.VarTupleType):
+        return _amount_fields(info.item_type, seen)
+    return False
+
+
+def _odd_amount(value: Any, info: Any, path: Path) -> tuple[Path, str] | None:
+    """The path and message of the first ``Amount`` field of ``value`` (the raw JSON, numbers
+    as ``Decimal``) whose form ``common.numbers`` refuses."""
+    if isinstance(info, _I.Metadata):
+        if is_amount(info):
+            try:
+                to_amount(value)
+            except ValueError as exc:
+                return path, str(exc)
+            return None
+        return _odd_amount(value, info.type, path)
+    if isinstance(info, _I.UnionType):
+        for t in info.types:
+            found = _odd_amount(value, t, path)
+            if found is not None:
+                return found
+    elif isinstance(info, _I.StructType) and isinstance(value, dict):
+        for f in info.fields:
+            if f.encode_name in value:
+                found = _odd_amount(value[f.encode_name], f.type, [*path, f.encode_name])
+                if found is not None:
+                    return found
+    elif isinstance(info, _I.ListType | _I.SetType | _I.FrozenSetType
+                    | _I.VarTupleType) and isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _odd_amount(item, info.item_type, [*path, i])
+            if found is not None:
+                return found
+    return None
+
+
+_AMOUNT_TYPES: dict[Any, Any] = {}
+_RAW = msgspec.json.Decoder(float_hook=Decimal)  # JSON numbers exactly as written
+
+
+def check_amounts(body: bytes, body_type: Any) -> None:
+    """Refuse a decimal quantity (``Amount``) written in any form but a JSON number or plain
+    ASCII digits (``InvalidInput`` naming the field). Bodies without one cost a dict look-up."""
+    if body_type not in _AMOUNT_TYPES:
+        info = _I.type_info(body_type)
+        _AMOUNT_TYPES[body_type] = info if _amount_fields(info) else None
+    info = _AMOUNT_TYPES[body_type]
+    if info is None:
+        return
+    try:
+        raw = _RAW.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        return
+    found = _odd_amount(raw, info, [])
+    if found is not None:
+        raise InvalidInput.field(_dotted(found[0]), found[1])
+
+
 def check_text(name: str, value: str) -> None:
     if "\x00" in value:
         raise InvalidInput.field(name, NUL_MESSAGE)
@@ -184,6 +258,7 @@ async def check_request(request: Request) -> None:
     body_type = _body_type(request)
     check_json(body, body_type)
     if body_type is not None:
+        check_amounts(body, body_type)
         try:
             msgspec.json.decode(body, type=body_type)
         except msgspec.ValidationError as exc:

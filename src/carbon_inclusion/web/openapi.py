@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import msgspec
 from litestar import Litestar
 from litestar.openapi.datastructures import ResponseSpec
@@ -15,8 +17,11 @@ from litestar.openapi.spec import (
     Schema,
 )
 from litestar.openapi.spec.enums import OpenAPIType
+from litestar.plugins import OpenAPISchemaPlugin
 from litestar.routes import HTTPRoute
+from litestar.typing import FieldDefinition
 
+from carbon_inclusion.common.numbers import PLAIN_PATTERN, SIGNIFICANT_DIGITS, is_amount
 from carbon_inclusion.web.idempotency import KEY_PATTERN, REPLAYED
 from carbon_inclusion.web.problems import PROBLEM_JSON, Problem
 
@@ -31,6 +36,25 @@ _DESCRIPTIONS = {
     429: "Rate limited; see Retry-After",
     503: "A storage service is unavailable; see Retry-After",
 }
+
+
+class AmountSchema(OpenAPISchemaPlugin):
+    """``common.numbers.Amount``: a JSON number, or a string of plain ASCII digits."""
+
+    __slots__ = ()
+
+    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
+        return field_definition.annotation is Decimal and any(
+            is_amount(m) for m in (field_definition.metadata or ()))
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: object
+                          ) -> Schema:
+        return Schema(
+            one_of=[Schema(type=OpenAPIType.NUMBER),
+                    Schema(type=OpenAPIType.STRING, pattern=PLAIN_PATTERN)],
+            description=f"A decimal: a JSON number or a string of ASCII digits (\"12.5\"); "
+                        f"at most {SIGNIFICANT_DIGITS} significant digits.",
+        )
 
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:

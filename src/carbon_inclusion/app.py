@@ -168,7 +168,8 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
     behaviours = BehaviourService(
         db, settings, methodologies, partners, limiter, on_change=leaderboards.touched,
         on_credited=[badges.on_credited, challenges.on_credited],
-        on_paid=points_credited(notifier), clock=clock, may_earn=[accounts.require_consent])
+        on_paid=points_credited(notifier), clock=clock, may_earn=[accounts.require_consent],
+        consented=accounts.consented_among)
     rewards = RewardService(db, settings, clock)
     privacy = PrivacyService(db, accounts, limiter, settings, clock)
     progress = ProgressService(db, settings, clock)

@@ -122,6 +122,50 @@ async def test_a_new_notice_version_asks_again_and_earning_waits_for_it(
         accounts.notices_dir = original
 
 
+async def test_a_partner_s_records_of_a_citizen_without_consent_are_neither_kept_nor_paid(
+        app, client, admin):
+    """A bound citizen who has not accepted the notice in force: the partner's records are
+    refused per record (``consent_required``) and not stored; sent again after consent,
+    they are credited."""
+    who, phone = await register(client)  # no consent given at registration
+    user = _As(bearer(await sign_in(client, phone)))
+    partner = await transit_partner(client, admin)
+    ref = card()
+    # Binding pays nothing by itself, so it is allowed before consent.
+    await bind(client, user, partner, ref)
+    records = [trip(ref, days_ago(1)), trip(ref, days_ago(2))]
+    r = await partner.push(records)
+    assert r.status_code == 200, r.text
+    assert [(x["status"], x["reason"]) for x in r.json()["results"]] == [
+        ("rejected", "consent_required")] * 2
+    async with app.state.db.engine.connect() as conn:
+        kept = await conn.scalar(text(
+            "SELECT count(*) FROM partner_records WHERE partner_id = :p"), {"p": partner.id})
+        paid = await conn.scalar(text(
+            "SELECT count(*) FROM behaviours WHERE citizen_id = :c"), {"c": who["id"]})
+    assert (kept, paid) == (0, 0)
+    assert (await client.post("/v1/me/consents", headers=user.headers,
+                              json={"version": 1})).status_code == 201
+    again = await partner.push(records)
+    assert [x["status"] for x in again.json()["results"]] == ["credited"] * 2, again.text
+
+
+async def test_records_that_waited_for_a_binding_are_dropped_if_its_citizen_has_not_consented(
+        app, client, admin):
+    who, phone = await register(client)
+    user = _As(bearer(await sign_in(client, phone)))
+    partner = await transit_partner(client, admin)
+    ref = card()
+    r = await partner.push([trip(ref, days_ago(1))])
+    assert r.json()["results"][0]["status"] == "unbound"
+    binding = await bind(client, user, partner, ref)
+    assert binding["records_credited"] == 0
+    async with app.state.db.engine.connect() as conn:
+        kept = await conn.scalar(text(
+            "SELECT count(*) FROM partner_records WHERE partner_id = :p"), {"p": partner.id})
+    assert kept == 0
+
+
 # --- export -----------------------------------------------------------------------------
 
 

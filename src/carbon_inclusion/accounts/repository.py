@@ -190,6 +190,14 @@ async def district_of(conn: AsyncConnection, citizen_id: uuid.UUID) -> str | Non
     return await conn.scalar(select(User.district_code).where(User.id == citizen_id))
 
 
+async def latest_consents(conn: AsyncConnection, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """The highest notice version each user accepted (users who accepted none are left out)."""
+    rows = await conn.execute(
+        select(PrivacyConsent.user_id, func.max(PrivacyConsent.version))
+        .where(PrivacyConsent.user_id == _any_of(ids)).group_by(PrivacyConsent.user_id))
+    return {r[0]: r[1] for r in rows}
+
+
 # --- used by cli/seeding ----------------------------------------------------------------
 
 

@@ -491,10 +491,27 @@ class AccountsService:
         async with self.db.read() as session:
             latest = await repo.latest_consent(session, user_id)
         if latest is not None and latest >= current:
-            if len(self._consented) >= _CONSENTS_REMEMBERED:
-                self._consented.clear()
-            self._consented[user_id] = latest
+            self._remember_consent(user_id, latest)
         return latest is None or latest < current
+
+    async def consented_among(self, conn: AsyncConnection, user_ids: list[uuid.UUID]
+                              ) -> set[uuid.UUID]:
+        """Those of ``user_ids`` who accepted the notice in force (in the caller's
+        transaction; one statement for those this process has not seen consent)."""
+        current = self.current_notice().version
+        known = {u for u in user_ids if self._consented.get(u, 0) >= current}
+        rest = [u for u in user_ids if u not in known]
+        if rest:
+            for user_id, latest in (await repo.latest_consents(conn, rest)).items():
+                if latest >= current:
+                    known.add(user_id)
+                    self._remember_consent(user_id, latest)
+        return known
+
+    def _remember_consent(self, user_id: uuid.UUID, version: int) -> None:
+        if len(self._consented) >= _CONSENTS_REMEMBERED:
+            self._consented.clear()
+        self._consented[user_id] = version
 
     async def consent(self, user_id: uuid.UUID, version: int) -> int:
         """Record acceptance of ``version``, which must be the notice in force; returns it.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -35,6 +36,7 @@ from carbon_inclusion.settings import Settings
 
 DEADLOCK = "40P01"  # SQLSTATE deadlock_detected
 OUTSIDE_SCOPE = "outside_partner_scope"
+CONSENT_REQUIRED = "consent_required"  # the citizen has not accepted the notice in force
 
 
 def sqlstate(exc: DBAPIError) -> str | None:
@@ -48,10 +50,20 @@ def sqlstate(exc: DBAPIError) -> str | None:
     return None
 
 
+# Of these citizens, those who may have their records kept and credited (consent to the
+# privacy notice in force), in the caller's transaction (wired in ``app.build_state``).
+ConsentFilter = Callable[[AsyncConnection, list[uuid.UUID]], Awaitable[set[uuid.UUID]]]
+
+
+async def everyone(conn: AsyncConnection, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    return set(ids)
+
+
 class IngestionService:
     def __init__(self, db: Database, settings: Settings, recorder: Recorder,
                  partners: PartnerService, limiter: RateLimiter,
-                 clock: Clock = SYSTEM_CLOCK) -> None:
+                 clock: Clock = SYSTEM_CLOCK, consented: ConsentFilter = everyone) -> None:
+        self.consented = consented
         self.db = db
         self.settings = settings
         self.recorder = recorder
@@ -122,7 +134,9 @@ class IngestionService:
             "keys": sorted({ref_lock_key(partner.id, h) for h in hashes.values()})})
         owners = await partners_repository.bound_citizens(conn, partner.id,
                                                            set(hashes.values()))
-        districts = await accounts.districts_of(conn, list(set(owners.values())))
+        citizens = list(set(owners.values()))
+        districts = await accounts.districts_of(conn, citizens)
+        consented = await self.consented(conn, citizens) if citizens else set()
         bound = {h: (c, districts.get(c) or "") for h, c in owners.items()}
         out: dict[int, RecordResult] = {}
         candidates: list[tuple[int, Candidate]] = []
@@ -141,6 +155,10 @@ class IngestionService:
                 continue
             if not partner.covers(owner[1]):  # a citizen of a district it may not report
                 out[i] = RecordResult(i, r.external_id, "rejected", OUTSIDE_SCOPE)
+                refused.append(record_id)
+                continue
+            if owner[0] not in consented:  # PIPL: no trip data kept without consent
+                out[i] = RecordResult(i, r.external_id, "rejected", CONSENT_REQUIRED)
                 refused.append(record_id)
                 continue
             candidates.append((i, Candidate(
@@ -170,6 +188,11 @@ class IngestionService:
         district = await accounts.district_of(conn, citizen_id) or ""
         scope = await self.partners.scope(partner_id)
         waiting = await repository.unbound_records(conn, partner_id, ref_hash)
+        if waiting and citizen_id not in await self.consented(conn, [citizen_id]):
+            # Bound by the partner for a citizen who has not accepted the notice in force:
+            # what waited is not theirs to keep (PIPL); the partner may send it again.
+            await repository.forget_records(conn, [r.id for r in waiting])
+            return 0
         # The partner's scope as it is now: it may have changed since the records came.
         inside = [r for r in waiting if scope.may_report(r.type) and scope.covers(district)]
         fresh = [r for r in inside if r.occurred_at >= oldest]

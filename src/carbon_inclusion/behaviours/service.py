@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion.behaviours import repository
 from carbon_inclusion.behaviours.claims import ClaimService
-from carbon_inclusion.behaviours.ingestion import IngestionService
+from carbon_inclusion.behaviours.ingestion import ConsentFilter, IngestionService, everyone
 from carbon_inclusion.behaviours.pipeline import OnChange, OnCredited, OnPaid, Recorder
 from carbon_inclusion.behaviours.review import ReviewService
 from carbon_inclusion.behaviours.schemas import (
@@ -53,7 +53,8 @@ class BehaviourService:
                  partners: PartnerService, limiter: RateLimiter,
                  on_change: OnChange | None = None, on_credited: Sequence[OnCredited] = (),
                  on_paid: OnPaid | None = None, clock: Clock = SYSTEM_CLOCK,
-                 may_earn: Sequence[EarnGate] = ()) -> None:
+                 may_earn: Sequence[EarnGate] = (),
+                 consented: ConsentFilter = everyone) -> None:
         self.db = db
         self.settings = settings
         self.methodologies = methodologies
@@ -63,7 +64,7 @@ class BehaviourService:
         self.recorder = Recorder(settings, on_change, on_credited, on_paid, clock=clock)
         self.claims = ClaimService(db, settings, self.recorder, limiter)
         self.ingestion = IngestionService(db, settings, self.recorder, partners, limiter,
-                                          clock=clock)
+                                          clock=clock, consented=consented)
         self.review = ReviewService(db, self.recorder, clock=clock)
         self.simulator = Simulator(db)
         self.wallets = WalletService(db, settings, clock=clock,

@@ -146,8 +146,8 @@ async def test_decimal_body_fields_are_plain_decimals_only(client, admin, enterp
 async def test_numbers_and_plain_digit_strings_are_decimals(client, enterprise, value):
     from tests.events.test_events import EVENT
     body = {**EVENT, "travel": [{**EVENT["travel"][0], "distance_km": value}]}
-    r = await client.post("/v1/events/", headers={**enterprise.headers,
-                                                 "Idempotency-Key": "ok-" + secrets.token_hex(8)}, json=body)
+    headers = {**enterprise.headers, "Idempotency-Key": "ok-" + secrets.token_hex(8)}
+    r = await client.post("/v1/events/", headers=headers, json=body)
     assert r.status_code == 201, r.text
 
 

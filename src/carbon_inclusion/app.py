@@ -171,7 +171,7 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
         on_paid=points_credited(notifier), clock=clock, may_earn=[accounts.require_consent],
         consented=accounts.consented_among)
     rewards = RewardService(db, settings, clock)
-    privacy = PrivacyService(db, accounts, limiter, settings, clock)
+    privacy = PrivacyService(db, accounts, settings, clock)
     progress = ProgressService(db, settings, clock)
     return State(
         {

@@ -11,6 +11,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from carbon_inclusion.accounts import repository as repo
 from carbon_inclusion.accounts.consents import PrivacyNotice, current_notice, notice_dir
 from carbon_inclusion.accounts.models import (

@@ -31,7 +31,7 @@ from carbon_inclusion.privacy.schemas import (
     PrivacyNoticeOut,
     ReductionOut,
 )
-from carbon_inclusion.ratelimit import RateLimiter
+from carbon_inclusion.ratelimit import Reservation
 from carbon_inclusion.rewards import repository as rewards_repo
 from carbon_inclusion.security.passwords import verify_password
 from carbon_inclusion.settings import Settings
@@ -43,11 +43,10 @@ def pseudonym(user_id: uuid.UUID) -> str:
 
 
 class PrivacyService:
-    def __init__(self, db: Database, accounts: AccountsService, limiter: RateLimiter,
+    def __init__(self, db: Database, accounts: AccountsService,
                  settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
         self.db = db
         self.accounts = accounts
-        self.limiter = limiter
         self.settings = settings
         self.clock = clock
 
@@ -103,21 +102,26 @@ class PrivacyService:
         sign-in (a budget reserved before the check).
         """
         s = self.settings
-        budget = f"reauth:{user_id}"
-        decision = await self.limiter.hit(budget, s.login_failures_per_phone, s.login_window_s)
-        if not decision.allowed:
+        budget = await self.accounts.budgets.reserve(f"reauth:{user_id}",
+                                                     s.login_failures_per_phone, s.login_window_s)
+        if not isinstance(budget, Reservation):
             raise RateLimited("Too many wrong passwords; try again later.",
-                              retry_after=decision.retry_after_s)
-        async with self.db.read() as session:
-            user = await accounts_repo.user(session, user_id)
-        if user is None or user.status == "deleted":
-            raise NotFound("No such user.")
-        if user.role != "citizen":
-            raise Forbidden("Only citizen accounts are deleted this way.")
-        if not verify_password(user.password_hash, password):
+                              retry_after=budget.retry_after_s)
+        ok = failed = False
+        try:
+            async with self.db.read() as session:
+                user = await accounts_repo.user(session, user_id)
+            if user is None or user.status == "deleted":
+                raise NotFound("No such user.")
+            if user.role != "citizen":
+                raise Forbidden("Only citizen accounts are deleted this way.")
+            ok = verify_password(user.password_hash, password)
+            failed = not ok
+        finally:
+            await self.accounts.budgets.settle(budget, failed=failed, forget=ok)
+        if not ok:
             raise InvalidInput.field("password", "is not this account's password",
                                      code="wrong_password")
-        await self.limiter.reset(budget)
         now = self.clock.now()
         async with self.db.transaction() as session:
             locked = await accounts_repo.user_for_update(session, user_id)

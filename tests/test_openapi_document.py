@@ -133,6 +133,16 @@ def test_every_operation_answers_some_success(document):
         assert any(str(s).startswith(("2", "3")) for s in operation["responses"]), (method, path)
 
 
+def test_every_operation_with_a_body_documents_the_edge_s_answers(document):
+    """408 (body too slow), 413 (too large), 415 (not JSON): what web/decoding answers."""
+    with_body = [(method, path, op) for method, path, op in operations(document)
+                 if "requestBody" in op]
+    assert with_body
+    missing = [f"{method} {path}" for method, path, op in with_body
+               if not {"408", "413", "415"} <= set(op["responses"])]
+    assert missing == []
+
+
 def test_path_parameters_are_declared_as_the_path_names_them(document):
     for method, path, operation in operations(document):
         named = set(re.findall(r"{([^}]+)}", path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from decimal import Decimal
 
 import msgspec
@@ -90,7 +91,9 @@ def complete_document(app: Litestar) -> None:
       it names), which the handler reads as bytes to check the signature before decoding;
     * a description on every operation: its summary and who may call it, where the route
       says no more;
-    * the values of the ``Idempotent-Replayed`` header, as ``created`` writes them.
+    * the values of the ``Idempotent-Replayed`` header, as ``created`` writes them;
+    * the answers of the edge (``web.decoding``) to an operation that takes a body: 408 when
+      the body does not arrive in time, 413 when it is too large, 415 when it is not JSON.
     """
     document = app.openapi_schema
     paths = document.paths or {}
@@ -111,6 +114,8 @@ def complete_document(app: Litestar) -> None:
                     operation.request_body = _json_body(document, signed)
                 if not operation.description:
                     operation.description = f"{operation.summary}. {_callers(handler.opt)}"
+                if operation.request_body is not None and operation.responses:
+                    _edge_answers(operation.responses)
                 for response in (operation.responses or {}).values():
                     header = (getattr(response, "headers", None) or {}).get(REPLAYED)
                     if isinstance(header, OpenAPIHeader):
@@ -124,6 +129,22 @@ def complete_document(app: Litestar) -> None:
     for name, schema in (document.components.schemas or {}).items():
         if name in strict and isinstance(schema, Schema):
             schema.additional_properties = False
+
+
+_EDGE = {"408": "The request body did not arrive in time (BODY_TIMEOUT_S)",
+         "413": "Request body too large",
+         "415": "The request body is not JSON (Content-Type must be application/json)"}
+
+
+def _edge_answers(responses: dict) -> None:
+    """Add the edge's 408/413/415 to an operation's responses, shaped like its 422."""
+    model = responses.get("422")
+    if model is None:
+        return
+    for status, text in _EDGE.items():
+        if status not in responses:
+            responses[status] = copy.copy(model)
+            responses[status].description = text
 
 
 def _callers(opt: dict) -> str:

@@ -195,6 +195,15 @@ def timed_server(app, settings) -> Iterator[str]:
         yield live.base_url
 
 
+@pytest.fixture(scope="module")
+def second_server(app, settings) -> Iterator[str]:
+    """Another API process on the same stores: a second worker, as `WEB_WORKERS=2` runs."""
+    with live_server(settings.database_url, settings.redis_url,
+                     REDIS_PREFIX=settings.redis_prefix,
+                     JWT_KEYS_DIR=str(settings.jwt_keys_dir)) as live:
+        yield live.base_url
+
+
 async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
     """What the server sent before closing the connection (fails if it stays open)."""
     async with asyncio.timeout(seconds):
@@ -225,13 +234,17 @@ async def test_fifty_half_sent_requests_are_closed_after_the_timeouts(timed_serv
             assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
 
 
-async def test_a_citizen_holds_at_most_three_live_streams(timed_server, citizen):
+async def test_a_citizen_holds_at_most_three_live_streams(timed_server, second_server,
+                                                           citizen):
+    """Across processes: two streams on one API process, then three on another; the limit
+    is the citizen's, so the first two (held by the first process) are the ones ended."""
     ended: list[int] = []
     connected = [asyncio.Event() for _ in range(5)]
 
     async def stream(i: int) -> None:
         timeout = httpx.Timeout(5, read=60)
-        async with httpx.AsyncClient(base_url=timed_server, timeout=timeout) as c, c.stream(
+        base = timed_server if i < 2 else second_server
+        async with httpx.AsyncClient(base_url=base, timeout=timeout) as c, c.stream(
                 "GET", "/v1/me/events", headers=citizen.headers) as r:
             assert r.status_code == 200
             async for line in r.aiter_lines():

@@ -31,8 +31,8 @@ class EventStreamController(Controller):
          "transaction has committed, from whichever API process produced it. A comment "
          "line every 15 s keeps proxies from closing an idle stream. Live only: what "
          "happened while disconnected is read from the other endpoints. A citizen has at "
-         "most `LIVE_STREAMS_PER_CITIZEN` (3) streams open per API process: opening "
-         "another ends the oldest.")
+         "most `LIVE_STREAMS_PER_CITIZEN` (3) streams open across all API processes: "
+         "opening another ends the oldest.")
     async def events(self, principal: NamedDependency[Principal],
                      notifier: NamedDependency[Notifier]) -> ServerSentEvent:
         await notifier.listening()  # 503 now, not a stream that never delivers

@@ -8,6 +8,12 @@ keeps one subscription to that channel and hands each event to the streams of it
 connected to it, so an event produced by one process reaches a client connected to another.
 A citizen only ever receives their own.
 
+A citizen holds at most ``streams_per_citizen`` streams across all processes: each open
+stream has a lease in Redis (a sorted set per citizen, oldest first, trimmed by one script
+as a stream opens); the streams trimmed away are named on a control channel, and the
+process holding each ends it. A process that died leaves leases behind; they are the
+oldest, so they are the first trimmed, and the set expires with its citizen's last stream.
+
 Delivery is live only: an app that was not connected reads what it missed from the API
 (wallet, ``/v1/me/badges``, challenges). Redis pub/sub keeps nothing, as Redis here keeps
 nothing on disk either.
@@ -51,6 +57,21 @@ class Addressed(msgspec.Struct, array_like=True):
 
 
 PUBLISH_CHUNK = 1000  # events per message, so that no message grows without bound
+LEASES_TTL_S = 86_400  # a citizen's lease set outlives their last stream by a day at most
+
+# KEYS[1]: the citizen's leases; ARGV: the new stream's id, now (ms), the limit, the TTL.
+# Adds the lease and answers the ids trimmed to keep the newest ``limit``.
+_LEASE = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
+local trimmed = {}
+if over > 0 then
+  trimmed = redis.call('ZRANGE', KEYS[1], 0, over - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1)
+end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return trimmed
+"""
 
 
 class Notifier:
@@ -59,8 +80,9 @@ class Notifier:
         self.redis = redis
         self.clock = clock
         self.streams_per_citizen = streams_per_citizen
-        # Each citizen's open streams in this process, oldest first (a dict keeps order).
-        self._streams: dict[uuid.UUID, dict[asyncio.Queue[Event | None], None]] = {}
+        # Each citizen's open streams in this process, by stream id.
+        self._streams: dict[uuid.UUID, dict[str, asyncio.Queue[Event | None]]] = {}
+        self._lease = redis.client.register_script(_LEASE)
         self._listener: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._outbox: Coalescer[tuple[uuid.UUID, Event]] = Coalescer(self.publish,
@@ -69,6 +91,14 @@ class Notifier:
     @property
     def channel(self) -> str:
         return self.redis.key("events")
+
+    @property
+    def control_channel(self) -> str:
+        """Ids of streams to end, wherever they are held."""
+        return self.redis.key("events", "ended")
+
+    def _leases(self, citizen_id: uuid.UUID) -> str:
+        return self.redis.key("streams", "{" + str(citizen_id) + "}")
 
     # --- producing ------------------------------------------------------------------------
 
@@ -110,25 +140,45 @@ class Notifier:
                      ) -> AsyncIterator[asyncio.Queue[Event | None]]:
         """A queue receiving ``citizen_id``'s events while the block runs; ``None`` from it
         means the stream is closed because the citizen opened ``streams_per_citizen``
-        newer ones (in this process)."""
+        newer ones (in any process)."""
+        await self.listening()
+        stream_id = uuid.uuid4().hex
         queue: asyncio.Queue[Event | None] = asyncio.Queue(QUEUE_SIZE)
-        open_ = self._streams.setdefault(citizen_id, {})
-        while len(open_) >= self.streams_per_citizen:
-            oldest = next(iter(open_))
-            del open_[oldest]
-            if oldest.full():
-                oldest.get_nowait()
-            oldest.put_nowait(None)
-        open_[queue] = None
+        self._streams.setdefault(citizen_id, {})[stream_id] = queue
+        leases = self._leases(citizen_id)
         try:
-            await self.listening()
+            try:
+                trimmed = await self._lease(keys=[leases], args=[
+                    stream_id, int(self.clock.now().timestamp() * 1000),
+                    self.streams_per_citizen, LEASES_TTL_S])
+                if trimmed:
+                    ended = [t.decode() if isinstance(t, bytes) else t for t in trimmed]
+                    self._end(ended)  # those held here end now, the rest when told
+                    await self.redis.client.publish(self.control_channel,
+                                                    msgspec.json.encode(ended))
+            except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
+                # The stream has begun (its 503 was decided by ``listening``): it goes on,
+                # unleased, and delivers what the subscription brings once Redis is back.
+                log.warning("no lease for a live stream (%r)", exc)
             yield queue
         finally:
             streams = self._streams.get(citizen_id)
             if streams is not None:
-                streams.pop(queue, None)
+                streams.pop(stream_id, None)
                 if not streams:
                     del self._streams[citizen_id]
+            with contextlib.suppress(aioredis.RedisError, OSError):
+                await self.redis.client.zrem(leases, stream_id)
+
+    def _end(self, stream_ids: list[str]) -> None:
+        """End the streams of these ids that this process holds."""
+        wanted = set(stream_ids)
+        for streams in list(self._streams.values()):
+            for stream_id in wanted.intersection(streams):
+                queue = streams.pop(stream_id)
+                if queue.full():
+                    queue.get_nowait()
+                queue.put_nowait(None)
 
     async def listening(self) -> None:
         """Make sure this process is subscribed; ``Unavailable`` when Redis cannot be
@@ -144,10 +194,12 @@ class Notifier:
     async def _listen(self) -> None:
         """One subscription for the whole process; reconnects until closed."""
         decoder = msgspec.json.Decoder(list[Addressed])
+        ids = msgspec.json.Decoder(list[str])
+        control = self.control_channel.encode()
         while True:
             pubsub = self.redis.client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.channel)
+                await pubsub.subscribe(self.channel, self.control_channel)
                 self._ready.set()
                 while True:
                     # An explicit timeout, not the client's socket timeout: quiet is normal.
@@ -155,12 +207,16 @@ class Notifier:
                                                        timeout=5.0)
                     if message is None or message["type"] != "message":
                         continue
+                    channel = message["channel"]
                     try:
+                        if channel == control or channel == self.control_channel:
+                            self._end(ids.decode(message["data"]))
+                            continue
                         addressed = decoder.decode(message["data"])
                     except (ValueError, msgspec.DecodeError):
                         continue
                     for a in addressed:
-                        for queue in list(self._streams.get(a.citizen_id, ())):
+                        for queue in list(self._streams.get(a.citizen_id, {}).values()):
                             if queue.full():
                                 queue.get_nowait()
                             queue.put_nowait(a.event)

@@ -684,8 +684,11 @@ class DevServices:
 
 
 def install_signal_handlers(services: DevServices) -> None:
-    """Stop ``services`` on SIGINT/SIGTERM/SIGHUP and at exit (main thread only)."""
+    """Stop ``services`` on SIGINT/SIGTERM/SIGHUP (from the main thread: signals are only
+    handled there) and at exit."""
     atexit.register(services.stop)
+    if threading.current_thread() is not threading.main_thread():
+        return
 
     def handle(signum: int, _frame: object) -> None:
         services.stop()

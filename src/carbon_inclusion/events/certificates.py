@@ -391,22 +391,17 @@ def render_pdf(content: dict[str, Any], sha256: str, status: str, url: str, *,
             page.drawString(left + 80, ty, line)
             ty -= 13
         ty -= 2
-    ty -= 6
-    page.setFont(font, 9)
-    page.drawString(left, ty, "扫码或访问以下地址验证本证书 Scan or open to verify:")
-    ty -= 12
-    page.setFont(mono, 8)
-    for line in wrap(v.url, mono, 8, text_w):
-        page.drawString(left, ty, line)
-        ty -= 10
-    ty -= 6
-    page.setFont(font, 9)
-    page.drawString(left, ty, "SHA-256（证书内容的规范 JSON / canonical JSON of the content）")
-    ty -= 12
-    page.setFont(mono, 8)
-    for line in wrap(v.sha256, mono, 8, text_w):
-        page.drawString(left, ty, line)
-        ty -= 10
+    for label, value in (("扫码或访问以下地址验证本证书 Scan or open to verify:", v.url),
+                         ("SHA-256（证书内容的规范 JSON / canonical JSON of the content）",
+                          v.sha256)):
+        ty -= 6
+        page.setFont(font, 9)
+        page.drawString(left, ty, label)
+        ty -= 12
+        page.setFont(mono, 8)
+        for line in wrap(value, mono, 8, text_w):
+            page.drawString(left, ty, line)
+            ty -= 10
     _draw_qr(page, v.url, qr_x, qr_y, QR_PDF_PT)
     page.linkURL(v.url, (qr_x, qr_y, qr_x + QR_PDF_PT, qr_y + QR_PDF_PT), relative=0)
     page.showPage()

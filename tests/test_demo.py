@@ -29,7 +29,7 @@ async def test_the_demo_fills_an_empty_database_and_only_that(monkeypatch, setti
         runner = CliRunner()
         filled = await asyncio.to_thread(runner.invoke, main, ["seed", "--demo"])
         assert filled.exit_code == 0, filled.output
-        report = json.loads(filled.output[filled.output.index("\n{") + 1:])
+        report = json.loads(filled.stdout[filled.stdout.index("\n{") + 1:])  # not stderr
         assert report["citizens"] == 200 and report["partner_records"] > 5000
         assert report["batch_t"] >= 2 and report["certificate"].startswith("http")
         assert report["redemptions"] > 0

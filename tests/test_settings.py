@@ -47,3 +47,35 @@ def test_a_bad_value_is_refused_naming_the_variable(env, message):
     with pytest.raises(SettingsError) as caught:
         Settings.from_env(env)
     assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize(("env", "url"), [
+    ({}, "http://127.0.0.1:8000"),
+    ({"PORT": "8203"}, "http://127.0.0.1:8203"),
+    ({"HOST": "0.0.0.0", "PORT": "8203"}, "http://127.0.0.1:8203"),  # noqa: S104
+    ({"HOST": "::", "PORT": "9000"}, "http://[::1]:9000"),
+    ({"HOST": "192.0.2.10"}, "http://192.0.2.10:8000"),
+    ({"PORT": "8203", "PUBLIC_BASE_URL": ""}, "http://127.0.0.1:8203"),
+    ({"PORT": "8203", "PUBLIC_BASE_URL": "https://thc.example/"}, "https://thc.example"),
+])
+def test_public_links_follow_host_and_port_unless_public_base_url_is_set(env, url):
+    assert Settings.from_env(env).public_url == url
+
+
+def test_links_follow_a_port_given_later_too():
+    assert Settings().with_overrides(port=8203).public_url == "http://127.0.0.1:8203"
+
+
+def test_the_programme_operator_is_a_setting():
+    assert Settings.from_env({}).programme_operator == "碳惠通碳普惠平台运营中心"
+    assert Settings.from_env({"PROGRAMME_OPERATOR": "某市碳普惠运营中心"}
+                             ).programme_operator == "某市碳普惠运营中心"
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"PUBLIC_BASE_URL": "thc.example"}, "PUBLIC_BASE_URL must be an http:// or https:// URL"),
+    ({"PROGRAMME_OPERATOR": "  "}, "PROGRAMME_OPERATOR must name"),
+])
+def test_links_and_issuer_that_cannot_work_are_refused(env, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)

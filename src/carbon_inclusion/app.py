@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,7 +15,6 @@ from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, Contact, License, SecurityScheme, Tag
 from litestar.routes import HTTPRoute
 from litestar.types import Message, Receive, Scope, Send
@@ -92,8 +94,10 @@ from carbon_inclusion.rewards.routes import (
 from carbon_inclusion.rewards.service import RewardService
 from carbon_inclusion.security.tokens import AccessTokens, KeyRing
 from carbon_inclusion.settings import Settings
-from carbon_inclusion.web.auth import BearerAuthMiddleware, current_principal, role_guard
+from carbon_inclusion.web.auth import PUBLIC, BearerAuthMiddleware, current_principal, role_guard
 from carbon_inclusion.web.decoding import BODY_METHODS, check_request, timed_receive
+from carbon_inclusion.web.docs import LocalSwaggerUI
+from carbon_inclusion.web.docs import assets_router as docs_assets_router
 from carbon_inclusion.web.health import HealthController
 from carbon_inclusion.web.observe import MetricsController, observe
 from carbon_inclusion.web.openapi import AmountSchema, complete_document
@@ -247,7 +251,8 @@ def openapi_config() -> OpenAPIConfig:
         # The docs page and the live document are public.
         openapi_router=Router("/docs", route_handlers=[], opt={"public": True},
                               include_in_schema=False),
-        render_plugins=[ScalarRenderPlugin(path="/")],
+        # Swagger UI from the service's own files, never a CDN (web/docs.py).
+        render_plugins=[LocalSwaggerUI(path="/")],
         components=Components(
             security_schemes={
                 "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
@@ -314,7 +319,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             await app.state.redis.close()
 
     app = App(
-        route_handlers=ROUTE_HANDLERS,
+        route_handlers=[*ROUTE_HANDLERS, docs_assets_router(PUBLIC)],
         state=state,
         lifespan=[lifespan],
         dependencies={
@@ -352,6 +357,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
 
 def create_app_from_env() -> Litestar:
     """Factory for the ASGI server (``granian --factory``), called once per worker."""
+    _end_with_parent()
     app = create_app(Settings.from_env())
     # Everything built so far lives as long as the worker: keep it out of the collector's
     # way, and collect the young generation less often (fewer, shorter pauses under load).
@@ -359,3 +365,20 @@ def create_app_from_env() -> Litestar:
     gc.freeze()
     gc.set_threshold(20_000, 20, 50)
     return app
+
+
+def _end_with_parent() -> None:
+    """A worker whose server process is killed (``kill -9``, a crash) would go on serving
+    its port beside the next ``make run``: on Linux, ask the kernel to end it when its
+    parent goes, and end now if the parent is gone already. SIGKILL: a granian worker
+    given SIGTERM stops listening, then waits for its parent forever."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -7,7 +7,9 @@ import asyncio
 import json
 import os
 import shutil
+import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +26,76 @@ def _settings() -> Settings:
         return Settings.from_env()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _storage(*, serving: bool = False, schema: bool = True) -> Settings:
+    """The settings, with the PostgreSQL and Redis this command is to use, resolved as
+    ``serve`` resolves them (``devservices``): the URLs given, else the embedded servers
+    that ``make run`` runs (``.data/services.json``, checked for life), else the local ones,
+    else embedded ones started for this command and stopped after it. Says which on stderr.
+    Beside a live ``serve`` (``make run``), links (certificates) start as its do, unless
+    PUBLIC_BASE_URL is set; ``serving``: this command is that ``serve``. With ``schema``,
+    a database not migrated to this code's schema is refused with what to run."""
+    from carbon_inclusion.devservices import DevServices, install_signal_handlers
+
+    settings = _settings()
+    try:
+        services = DevServices(
+            Path(".data"),
+            database_url=os.environ.get("DATABASE_URL") or None,
+            redis_url=os.environ.get("REDIS_URL") or None,
+            mode=os.environ.get("EMBEDDED_SERVICES") or "auto",
+        )
+        endpoints = services.start()
+    except (RuntimeError, ValueError, OSError, subprocess.SubprocessError) as exc:
+        raise click.ClickException(f"storage: {exc}") from None
+    install_signal_handlers(services)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(lambda: services.stop(say_left_running=serving))
+    line = f"storage: {endpoints.describe()}"
+    if serving:
+        services.record_serving(settings.public_url, settings.port)
+    elif not os.environ.get("PUBLIC_BASE_URL") and (live := services.serving()):
+        settings = settings.with_overrides(public_base_url=live[0])
+        os.environ["PUBLIC_BASE_URL"] = live[0]
+        line += f"; links to {live[0]} ({live[1]})"
+    click.echo(line, err=True)
+    # Anything that reads the environment again (the app's factory) sees the same storage.
+    os.environ["DATABASE_URL"] = endpoints.database_url
+    os.environ["REDIS_URL"] = endpoints.redis_url
+    settings = settings.with_overrides(database_url=endpoints.database_url,
+                                       redis_url=endpoints.redis_url)
+    if schema:
+        _check_schema(settings)
+    return settings
+
+
+def _check_schema(settings: Settings) -> None:
+    from carbon_inclusion.db.migrate import head_revision, revision_of
+
+    async def current(db: Any) -> str | None:
+        async with db.engine.connect() as conn:
+            return await revision_of(conn)
+
+    at, head = _with_db(settings, current), head_revision()
+    if at != head:
+        raise click.ClickException(
+            f"this database is {'not migrated' if at is None else f'at revision {at}'}, "
+            f"and this code's schema is {head}: run `make run` (which migrates it) or "
+            "`carbon-inclusion db upgrade` first")
+
+
+def _step(what: str) -> Callable[[], None]:
+    """Say on stderr that a long step begins; the returned function says it ended, and how
+    long it took."""
+    began = time.monotonic()
+    click.echo(f"{what}…", err=True)
+
+    def done(result: str = "done") -> None:
+        click.echo(f"{what}: {result} ({time.monotonic() - began:.1f} s)", err=True)
+
+    return done
 
 
 def _with_db(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
@@ -51,49 +123,45 @@ def main() -> None:
 @click.option("--no-setup", is_flag=True, help="Skip migrations and seed data.")
 def serve(host: str | None, port: int | None, workers: int | None, no_setup: bool) -> None:
     """Resolve storage (starting embedded servers if needed), migrate, seed and serve."""
-    from carbon_inclusion.devservices import DevServices, install_signal_handlers
-
+    # The workers read the environment: the options go there, and so does the storage used
+    # (``_storage``); PUBLIC_BASE_URL, unless set, follows HOST and PORT.
+    for name, value in (("HOST", host), ("PORT", port), ("WEB_WORKERS", workers)):
+        if value is not None:
+            os.environ[name] = str(value)
     _share_metrics()
-    services = DevServices(
-        Path(".data"),
-        database_url=os.environ.get("DATABASE_URL") or None,
-        redis_url=os.environ.get("REDIS_URL") or None,
-        mode=os.environ.get("EMBEDDED_SERVICES", "auto"),
-    )
-    endpoints = services.start()
-    install_signal_handlers(services)
+    settings = _storage(serving=True, schema=False)
+    if not no_setup:
+        _setup(settings)
+    from carbon_inclusion.security.tokens import KeyRing
+
+    # Create the development signing key once, before workers race to do it.
+    KeyRing.load(settings.jwt_keys_dir, settings.jwt_active_kid,
+                 create=not settings.is_production)
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
+
+    where = f"http://{_url_host(settings.host)}:{settings.port}"
+    click.echo(f"serving on {where} (docs at {where}/docs; certificates link to "
+               f"{settings.public_url}); Ctrl-C stops", err=True)
     try:
-        os.environ["DATABASE_URL"] = endpoints.database_url
-        os.environ["REDIS_URL"] = endpoints.redis_url
-        settings = _settings()
-        if not no_setup:
-            _setup(settings)
-        from carbon_inclusion.security.tokens import KeyRing
-
-        # Create the development signing key once, before workers race to do it.
-        KeyRing.load(settings.jwt_keys_dir, settings.jwt_active_kid,
-                     create=not settings.is_production)
-        from granian import Granian
-        from granian.constants import Interfaces
-        from granian.http import HTTP1Settings
-
-        click.echo(
-            f"serving on http://{host or settings.host}:{port or settings.port} "
-            f"(docs at /docs)", err=True,
-        )
         Granian(
             "carbon_inclusion.app:create_app_from_env",
             factory=True,
-            address=host or settings.host,
-            port=port or settings.port,
+            address=settings.host,
+            port=settings.port,
             interface=Interfaces.ASGI,
-            workers=workers or settings.workers,
+            workers=settings.workers,
             log_access=False,
             # A client that has not sent its headers in time is disconnected.
             http1_settings=HTTP1Settings(header_read_timeout=settings.header_timeout_s * 1000),
         ).serve()
     finally:
-        services.stop()
+        click.echo(f"stopped serving on {where}", err=True)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _share_metrics() -> None:
@@ -117,9 +185,12 @@ def _setup(settings: Settings) -> None:
     from carbon_inclusion.db.migrate import upgrade
     from carbon_inclusion.seeding import seed_all
 
+    done = _step("migrating the database to the latest schema")
     upgrade(settings.database_url)
+    done()
+    done = _step("loading the reference data of seed/")
     counts = _with_db(settings, lambda db: seed_all(db, settings=settings))
-    click.echo(f"migrated to head; seeded {counts}", err=True)
+    done(", ".join(f"{n} {what}" for what, n in counts.items()))
 
 
 @main.group()
@@ -133,7 +204,10 @@ def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (default: head)."""
     from carbon_inclusion.db.migrate import upgrade
 
-    upgrade(_settings().database_url, revision)
+    settings = _storage(schema=False)
+    done = _step(f"migrating the database to {revision}")
+    upgrade(settings.database_url, revision)
+    done()
     click.echo(f"database at {revision}")
 
 
@@ -143,8 +217,10 @@ def seed(demo: bool) -> None:
     """Load reference data from seed/ (safe to run again)."""
     from carbon_inclusion.seeding import seed_all
 
-    settings = _settings()
+    settings = _storage()
+    done = _step("loading the reference data of seed/")
     counts = _with_db(settings, lambda db: seed_all(db, settings=settings))
+    done()
     click.echo(json.dumps(counts))
     if demo:
         from carbon_inclusion.app import build_state
@@ -160,10 +236,13 @@ def seed(demo: bool) -> None:
                 await state.db.dispose()
                 await state.redis.close()
 
+        done = _step("filling the database with a demo month of the programme (about 30 s)")
         try:
-            click.echo(json.dumps(asyncio.run(run()), ensure_ascii=False, indent=2))
+            filled = asyncio.run(run())
         except DemoRefused as exc:
             raise click.ClickException(str(exc)) from None
+        done()
+        click.echo(json.dumps(filled, ensure_ascii=False, indent=2))
 
 
 @main.group()
@@ -180,7 +259,7 @@ def admin_create(phone: str, nickname: str, password: str) -> None:
     from carbon_inclusion.app import build_state
     from carbon_inclusion.errors import DomainError
 
-    settings = _settings()
+    settings = _storage()
     state = build_state(settings)
 
     async def run() -> Any:
@@ -219,7 +298,7 @@ def sms_codes(phone: str) -> None:
         async with db.connect() as conn:
             return await outbox_codes(conn, normalised)
 
-    for code in _with_db(_settings(), run):
+    for code in _with_db(_storage(), run):
         click.echo(code)
 
 
@@ -306,7 +385,7 @@ def methodology_publish(files: tuple[Path, ...]) -> None:
         return out
 
     try:
-        for line in _with_db(_settings(), run):
+        for line in _with_db(_storage(), run):
             click.echo(line)
     except DomainError as exc:
         detail = "; ".join(f"{e.field}: {e.message}" for e in exc.errors) or exc.detail
@@ -323,7 +402,7 @@ def points_expire() -> None:
     """Expire the points past their date (POINTS_EXPIRY_YEARS); run daily, e.g. from cron."""
     from carbon_inclusion.ledger.expiry import expire_points
 
-    settings = _settings()
+    settings = _storage()
     if settings.points_expiry_years <= 0:
         click.echo("points do not expire (POINTS_EXPIRY_YEARS is 0); nothing to do")
         return
@@ -343,13 +422,11 @@ def leaderboards() -> None:
               default="every")
 def leaderboards_rebuild(scope: str, period: str) -> None:
     """Rebuild the current boards from PostgreSQL (readers keep the old ones meanwhile)."""
-    import time
-
     from carbon_inclusion.accounts import repository as accounts
     from carbon_inclusion.app import build_state
     from carbon_inclusion.gamification.leaderboards import PERIODS
 
-    settings = _settings()
+    settings = _storage()
     state = build_state(settings)
 
     async def run() -> list[str]:
@@ -388,7 +465,7 @@ def vouchers_expire() -> None:
     says so; run hourly, e.g. from cron."""
     from carbon_inclusion.rewards.service import RewardService
 
-    settings = _settings()
+    settings = _storage()
     report = _with_db(settings, lambda db: RewardService(db, settings).expire_vouchers())
     click.echo(f"expired {report.vouchers} vouchers, refunded {report.points_refunded} points")
 
@@ -403,7 +480,7 @@ def challenges_settle() -> None:
     """Pay the winning districts of district challenges that have ended; run daily."""
     from carbon_inclusion.gamification.challenges import ChallengeService
 
-    settings = _settings()
+    settings = _storage()
     report = _with_db(settings, lambda db: ChallengeService(db, settings).settle())
     for item in report["settled"]:
         click.echo(f"challenge {item['id']}: "
@@ -422,7 +499,7 @@ def registry_verify() -> None:
     from carbon_inclusion.behaviours import repository as behaviours
     from carbon_inclusion.registry.service import RegistryService
 
-    settings = _settings()
+    settings = _storage()
     report = _with_db(settings, lambda db: RegistryService(
         db, settings, behaviours=behaviours).verify())
     for problem in report.problems:
@@ -442,7 +519,7 @@ def orders_expire() -> None:
     """Release the credits of unpaid quotes past their time; run every few minutes."""
     from carbon_inclusion.registry.orders import OrderService
 
-    settings = _settings()
+    settings = _storage()
     n = _with_db(settings, lambda db: OrderService(db, settings).expire())
     click.echo(f"expired {n} order(s)")
 
@@ -458,7 +535,7 @@ def privacy_reduce() -> None:
     daily from the scheduler (two runs at once are safe)."""
     from carbon_inclusion.privacy.service import reduce_trip_data
 
-    settings = _settings()
+    settings = _storage()
     run = _with_db(settings, lambda db: reduce_trip_data(db, settings))
     click.echo(f"reduced {run.behaviours} behaviour(s) and {run.partner_records} partner "
                f"record(s) older than {run.before.isoformat()}")

@@ -24,6 +24,17 @@ ENVIRONMENTS = ("development", "test", "production")
 SMS_SENDERS = ("outbox",)  # accounts.sms.SENDERS: the implemented ones
 
 
+DEFAULT_OPERATOR = "碳惠通碳普惠平台运营中心"
+WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104
+
+
+def listening_url(host: str, port: int) -> str:
+    """``http://HOST:PORT``, as a link: a wildcard address as the loopback one, an IPv6
+    address in brackets."""
+    host = WILDCARD_HOSTS.get(host.strip(), host.strip())
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 class SettingsError(ValueError):
     """The environment does not describe a runnable service."""
 
@@ -65,8 +76,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long a request waits for a free connection before it is answered 503.
     db_pool_timeout: AtLeast1 = msgspec.field(default=5, name="DB_POOL_TIMEOUT")
     programme_timezone: str = msgspec.field(default="Asia/Shanghai", name="PROGRAMME_TZ")
-    public_base_url: str = msgspec.field(
-        default="http://127.0.0.1:8000", name="PUBLIC_BASE_URL")
+    # Base of public links (certificates and their QR codes); unset: where the service
+    # listens, http://HOST:PORT (a wildcard HOST as 127.0.0.1).
+    public_base_url: str = msgspec.field(default="", name="PUBLIC_BASE_URL")
+    # Who runs the programme: the issuer named on certificates.
+    programme_operator: str = msgspec.field(
+        default=DEFAULT_OPERATOR, name="PROGRAMME_OPERATOR")
     secret_key: str = msgspec.field(default=DEV_SECRET_KEY, name="SECRET_KEY")
     # The master key phone numbers are encrypted (and blind-indexed) with; unset: derived
     # from SECRET_KEY, which production refuses. Changing it makes every stored phone
@@ -143,6 +158,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.environment == "production"
 
     @property
+    def public_url(self) -> str:
+        """The base of public links: ``PUBLIC_BASE_URL``, else where the service listens."""
+        return self.public_base_url or listening_url(self.host, self.port)
+
+    @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.programme_timezone)
 
@@ -167,7 +187,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise SettingsError(_problem(name, env[name]))
         settings = msgspec.structs.replace(
             settings, database_url=normalise_database_url(settings.database_url),
-            public_base_url=settings.public_base_url.rstrip("/"))
+            public_base_url=settings.public_base_url.strip().rstrip("/"))
         if settings.is_production and "JWT_KEYS_DIR" not in env:
             raise SettingsError("production needs JWT_KEYS_DIR (a directory of Ed25519 PEM keys)")
         settings.validate()
@@ -188,6 +208,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if self.sms_sender not in SMS_SENDERS:
             raise SettingsError(f"SMS_SENDER must be one of {', '.join(SMS_SENDERS)} "
                                 f"(no other sender is implemented)")
+        if not self.public_url.startswith(("http://", "https://")):
+            raise SettingsError("PUBLIC_BASE_URL must be an http:// or https:// URL, "
+                                f"got {self.public_base_url!r}")
+        if not self.programme_operator.strip():
+            raise SettingsError("PROGRAMME_OPERATOR must name the programme's operator")
         if not self.database_url.startswith("postgresql+asyncpg://"):
             raise SettingsError("DATABASE_URL must be a PostgreSQL URL")
         if self.is_production and (self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32):

@@ -12,6 +12,7 @@ from carbon_inclusion.core.serials import (
     join,
     narrow,
     parse_serial,
+    range_text,
     serial_prefix,
     size,
     take_first,
@@ -122,3 +123,16 @@ def test_taking_takes_exactly_the_quantity_in_order_without_overlap(sizes, quant
 def test_every_formatted_serial_of_up_to_nine_digits_parses_back(number, year):
     prefix = serial_prefix("CQ-TRANSIT", year)
     assert parse_serial(format_serial(prefix, number)) == (prefix, number)
+
+
+@pytest.mark.parametrize(("first", "last", "shown"), [
+    ("CQTHT-TRANSIT-2026-000003", "CQTHT-TRANSIT-2026-000003", "CQTHT-TRANSIT-2026-000003"),
+    ("CQTHT-TRANSIT-2026-000001", "CQTHT-TRANSIT-2026-000005",
+     "CQTHT-TRANSIT-2026-000001 – 000005"),
+    ("CQTHT-TRANSIT-2026-999999", "CQTHT-TRANSIT-2026-1000000",
+     "CQTHT-TRANSIT-2026-999999 – 1000000"),
+    ("CQTHT-TRANSIT-2025-000009", "CQTHT-TRANSIT-2026-000001",
+     "CQTHT-TRANSIT-2025-000009 – CQTHT-TRANSIT-2026-000001"),
+])
+def test_a_range_is_written_as_a_person_reads_it(first, last, shown):
+    assert range_text(first, last) == shown

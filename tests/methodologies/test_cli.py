@@ -37,9 +37,9 @@ def test_publish_creates_and_publishes_once(tmp_path, monkeypatch, storage, code
     runner = CliRunner()
     first = runner.invoke(main, ["methodology", "publish", str(path)])
     assert first.exit_code == 0, first.output
-    assert first.output == f"{path}: published\n"
+    assert first.stdout == f"{path}: published\n"
     again = runner.invoke(main, ["methodology", "publish", str(path)])
-    assert (again.exit_code, again.output) == (0, f"{path}: unchanged\n")
+    assert (again.exit_code, again.stdout) == (0, f"{path}: unchanged\n")
     changed = document(code, title={"zh": "改", "en": "changed"})
     path.write_text(json.dumps(changed), encoding="utf-8")
     refused = runner.invoke(main, ["methodology", "publish", str(path)])

@@ -33,6 +33,19 @@ def format_serial(prefix: str, number: int) -> str:
     return f"{prefix}-{number:0{DIGITS}d}"
 
 
+def range_text(first: str, last: str) -> str:
+    """An inclusive range of serials as a person reads it: one serial alone
+    (``CQTHT-TRANSIT-2026-000003``), else the first in full and the last by its number when
+    both share a prefix (``CQTHT-TRANSIT-2026-000001 – 000005``), else both in full."""
+    if first == last:
+        return first
+    head, _, _ = first.rpartition("-")
+    tail_head, _, tail = last.rpartition("-")
+    if head and head == tail_head:
+        return f"{first} – {tail}"
+    return f"{first} – {last}"
+
+
 def parse_serial(value: str) -> tuple[str, int] | None:
     """``(prefix, number)`` of a serial of this programme (case and surrounding space do not
     matter), or None when it is not one."""

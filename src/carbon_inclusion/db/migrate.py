@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -29,3 +34,10 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 @cache
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def revision_of(conn: AsyncConnection) -> str | None:
+    """The revision the database is at; None when it was never migrated."""
+    if await conn.scalar(text("SELECT to_regclass('alembic_version')")) is None:
+        return None
+    return await conn.scalar(text("SELECT version_num FROM alembic_version"))

@@ -1,23 +1,44 @@
 """Certificates: content fixed at issue, its SHA-256, and the same content as HTML and PDF.
 
 The content is a JSON object; ``sha256`` is over its canonical form (sorted keys, no
-spaces, UTF-8), so anyone holding the JSON can check it. The PDF sets Chinese in the
-standard Adobe-GB1 CID font STSong-Light, which every PDF reader has or substitutes: no font
-file ships with the product, and the text stays extractable (UniGB-UCS2-H).
+spaces, UTF-8), so anyone holding the JSON can check it. The page and the PDF show it as a
+person reads a certificate: tonnes at the programme's rounding (``core.footprint.tonnes``,
+0.001 t, half to even), the issue time in the programme's time zone to the second, the
+programme's operator as issuer, retired serials as ranges, and a QR code of the
+verification URL large enough to scan from print (46 mm on the PDF).
+
+The PDF sets every string in WenQuanYi Micro Hei (文泉驿微米黑, Apache-2.0), a TrueType font
+shipped by the ``paperang-p2-fonts-cjk`` wheel — the same file as Debian's
+fonts-wqy-microhei — never one looked up on the machine: each PDF embeds the subset of the
+glyphs it uses (``FontFile2``), so it renders the same on any viewer, with or without
+Chinese fonts, and its text stays extractable.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import html
 import io
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from importlib.resources import files
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from carbon_inclusion.common.canonical import canonical_json
+from carbon_inclusion.core import footprint
+from carbon_inclusion.core.serials import range_text
 
 SOURCE_NAMES = {"venue_energy": "场馆能源 Venue energy", "travel": "交通出行 Travel",
                 "accommodation": "住宿 Accommodation", "catering": "餐饮 Catering",
                 "materials": "物料 Materials", "waste": "废弃物 Waste"}
+STATUS_NAMES = {"cancelled": ("已作废", "CANCELLED"), "superseded": ("已被取代", "SUPERSEDED")}
+FONT, MONO = "WenQuanYiMicroHei", "WenQuanYiMicroHeiMono"
+FONT_FILE = ("paperang_p2_fonts_cjk", "fonts/wqy-microhei.ttc")  # subfonts: 0 sans, 1 mono
+GREEN = (0.106, 0.431, 0.227)  # #1b6e3a
+QR_HTML_PX, QR_PDF_PT = 240, 130  # 130 pt = 46 mm
 
 
 def digest(content: dict[str, Any]) -> str:
@@ -30,124 +51,386 @@ def title(content: dict[str, Any]) -> tuple[str, str]:
     return "碳普惠减排量履约抵销证明", "Compliance Offset Certificate"
 
 
-def _lines(content: dict[str, Any]) -> list[tuple[str, str]]:
-    """(label, value) rows shared by the HTML page and the PDF."""
-    rows = [("证书编号 Number", content["number"]),
-            ("机构 Organisation", content["organisation"]["name"])]
+def tonnes(value: Decimal | str | int) -> str:
+    """Tonnes as shown: to 0.001 t, half to even, as ``core.footprint`` rounds them."""
+    t = Decimal(value).quantize(footprint.TONNES_QUANTUM, rounding=footprint.TONNES_ROUNDING)
+    return f"{t:,.3f} t"
+
+
+def grams_as_tonnes(grams: Decimal | str) -> str:
+    return tonnes(footprint.tonnes(Decimal(grams)))
+
+
+def local_time(issued_at: str, tz: ZoneInfo) -> str:
+    """An RFC 3339 instant as the programme's local time, to the second, with its offset."""
+    moment = dt.datetime.fromisoformat(issued_at).astimezone(tz).replace(microsecond=0)
+    offset = moment.strftime("%z")
+    return f"{moment:%Y-%m-%d %H:%M:%S} (UTC{offset[:3]}:{offset[3:]}, {tz.key})"
+
+
+@dataclass(frozen=True)
+class View:
+    """What a certificate shows, shared by the HTML page and the PDF."""
+
+    zh: str
+    en: str
+    number: str
+    statement: tuple[str, str]  # the certification sentence, Chinese and English
+    rows: list[tuple[str, str]]  # (label, value)
+    serials: list[tuple[str, str]]  # (range, what it is)
+    issuer: str
+    issued: str
+    status: str
+    banner: tuple[str, str] | None  # (Chinese, English) when not valid
+    url: str
+    sha256: str
+
+
+def view(content: dict[str, Any], sha256: str, status: str, url: str, *, tz: ZoneInfo,
+         operator: str) -> View:
+    zh, en = title(content)
+    organisation = content["organisation"]["name"]
+    retired = content["retired"]
+    retired_t = tonnes(retired["quantity_t"])
+    rows = [("证书编号 Number", content["number"]), ("机构 Organisation", organisation)]
     if content["kind"] == "event":
         e = content["event"]
-        rows += [("活动 Event", e["name"]), ("日期 Dates", f"{e['starts_on']} – {e['ends_on']}"),
+        footprint_t = tonnes(e["footprint_t"])
+        statement = (
+            f"兹证明{organisation}已注销 {retired_t} CO2e 碳普惠减排量，抵消“{e['name']}”"
+            f"的温室气体排放 {footprint_t} CO2e，实现碳中和。",
+            f"This certifies that {organisation} has retired {retired_t} CO2e of "
+            f"carbon-inclusion credits, offsetting the {footprint_t} CO2e footprint of "
+            f"“{e['name']}”.")
+        rows += [("活动 Event", e["name"]),
+                 ("日期 Dates", e["starts_on"] if e["starts_on"] == e["ends_on"]
+                  else f"{e['starts_on']} – {e['ends_on']}"),
                  ("地点 Venue", e["venue"]), ("参会人数 Attendees", str(e["attendees"])),
-                 ("排放量 Footprint", f"{e['footprint_t']} t CO2e "
+                 ("排放量 Footprint", f"{footprint_t} CO2e "
                   f"({e['methodology_code']} v{e['methodology_version']})")]
-        rows += [(SOURCE_NAMES.get(s["source"], s["source"]), f"{s['grams']} g")
-                 for s in e["breakdown"]]
+        rows += [(f"　{SOURCE_NAMES.get(s['source'], s['source'])}",
+                  f"{grams_as_tonnes(s['grams'])} CO2e") for s in e["breakdown"]]
     else:
         c = content["compliance"]
+        statement = (
+            f"兹证明{organisation}已注销 {retired_t} CO2e 碳普惠减排量，用于 {c['year']} "
+            "年度碳排放履约抵销。",
+            f"This certifies that {organisation} has retired {retired_t} CO2e of "
+            f"carbon-inclusion credits to offset its verified emissions of {c['year']}.")
         rows += [("履约年度 Year", str(c["year"])),
-                 ("核查排放量 Verified emissions", f"{c['verified_emissions_t']} t CO2e"),
-                 ("抵销上限 Cap", f"{c['cap_t']} t ({c['cap_share']})")]
-    rows.append(("注销减排量 Retired", f"{content['retired']['quantity_t']} t CO2e"))
-    rows += [("序列号 Serials", f"{s['first']} … {s['last']} ({s['quantity']} t; "
-              f"{s['methodology_code']}, vintage {s['vintage_from']} – {s['vintage_to']})")
-             for s in content["retired"]["serials"]]
-    rows.append(("签发时间 Issued", content["issued_at"]))
-    return rows
+                 ("核查排放量 Verified emissions", f"{tonnes(c['verified_emissions_t'])} CO2e"),
+                 ("抵销上限 Cap", f"{tonnes(c['cap_t'])} ({c['cap_share']})")]
+    rows.append(("注销减排量 Retired", f"{retired_t} CO2e"))
+    serials = [(range_text(s["first"], s["last"]),
+                f"{tonnes(s['quantity'])} · {s['methodology_code']} · vintage "
+                f"{s['vintage_from']} – {s['vintage_to']}") for s in retired["serials"]]
+    if content.get("replaces"):
+        rows.append(("取代 Replaces", content["replaces"]))
+    banner = None if status == "valid" else STATUS_NAMES.get(status, (status, status.upper()))
+    return View(zh=zh, en=en, number=content["number"], statement=statement, rows=rows,
+                serials=serials, issuer=content.get("issuer") or operator,
+                issued=local_time(content["issued_at"], tz), status=status, banner=banner,
+                url=url, sha256=sha256)
 
 
-def render_html(content: dict[str, Any], sha256: str, status: str, url: str) -> str:
-    zh, en = title(content)
-    esc = html.escape
-    rows = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _lines(content))
-    banner = ("" if status == "valid" else
-              '<p class="cancelled">已作废 CANCELLED — this certificate is no longer valid.</p>')
-    return f"""<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(zh)} {esc(content['number'])}</title>
-<style>
-body {{ font-family: "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-serif;
-       max-width: 52rem; margin: 2rem auto; padding: 0 1rem; color: #123; }}
-h1 {{ color: #1b6e3a; }} th {{ text-align: left; padding-right: 1rem; vertical-align: top; }}
-td, th {{ padding: .25rem 0; }} .hash {{ font-family: monospace; word-break: break-all; }}
-.cancelled {{ color: #b00; font-weight: bold; }}
-</style></head><body>
-<h1>{esc(zh)}<br><small>{esc(en)}</small></h1>
-{banner}
-<table>
-{rows}
-</table>
-<p>SHA-256: <span class="hash">{esc(sha256)}</span></p>
-<p><a href="{esc(url)}">{esc(url)}</a></p>
-<div>{qr_svg(url)}</div>
-</body></html>
+# --- HTML ---------------------------------------------------------------------------------
+
+_CSS = """
+body { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC",
+       "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif; margin: 0; color: #123;
+       background: #eef3ef; }
+main { max-width: 52rem; margin: 2rem auto; padding: 2rem 2.5rem; background: #fff;
+       border: 3px double #1b6e3a; }
+h1 { color: #1b6e3a; text-align: center; margin: 0 0 1.5rem; font-size: 2rem; }
+h1 small { display: block; font-size: 1rem; color: #456; letter-spacing: .05em; }
+.statement { font-size: 1.1rem; line-height: 1.7; }
+.statement .en { color: #456; font-size: .95rem; }
+table { border-collapse: collapse; width: 100%; margin: 1rem 0; }
+th { text-align: left; padding: .3rem 1rem .3rem 0; vertical-align: top; color: #456;
+     font-weight: normal; white-space: nowrap; width: 1%; }
+td { padding: .3rem 0; }
+h2 { font-size: 1rem; color: #1b6e3a; border-bottom: 1px solid #cdd; margin-top: 1.5rem; }
+.serial { font-family: monospace; font-size: 1rem; }
+.verify { display: flex; gap: 1.5rem; align-items: flex-start; margin-top: 1.5rem;
+          border-top: 1px solid #cdd; padding-top: 1rem; }
+.verify svg { flex: none; width: 240px; height: 240px; }
+.hash, .url { font-family: monospace; word-break: break-all; }
+.banner { color: #b00; font-weight: bold; font-size: 1.3rem; text-align: center;
+          border: 2px solid #b00; padding: .5rem; }
 """
 
 
-def qr_svg(url: str) -> str:
-    from reportlab.graphics import renderSVG
+def render_html(content: dict[str, Any], sha256: str, status: str, url: str, *,
+                tz: ZoneInfo, operator: str) -> str:
+    v = view(content, sha256, status, url, tz=tz, operator=operator)
+    esc = html.escape
+    rows = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(x)}</td></tr>" for k, x in v.rows)
+    serials = "\n".join(f'<tr><td class="serial">{esc(r)}</td><td>{esc(x)}</td></tr>'
+                        for r, x in v.serials)
+    banner = ("" if v.banner is None else
+              f'<p class="banner">{esc(v.banner[0])} {esc(v.banner[1])} — this certificate '
+              "is no longer valid.</p>")
+    return f"""<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(v.zh)} {esc(v.number)}</title>
+<style>{_CSS}</style></head><body><main>
+<h1>{esc(v.zh)}<small>{esc(v.en)}</small></h1>
+{banner}
+<p class="statement">{esc(v.statement[0])}<br><span class="en">{esc(v.statement[1])}</span></p>
+<table>
+{rows}
+</table>
+<h2>注销的序列号 Retired serials</h2>
+<table>
+{serials}
+</table>
+<table>
+<tr><th>签发机构 Issuer</th><td>{esc(v.issuer)}</td></tr>
+<tr><th>签发时间 Issued</th><td>{esc(v.issued)}</td></tr>
+</table>
+<div class="verify">{qr_svg(v.url)}
+<div><p>扫码或访问以下地址验证本证书 Scan or open to verify:<br>
+<a class="url" href="{esc(v.url)}">{esc(v.url)}</a></p>
+<p>SHA-256（证书内容的规范 JSON / canonical JSON of the content）:<br>
+<span class="hash">{esc(v.sha256)}</span></p></div></div>
+</main></body></html>
+"""
 
-    svg = renderSVG.drawToString(_qr_drawing(url, 120))
-    return svg[svg.index("<svg"):]  # without the XML prologue, to sit inside HTML
+
+QUIET = 4  # modules of white around the code, as the standard asks
 
 
-def _qr_drawing(url: str, size: float) -> Any:
-    from reportlab.graphics.barcode.qr import QrCodeWidget
-    from reportlab.graphics.shapes import Drawing
+def qr_modules(url: str) -> list[list[bool]]:
+    """The QR code of ``url`` (error correction M), as rows of dark (True) modules."""
+    from reportlab.graphics.barcode import qrencoder
 
-    widget = QrCodeWidget(url, barLevel="M")
-    x0, y0, x1, y1 = widget.getBounds()
-    drawing = Drawing(size, size, transform=[size / (x1 - x0), 0, 0, size / (y1 - y0), 0, 0])
-    drawing.add(widget)
-    return drawing
+    code = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
+    code.addData(url)
+    code.make()
+    return [[bool(m) for m in row] for row in code.modules]
 
 
-def render_pdf(content: dict[str, Any], sha256: str, status: str, url: str) -> bytes:
-    from reportlab.graphics import renderPDF
-    from reportlab.lib.pagesizes import A4
+def _runs(modules: list[list[bool]]) -> list[tuple[int, int, int]]:
+    """``(row, column, length)`` of each horizontal run of dark modules."""
+    out = []
+    for r, row in enumerate(modules):
+        c = 0
+        while c < len(row):
+            if row[c]:
+                start = c
+                while c < len(row) and row[c]:
+                    c += 1
+                out.append((r, start, c - start))
+            else:
+                c += 1
+    return out
+
+
+def qr_svg(url: str, size: int = QR_HTML_PX) -> str:
+    """The QR code as inline SVG: one path, crisp edges, quiet zone included."""
+    modules = qr_modules(url)
+    n = len(modules) + 2 * QUIET
+    path = "".join(f"M{c + QUIET} {r + QUIET}h{k}v1h-{k}z" for r, c, k in _runs(modules))
+    return (f'<svg class="qr" viewBox="0 0 {n} {n}" width="{size}" height="{size}" '
+            f'shape-rendering="crispEdges" role="img" aria-label="QR code: {html.escape(url)}">'
+            f'<rect width="{n}" height="{n}" fill="#fff"/><path fill="#000" d="{path}"/></svg>')
+
+
+def _draw_qr(page: Any, url: str, x: float, y: float, size: float) -> None:
+    """The QR code on a PDF canvas, ``size`` points square at (x, y), quiet zone included."""
+    modules = qr_modules(url)
+    box = size / (len(modules) + 2 * QUIET)
+    page.saveState()
+    page.setFillColorRGB(1, 1, 1)
+    page.rect(x, y, size, size, stroke=0, fill=1)
+    page.setFillColorRGB(0, 0, 0)
+    for r, c, k in _runs(modules):
+        page.rect(x + (c + QUIET) * box, y + size - (r + QUIET + 1) * box, k * box, box,
+                  stroke=0, fill=1)
+    page.restoreState()
+
+
+# --- PDF ----------------------------------------------------------------------------------
+
+@cache
+def register_fonts() -> tuple[str, str]:
+    """Register the shipped CJK font (sans and mono) with reportlab, once per process."""
     from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    package, name = FONT_FILE
+    path = str(files(package).joinpath(name))
+    pdfmetrics.registerFont(TTFont(FONT, path, subfontIndex=0))
+    pdfmetrics.registerFont(TTFont(MONO, path, subfontIndex=1))
+    return FONT, MONO
+
+
+def render_pdf(content: dict[str, Any], sha256: str, status: str, url: str, *,
+               tz: ZoneInfo, operator: str) -> bytes:
+    from reportlab.lib.pagesizes import A4
     from reportlab.pdfgen import canvas
 
-    font = "STSong-Light"
-    if font not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(font))
-    zh, en = title(content)
+    v = view(content, sha256, status, url, tz=tz, operator=operator)
+    font, mono = register_fonts()
     buffer = io.BytesIO()
-    page = canvas.Canvas(buffer, pagesize=A4, invariant=True)
-    page.setTitle(f"{zh} {content['number']}")
+    page = canvas.Canvas(buffer, pagesize=A4, invariant=True, initialFontName=font)
+    page.setTitle(f"{v.zh} {v.number}")
+    page.setAuthor(v.issuer)
+    page.setSubject(v.en)
     width, height = A4
-    y = height - 72
-    page.setFont(font, 22)
-    page.drawString(56, y, zh)
-    page.setFont("Helvetica", 14)
-    page.drawString(56, y - 22, en)
-    y -= 56
-    if status != "valid":
+    left, right = 64.0, width - 64.0
+
+    def frame() -> None:
+        page.setStrokeColorRGB(*GREEN)
+        page.setLineWidth(2.5)
+        page.rect(28, 28, width - 56, height - 56)
+        page.setLineWidth(0.6)
+        page.rect(34, 34, width - 68, height - 68)
+        page.setStrokeColorRGB(0, 0, 0)
+        if v.banner is not None:  # a cancelled certificate says so across every page
+            page.saveState()
+            page.setFillColorRGB(0.8, 0.1, 0.1, alpha=0.18)
+            page.setFont(font, 64)
+            page.translate(width / 2, height / 2)
+            page.rotate(35)
+            page.drawCentredString(0, 0, f"{v.banner[0]} {v.banner[1]}")
+            page.restoreState()
+
+    y = height - 96
+
+    def room(needed: float, bottom: float = 72) -> None:
+        nonlocal y
+        if y - needed < bottom:
+            page.showPage()
+            frame()
+            y = height - 72
+
+    frame()
+    page.setFillColorRGB(*GREEN)
+    page.setFont(font, 28)
+    page.drawCentredString(width / 2, y, v.zh)
+    page.setFont(font, 14)
+    page.drawCentredString(width / 2, y - 24, v.en)
+    page.setFillColorRGB(0, 0, 0)
+    page.setFont(font, 10)
+    page.drawCentredString(width / 2, y - 44, f"证书编号 No. {v.number}")
+    y -= 72
+    if v.banner is not None:
         page.setFillColorRGB(0.7, 0, 0)
         page.setFont(font, 14)
-        page.drawString(56, y, "已作废 CANCELLED")
+        page.drawCentredString(width / 2, y, f"{v.banner[0]} {v.banner[1]} — "
+                               "this certificate is no longer valid")
         page.setFillColorRGB(0, 0, 0)
-        y -= 24
-    for label, value in _lines(content):
+        y -= 26
+    for text, size, grey in ((v.statement[0], 12.5, 0.0), (v.statement[1], 10, 0.3)):
+        page.setFillColorRGB(grey, grey, grey)
+        page.setFont(font, size)
+        for line in wrap(text, font, size, right - left):
+            page.drawString(left, y, line)
+            y -= size * 1.55
+        y -= 6
+    page.setFillColorRGB(0, 0, 0)
+    y -= 6
+    label_w = 150
+
+    def table(rows: list[tuple[str, str]], value_font: str, value_size: float) -> None:
+        nonlocal y
+        for label, value in rows:
+            lines = wrap(value, value_font, value_size, right - left - label_w)
+            room(14 * len(lines) + 4)
+            page.setFillColorRGB(0.3, 0.35, 0.4)
+            page.setFont(font, 9.5)
+            page.drawString(left, y, label)
+            page.setFillColorRGB(0, 0, 0)
+            page.setFont(value_font, value_size)
+            for line in lines:
+                page.drawString(left + label_w, y, line)
+                y -= 14
+            y -= 4
+
+    def heading(text: str) -> None:
+        nonlocal y
+        room(40)
+        y -= 6
+        page.setFillColorRGB(*GREEN)
+        page.setFont(font, 11)
+        page.drawString(left, y, text)
+        page.setStrokeColorRGB(*GREEN)
+        page.setLineWidth(0.5)
+        page.line(left, y - 4, right, y - 4)
+        page.setFillColorRGB(0, 0, 0)
+        y -= 20
+
+    table(v.rows, font, 10.5)
+    heading("注销的序列号 Retired serials")
+    for serial, what in v.serials:
+        room(32)
+        page.setFont(mono, 10.5)
+        page.drawString(left, y, serial)
         page.setFont(font, 9)
-        page.drawString(56, y, label)
+        page.setFillColorRGB(0.3, 0.35, 0.4)
+        page.drawString(left + 12, y - 13, what)
+        page.setFillColorRGB(0, 0, 0)
+        y -= 32
+    # Issue and verification: who issued it and when, the URL and the hash on the left,
+    # the QR code on the right; at the foot of the page.
+    qr_x, qr_y = right - QR_PDF_PT, 64.0
+    room(0, bottom=qr_y + QR_PDF_PT + 44)
+    y = qr_y + QR_PDF_PT + 30
+    heading("签发与验证 Issue and verification")
+    text_w = qr_x - left - 12
+    ty = qr_y + QR_PDF_PT - 16
+    for label, value in (("签发机构 Issuer", v.issuer), ("签发时间 Issued", v.issued)):
+        page.setFillColorRGB(0.3, 0.35, 0.4)
+        page.setFont(font, 8.5)
+        page.drawString(left, ty, label)
+        page.setFillColorRGB(0, 0, 0)
         page.setFont(font, 10)
-        for part in _wrap(value, 60):
-            page.drawString(210, y, part)
-            y -= 14
-        y -= 4
-        if y < 150:
-            page.showPage()
-            y = height - 72
-    page.setFont("Courier", 8)
-    page.drawString(56, 110, f"SHA-256 {sha256}")
-    page.drawString(56, 98, url)
-    renderPDF.draw(_qr_drawing(url, 90), page, width - 56 - 90, 40)
+        for line in wrap(value, font, 10, text_w - 80):
+            page.drawString(left + 80, ty, line)
+            ty -= 13
+        ty -= 2
+    for label, value in (("扫码或访问以下地址验证本证书 Scan or open to verify:", v.url),
+                         ("SHA-256（证书内容的规范 JSON / canonical JSON of the content）",
+                          v.sha256)):
+        ty -= 6
+        page.setFont(font, 9)
+        page.drawString(left, ty, label)
+        ty -= 12
+        page.setFont(mono, 8)
+        for line in wrap(value, mono, 8, text_w):
+            page.drawString(left, ty, line)
+            ty -= 10
+    _draw_qr(page, v.url, qr_x, qr_y, QR_PDF_PT)
+    page.linkURL(v.url, (qr_x, qr_y, qr_x + QR_PDF_PT, qr_y + QR_PDF_PT), relative=0)
     page.showPage()
     page.save()
     return buffer.getvalue()
 
 
-def _wrap(text: str, width: int) -> list[str]:
-    return [text[i:i + width] for i in range(0, len(text), width)] or [""]
+def wrap(text: str, font: str, size: float, width: float) -> list[str]:
+    """``text`` in lines no wider than ``width`` points: Latin text breaks at a space when
+    there is one in the line, Chinese (and anything without spaces) between characters."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    lines: list[str] = []
+    rest = text
+    while rest:
+        if stringWidth(rest, font, size) <= width:
+            lines.append(rest)
+            break
+        cut = 1
+        while cut < len(rest) and stringWidth(rest[:cut + 1], font, size) <= width:
+            cut += 1
+        # after the last space or slash in the line's second half
+        space = max(rest.rfind(" ", 0, cut + 1), rest.rfind("/", 0, cut) + 1)
+        if space > cut // 2 and not _is_cjk(rest[cut - 1]):
+            cut = space
+        lines.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip(" ")
+    return lines or [""]
+
+
+def _is_cjk(char: str) -> bool:
+    return "\u2e80" <= char <= "\u9fff" or "\uff00" <= char <= "\uffef"

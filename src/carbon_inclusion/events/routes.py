@@ -22,6 +22,8 @@ from carbon_inclusion.web.idempotency import REPLAY_HEADERS, IdempotencyKey, cre
 from carbon_inclusion.web.openapi import already_done, problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
 
+PDF = "application/pdf"
+
 
 class EventController(Controller):
     path = "/v1/events"
@@ -95,15 +97,22 @@ class CertificateController(Controller):
     opt = PUBLIC
 
     @get("/{certificate_id:uuid}", operation_id="getCertificate", responses=problems(404),
-         summary="A certificate, public: JSON, or the HTML page for a browser",
+         summary="A certificate, public: JSON, or the page or PDF the Accept header asks for",
          description="`sha256` is over the canonical JSON of `content` (sorted keys, no "
-         "spaces, UTF-8). A browser (Accept: text/html) gets the page, as at `/html`.")
+         "spaces, UTF-8). `Accept: text/html` (a browser, a scanned QR code) answers the "
+         "page, as at `/html`; `Accept: application/pdf` the PDF, as at `/pdf`; anything "
+         "else the JSON.")
     async def get_one(self, request: Request, certificate_id: FromPath[uuid.UUID],
                       events: NamedDependency[EventService]) -> Response[CertificateOut]:
         cert = await events.certificate(certificate_id)
-        if request.accept.best_match([MediaType.JSON, MediaType.HTML]) == MediaType.HTML:
-            return Response(events.html(cert), media_type=MediaType.HTML)  # type: ignore[arg-type]
-        return Response(cert)
+        wanted = request.accept.best_match([MediaType.JSON, MediaType.HTML, PDF])
+        vary = {"Vary": "Accept"}
+        if wanted == MediaType.HTML:
+            return Response(events.html(cert), media_type=MediaType.HTML,  # type: ignore[arg-type]
+                            headers=vary)
+        if wanted == PDF:
+            return _pdf(events, cert)  # type: ignore[return-value]
+        return Response(cert, headers=vary)
 
     @get("/{certificate_id:uuid}/html", operation_id="getCertificateHtml",
          responses=problems(404), media_type=MediaType.HTML,
@@ -113,13 +122,16 @@ class CertificateController(Controller):
         return events.html(await events.certificate(certificate_id))
 
     @get("/{certificate_id:uuid}/pdf", operation_id="getCertificatePdf",
-         responses=problems(404), media_type="application/pdf",
+         responses=problems(404), media_type=PDF,
          summary="The certificate as a PDF, with its QR code")
     async def pdf(self, certificate_id: FromPath[uuid.UUID],
                   events: NamedDependency[EventService]) -> Response[bytes]:
-        cert = await events.certificate(certificate_id)
-        return Response(events.pdf(cert), media_type="application/pdf", headers={
-            "Content-Disposition": f'inline; filename="{cert.number}.pdf"'})
+        return _pdf(events, await events.certificate(certificate_id))
+
+
+def _pdf(events: EventService, cert: CertificateOut) -> Response[bytes]:
+    return Response(events.pdf(cert), media_type=PDF, headers={
+        "Content-Disposition": f'inline; filename="{cert.number}.pdf"', "Vary": "Accept"})
 
 
 class AdminCertificateController(Controller):

@@ -82,7 +82,8 @@ class EventService:
         self.db = db
         self.clock = clock
         self.tz = settings.tz
-        self.base_url = settings.public_base_url
+        self.base_url = settings.public_url
+        self.operator = settings.programme_operator
         self.compliance_cap = settings.compliance_offset_cap
         self._compiled: dict[str, rules.CompiledMethodology] = {}
 
@@ -250,7 +251,7 @@ class EventService:
             "certificate_id": str(cert_id), "number": f"CQTHT-C-{year}-{seq:06d}",
             "retirement_id": str(retirement_id),
             "retired": {"quantity_t": quantity, "serials": serials},
-            "issued_at": now.isoformat(), "url": self._url(cert_id)}
+            "issuer": self.operator, "issued_at": now.isoformat(), "url": self._url(cert_id)}
         await repo.insert_certificate(conn, {
             "id": cert_id, "number": content["number"], "r": retirement_id,
             "content": msgspec.json.encode(content).decode(),
@@ -295,8 +296,8 @@ class EventService:
             if purpose["kind"] == "event":
                 name = await repo.event_name(conn, uuid.UUID(purpose["event"]["id"]))
                 purpose["event"] = purpose["event"] | {"name": name}
-            for key in ("certificate_id", "number", "retirement_id", "retired", "issued_at",
-                        "url"):
+            for key in ("certificate_id", "number", "retirement_id", "retired", "issuer",
+                        "issued_at", "url"):
                 purpose.pop(key, None)
             purpose["replaces"] = r.number
             new_id = await self._certify(conn, r.retirement_id, purpose,
@@ -306,10 +307,12 @@ class EventService:
             return await self._certificate(conn, new_id)
 
     def html(self, cert: CertificateOut) -> str:
-        return certificates.render_html(cert.content, cert.sha256, cert.status, cert.url)
+        return certificates.render_html(cert.content, cert.sha256, cert.status, cert.url,
+                                        tz=self.tz, operator=self.operator)
 
     def pdf(self, cert: CertificateOut) -> bytes:
-        return certificates.render_pdf(cert.content, cert.sha256, cert.status, cert.url)
+        return certificates.render_pdf(cert.content, cert.sha256, cert.status, cert.url,
+                                       tz=self.tz, operator=self.operator)
 
 
 def _event_out(r: Any) -> EventOut:

@@ -100,7 +100,7 @@ class RegistryService:
         self.db = db
         self.behaviours = behaviours
         self.tz = settings.tz
-        self.base_url = settings.public_base_url
+        self.base_url = settings.public_url
         self.clock = clock
         self.certificate_of = certificate_of
 

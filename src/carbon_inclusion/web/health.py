@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get
-from sqlalchemy import text
 
 from carbon_inclusion.web.auth import PUBLIC
 
@@ -19,15 +18,13 @@ class HealthController(Controller):
     @get("/readyz", operation_id="readyz", opt=PUBLIC,
          summary="PostgreSQL and Redis reachable, migrations at head")
     async def readyz(self, request: Request) -> Response[dict[str, Any]]:
-        from carbon_inclusion.db.migrate import head_revision
+        from carbon_inclusion.db.migrate import head_revision, revision_of
 
         state = request.app.state
         checks: dict[str, str] = {}
         try:
             async with state.db.engine.connect() as conn:
-                current = (
-                    await conn.execute(text("SELECT version_num FROM alembic_version"))
-                ).scalar()
+                current = await revision_of(conn)
             checks["postgres"] = "ok"
             checks["migrations"] = "ok" if current == head_revision() else f"at {current}"
         except Exception as exc:

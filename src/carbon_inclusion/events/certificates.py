@@ -4,6 +4,12 @@ The content is a JSON object; ``sha256`` is over its canonical form (sorted keys
 spaces, UTF-8), so anyone holding the JSON can check it. The PDF sets Chinese in the
 standard Adobe-GB1 CID font STSong-Light, which every PDF reader has or substitutes: no font
 file ships with the product, and the text stays extractable (UniGB-UCS2-H).
+
+An event's certificate states its ``basis``: ``estimated`` (预估; neutralised before the
+event ended, ``pre-event``) or ``actual`` (the final one, ``post-event``). A final
+certificate that trues up an estimate names the one it ``supersedes`` and the ``true_up``:
+the shortfall retired with it, or the voluntary surplus the estimate retired beyond the
+actual need (retired credits are never returned).
 """
 
 from __future__ import annotations
@@ -24,6 +30,68 @@ def digest(content: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
+BASIS_NAMES = {"estimated": "预估 Estimated (before the event; to be trued up)",
+               "actual": "实际 Actual (after the event)"}
+STATUS_BANNERS = {"cancelled": "已作废 CANCELLED — this certificate is no longer valid.",
+                  "superseded": "已被取代 SUPERSEDED — replaced by the final certificate on "
+                                "the actual figures:"}
+
+
+def event_facts(event: Any) -> dict[str, Any]:
+    """What a certificate states of an event and its footprint (``event``: an ``EventOut``
+    whose ``footprint`` is the one certified)."""
+    fp = event.footprint
+    return {"id": str(event.id), "name": event.name, "starts_on": event.starts_on.isoformat(),
+            "ends_on": event.ends_on.isoformat(), "venue": event.venue,
+            "attendees": event.attendees,
+            "footprint_g": str(fp.total_g), "footprint_t": str(fp.total_t),
+            "methodology_code": fp.methodology_code,
+            "methodology_version": fp.methodology_version,
+            "breakdown": [{"source": s.source, "grams": str(s.grams)} for s in fp.breakdown]}
+
+
+def estimate_purpose(organisation: dict[str, str], event: Any) -> dict[str, Any]:
+    """The content of a pre-event certificate, before its number and serials."""
+    return {"kind": "event", "organisation": organisation,
+            "event": event_facts(event), "basis": "estimated",
+            "neutralisation": "pre-event",
+            "statement": {"zh": "本证书依据活动结束前的预估排放量签发，活动结束后将依据实际数据"
+                                "核定并签发最终证书。",
+                          "en": "Issued on the footprint estimated before the event ended; "
+                                "the final certificate follows from the actual figures."}}
+
+
+def final_purpose(organisation: dict[str, str], event: Any, *,
+                  true_up: dict[str, Any] | None = None,
+                  supersedes: dict[str, str] | None = None) -> dict[str, Any]:
+    """The content of a final certificate (actual figures), before its number and serials;
+    with ``true_up`` when it settles a pre-event neutralisation, whose certificate it
+    ``supersedes``."""
+    content: dict[str, Any] = {
+        "kind": "event", "organisation": organisation,
+        "event": event_facts(event), "basis": "actual",
+        "neutralisation": "post-event"}
+    if true_up is None:
+        return content
+    content["true_up"] = true_up
+    if supersedes is not None:
+        content["supersedes"] = supersedes
+    if true_up["voluntary_surplus_t"]:
+        n = true_up["voluntary_surplus_t"]
+        content["statement"] = {
+            "zh": f"实际排放量低于预估。为预估注销的减排量不予撤回，超出实际所需的 {n} 吨为自愿"
+                  "额外注销，不可用于其他活动或履约。",
+            "en": f"The actual footprint is below the estimate. Credits retired for the "
+                  f"estimate stay retired; the {n} t beyond the actual need are a voluntary "
+                  "surplus retirement and cannot be claimed for another event or obligation."}
+    elif true_up["additionally_retired_t"]:
+        n = true_up["additionally_retired_t"]
+        content["statement"] = {
+            "zh": f"实际排放量高于预估，已补充注销 {n} 吨。",
+            "en": f"The actual footprint is above the estimate; {n} t more were retired."}
+    return content
+
+
 def title(content: dict[str, Any]) -> tuple[str, str]:
     if content["kind"] == "event":
         return "碳中和证书", "Carbon Neutrality Certificate"
@@ -37,11 +105,25 @@ def _lines(content: dict[str, Any]) -> list[tuple[str, str]]:
     if content["kind"] == "event":
         e = content["event"]
         rows += [("活动 Event", e["name"]), ("日期 Dates", f"{e['starts_on']} – {e['ends_on']}"),
-                 ("地点 Venue", e["venue"]), ("参会人数 Attendees", str(e["attendees"])),
-                 ("排放量 Footprint", f"{e['footprint_t']} t CO2e "
-                  f"({e['methodology_code']} v{e['methodology_version']})")]
+                 ("地点 Venue", e["venue"]), ("参会人数 Attendees", str(e["attendees"]))]
+        if "basis" in content:  # certificates issued before true-ups have none
+            rows.append(("核算依据 Basis", BASIS_NAMES.get(content["basis"], content["basis"])))
+        rows.append(("排放量 Footprint", f"{e['footprint_t']} t CO2e "
+                     f"({e['methodology_code']} v{e['methodology_version']})"))
         rows += [(SOURCE_NAMES.get(s["source"], s["source"]), f"{s['grams']} g")
                  for s in e["breakdown"]]
+        if "true_up" in content:
+            t = content["true_up"]
+            rows += [("预估排放量 Estimated", f"{t['estimated_g']} g"),
+                     ("实际所需 Needed", f"{t['needed_t']} t; retired for the estimate "
+                      f"{t['retired_for_estimate_t']} t"),
+                     ("补充注销 Retired now", f"{t['additionally_retired_t']} t"),
+                     ("自愿额外注销 Voluntary surplus", f"{t['voluntary_surplus_t']} t")]
+        if "supersedes" in content:
+            rows.append(("取代 Supersedes", content["supersedes"]["number"]))
+        if "statement" in content:
+            rows.append(("说明 Statement", f"{content['statement']['zh']} "
+                         f"{content['statement']['en']}"))
     else:
         c = content["compliance"]
         rows += [("履约年度 Year", str(c["year"])),
@@ -55,12 +137,17 @@ def _lines(content: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def render_html(content: dict[str, Any], sha256: str, status: str, url: str) -> str:
+def render_html(content: dict[str, Any], sha256: str, status: str, url: str,
+                replaced_by_url: str | None = None) -> str:
     zh, en = title(content)
     esc = html.escape
     rows = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _lines(content))
-    banner = ("" if status == "valid" else
-              '<p class="cancelled">已作废 CANCELLED — this certificate is no longer valid.</p>')
+    banner = ""
+    if status != "valid":
+        link = (f' <a href="{esc(replaced_by_url)}">{esc(replaced_by_url)}</a>'
+                if replaced_by_url else "")
+        banner = (f'<p class="cancelled">{esc(STATUS_BANNERS.get(status, status))}'
+                  f"{link}</p>")
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -102,7 +189,8 @@ def _qr_drawing(url: str, size: float) -> Any:
     return drawing
 
 
-def render_pdf(content: dict[str, Any], sha256: str, status: str, url: str) -> bytes:
+def render_pdf(content: dict[str, Any], sha256: str, status: str, url: str,
+               replaced_by_url: str | None = None) -> bytes:
     from reportlab.graphics import renderPDF
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfbase import pdfmetrics
@@ -126,14 +214,20 @@ def render_pdf(content: dict[str, Any], sha256: str, status: str, url: str) -> b
     if status != "valid":
         page.setFillColorRGB(0.7, 0, 0)
         page.setFont(font, 14)
-        page.drawString(56, y, "已作废 CANCELLED")
+        page.drawString(56, y, "已被取代 SUPERSEDED" if status == "superseded"
+                        else "已作废 CANCELLED")
+        if replaced_by_url:
+            page.setFont("Courier", 8)
+            page.drawString(56, y - 14, f"-> {replaced_by_url}")
+            y -= 14
         page.setFillColorRGB(0, 0, 0)
         y -= 24
     for label, value in _lines(content):
         page.setFont(font, 9)
         page.drawString(56, y, label)
         page.setFont(font, 10)
-        for part in _wrap(value, 60):
+        for part in _wrap(value, lambda t: pdfmetrics.stringWidth(t, font, 10),
+                          width - 210 - 40):
             page.drawString(210, y, part)
             y -= 14
         y -= 4
@@ -149,5 +243,14 @@ def render_pdf(content: dict[str, Any], sha256: str, status: str, url: str) -> b
     return buffer.getvalue()
 
 
-def _wrap(text: str, width: int) -> list[str]:
-    return [text[i:i + width] for i in range(0, len(text), width)] or [""]
+def _wrap(text: str, measure: Any, width: float) -> list[str]:
+    """``text`` in lines no wider than ``width`` points (``measure`` gives a string's width),
+    broken between characters: Chinese has no spaces to break at."""
+    lines, line = [], ""
+    for char in text:
+        if line and measure(line + char) > width:
+            lines.append(line)
+            line = char.lstrip()
+        else:
+            line += char
+    return [*lines, line]

@@ -95,6 +95,7 @@ ACCESS = {
     "POST /v1/events": ENTERPRISE,
     "GET /v1/events/{event_id}": ENTERPRISE,
     "POST /v1/events/{event_id}/neutralize": ENTERPRISE,
+    "POST /v1/events/{event_id}/actuals": ENTERPRISE,
     "GET /v1/holdings": ENTERPRISE,
     "GET /v1/leaderboards": PUBLIC,
     "GET /v1/me": SIGNED_IN,
@@ -139,6 +140,7 @@ OWNED = {
     "POST /v1/challenges/{challenge_id}/join": None,  # a public challenge, not owned
     "GET /v1/events/{event_id}": ENTERPRISE,
     "POST /v1/events/{event_id}/neutralize": ENTERPRISE,
+    "POST /v1/events/{event_id}/actuals": ENTERPRISE,
     "GET /v1/orders/{order_id}": ENTERPRISE,
     "POST /v1/partner/vouchers/{code}/use": PARTNER,
 }
@@ -150,7 +152,8 @@ NOT_CALLED_BY_THE_RIGHT_ROLE = {"POST /v1/auth/logout", "GET /v1/me/events"}
 PLACEHOLDERS = {"code": "NO-SUCH-CODE", "version": "1", "serial": "CQTHT-NOPE-2025-000001"}
 
 # Bodies an intruder sends to owned operations that need one to reach the owner check.
-OWNED_BODIES = {"POST /v1/bindings/{binding_id}/confirm": {"code": "ABCDEFGH"}}
+OWNED_BODIES = {"POST /v1/bindings/{binding_id}/confirm": {"code": "ABCDEFGH"},
+                "POST /v1/events/{event_id}/actuals": {"attendees": 10}}
 
 
 def operations() -> list[str]:

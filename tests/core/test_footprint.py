@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from carbon_inclusion.core.footprint import (
     GRAMS_PER_TONNE,
+    Leg,
     Line,
     breakdown,
     compliance_cap_t,
@@ -18,24 +19,32 @@ from carbon_inclusion.core.footprint import (
     share,
     tonnes,
     total,
+    true_up,
 )
 
 D = Decimal
 
 
 def test_an_event_becomes_its_non_zero_lines_in_order():
-    lines = lines_of(travel=[("rail", D("300"), 40), ("car", D("12.5"), 2)],
+    lines = lines_of(travel=[Leg("rail", D("300"), 40), Leg("car", D("12.5"), 2, False)],
                      hotel_room_nights=30, meals=0, vegetarian_meals=80,
                      electricity_kwh=D("0"), materials=[("paper", D("12.5"))],
-                     waste_kg=D("40"))
+                     waste_kg=D("40"), natural_gas_m3=D("120"), heat_kwh=D("800"))
     assert lines == [
-        Line("travel", "travel_rail_pkm", D("12000"), "travel[0]"),
-        Line("travel", "travel_car_pkm", D("25.0"), "travel[1]"),
+        Line("travel", "travel_rail_pkm", D("24000"), "travel[0]"),  # there and back
+        Line("travel", "travel_car_pkm", D("25.0"), "travel[1]"),  # one way
         Line("accommodation", "hotel_room_night", D(30), "hotel_room_nights"),
         Line("catering", "meal_vegetarian", D(80), "vegetarian_meals"),
+        Line("venue_energy", "natural_gas_m3", D("120"), "natural_gas_m3"),
+        Line("venue_energy", "heat_kwh", D("800"), "heat_kwh"),
         Line("materials", "paper_kg", D("12.5"), "materials[0]"),
         Line("waste", "waste_kg", D("40"), "waste_kg"),
     ]
+
+
+def test_a_leg_counts_twice_unless_it_is_one_way():
+    assert Leg("bus", D("7.5"), 4).passenger_km == D("60.0")
+    assert Leg("bus", D("7.5"), 4, round_trip=False).passenger_km == D("30.0")
 
 
 def test_an_empty_event_has_no_lines():
@@ -101,3 +110,22 @@ def test_shares_add_up_to_one_within_rounding(parts):
     whole = sum(parts, D(0))
     if whole:
         assert abs(sum(share(p, whole) for p in parts) - 1) <= D("0.00005") * len(parts)
+
+
+@pytest.mark.parametrize(("retired", "actual_g", "needed", "more", "surplus"), [
+    (3, "2400000", 3, 0, 0),   # the estimate was right, to the tonne
+    (3, "4000000.5", 5, 2, 0),  # a shortfall: two more
+    (5, "1200000", 2, 0, 3),   # a surplus: three stay retired, voluntary
+    (1, "0", 0, 0, 1),
+])
+def test_a_true_up_retires_the_shortfall_and_states_the_surplus(retired, actual_g, needed,
+                                                                 more, surplus):
+    assert true_up(retired, D(actual_g)) == (needed, retired, more, surplus)
+
+
+@given(st.integers(min_value=0, max_value=10**6), amounts)
+def test_after_a_true_up_the_retired_credits_cover_the_actual_footprint(retired, actual_g):
+    t = true_up(retired, actual_g)
+    assert (retired + t.additional_t) * GRAMS_PER_TONNE >= actual_g
+    assert t.additional_t - t.surplus_t == t.needed_t - retired
+    assert min(t.additional_t, t.surplus_t) == 0

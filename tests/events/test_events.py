@@ -39,6 +39,7 @@ EVENT = {"name": "2026 重庆低碳发展论坛", "starts_on": "2026-11-10", "en
 def expected_grams(event: dict) -> dict[str, Decimal]:
     f = {k: Decimal(v) for k, v in FACTORS.items()}
     travel = sum(Decimal(x["distance_km"]) * x["people"] * f[f"travel_{x['mode']}_pkm"]
+                 * (2 if x.get("round_trip", True) else 1)  # there and back by default
                  for x in event["travel"])
     return {"travel": travel, "accommodation": event["hotel_room_nights"] * f["hotel_room_night"],
             "catering": event["meals"] * f["meal"] + event["vegetarian_meals"]

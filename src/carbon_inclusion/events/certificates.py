@@ -12,6 +12,12 @@ shipped by the ``paperang-p2-fonts-cjk`` wheel — the same file as Debian's
 fonts-wqy-microhei — never one looked up on the machine: each PDF embeds the subset of the
 glyphs it uses (``FontFile2``), so it renders the same on any viewer, with or without
 Chinese fonts, and its text stays extractable.
+
+An event's certificate states its ``basis``: ``estimated`` (预估; neutralised before the
+event ended, ``pre-event``) or ``actual`` (the final one, ``post-event``). A final
+certificate that trues up an estimate names the one it ``supersedes`` and the ``true_up``:
+the shortfall retired with it, or the voluntary surplus the estimate retired beyond the
+actual need (retired credits are never returned).
 """
 
 from __future__ import annotations
@@ -43,6 +49,66 @@ QR_HTML_PX, QR_PDF_PT = 240, 130  # 130 pt = 46 mm
 
 def digest(content: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(content)).hexdigest()
+
+
+BASIS_NAMES = {"estimated": "预估 Estimated (before the event; to be trued up)",
+               "actual": "实际 Actual (after the event)"}
+
+
+def event_facts(event: Any) -> dict[str, Any]:
+    """What a certificate states of an event and its footprint (``event``: an ``EventOut``
+    whose ``footprint`` is the one certified)."""
+    fp = event.footprint
+    return {"id": str(event.id), "name": event.name, "starts_on": event.starts_on.isoformat(),
+            "ends_on": event.ends_on.isoformat(), "venue": event.venue,
+            "attendees": event.attendees,
+            "footprint_g": str(fp.total_g), "footprint_t": str(fp.total_t),
+            "methodology_code": fp.methodology_code,
+            "methodology_version": fp.methodology_version,
+            "breakdown": [{"source": s.source, "grams": str(s.grams)} for s in fp.breakdown]}
+
+
+def estimate_purpose(organisation: dict[str, str], event: Any) -> dict[str, Any]:
+    """The content of a pre-event certificate, before its number and serials."""
+    return {"kind": "event", "organisation": organisation,
+            "event": event_facts(event), "basis": "estimated",
+            "neutralisation": "pre-event",
+            "statement": {"zh": "本证书依据活动结束前的预估排放量签发，活动结束后将依据实际数据"
+                                "核定并签发最终证书。",
+                          "en": "Issued on the footprint estimated before the event ended; "
+                                "the final certificate follows from the actual figures."}}
+
+
+def final_purpose(organisation: dict[str, str], event: Any, *,
+                  true_up: dict[str, Any] | None = None,
+                  supersedes: dict[str, str] | None = None) -> dict[str, Any]:
+    """The content of a final certificate (actual figures), before its number and serials;
+    with ``true_up`` when it settles a pre-event neutralisation, whose certificate it
+    ``supersedes``."""
+    content: dict[str, Any] = {
+        "kind": "event", "organisation": organisation,
+        "event": event_facts(event), "basis": "actual",
+        "neutralisation": "post-event"}
+    if true_up is None:
+        return content
+    content["true_up"] = true_up
+    if supersedes is not None:
+        content["supersedes"] = supersedes
+    if true_up["voluntary_surplus_t"]:
+        n = true_up["voluntary_surplus_t"]
+        content["statement"] = {
+            "zh": f"实际排放量低于预估。为预估注销的减排量不予撤回，超出实际所需的 {n} 吨为自愿"
+                  "额外注销，不可用于其他活动或履约。",
+            "en": f"The actual footprint is below the estimate. Credits retired for the "
+                  f"estimate stay retired; the {n} t beyond the actual need are a voluntary "
+                  "surplus retirement and cannot be claimed for another event or obligation."}
+    elif true_up["additionally_retired_t"]:
+        n = true_up["additionally_retired_t"]
+        content["statement"] = {
+            "zh": f"实际排放量高于预估，已补充注销 {n} 吨。",
+            "en": f"The actual footprint is above the estimate; {n} t more were retired."}
+    return content
+
 
 
 def title(content: dict[str, Any]) -> tuple[str, str]:
@@ -84,10 +150,11 @@ class View:
     banner: tuple[str, str] | None  # (Chinese, English) when not valid
     url: str
     sha256: str
+    replaced_by_url: str | None = None  # a superseded or reissued one's successor
 
 
 def view(content: dict[str, Any], sha256: str, status: str, url: str, *, tz: ZoneInfo,
-         operator: str) -> View:
+         operator: str, replaced_by_url: str | None = None) -> View:
     zh, en = title(content)
     organisation = content["organisation"]["name"]
     retired = content["retired"]
@@ -105,11 +172,25 @@ def view(content: dict[str, Any], sha256: str, status: str, url: str, *, tz: Zon
         rows += [("活动 Event", e["name"]),
                  ("日期 Dates", e["starts_on"] if e["starts_on"] == e["ends_on"]
                   else f"{e['starts_on']} – {e['ends_on']}"),
-                 ("地点 Venue", e["venue"]), ("参会人数 Attendees", str(e["attendees"])),
-                 ("排放量 Footprint", f"{footprint_t} CO2e "
-                  f"({e['methodology_code']} v{e['methodology_version']})")]
+                 ("地点 Venue", e["venue"]), ("参会人数 Attendees", str(e["attendees"]))]
+        if "basis" in content:  # certificates issued before true-ups have none
+            rows.append(("核算依据 Basis", BASIS_NAMES.get(content["basis"], content["basis"])))
+        rows.append(("排放量 Footprint", f"{footprint_t} CO2e "
+                     f"({e['methodology_code']} v{e['methodology_version']})"))
         rows += [(f"　{SOURCE_NAMES.get(s['source'], s['source'])}",
                   f"{grams_as_tonnes(s['grams'])} CO2e") for s in e["breakdown"]]
+        if "true_up" in content:
+            t = content["true_up"]
+            rows += [("预估排放量 Estimated", f"{grams_as_tonnes(t['estimated_g'])} CO2e"),
+                     ("实际所需 Needed", f"{tonnes(t['needed_t'])}; retired for the estimate "
+                      f"{tonnes(t['retired_for_estimate_t'])}"),
+                     ("补充注销 Retired now", tonnes(t["additionally_retired_t"])),
+                     ("自愿额外注销 Voluntary surplus", tonnes(t["voluntary_surplus_t"]))]
+        if "supersedes" in content:
+            rows.append(("取代 Supersedes", content["supersedes"]["number"]))
+        if "statement" in content:
+            rows.append(("说明 Statement", f"{content['statement']['zh']} "
+                         f"{content['statement']['en']}"))
     else:
         c = content["compliance"]
         statement = (
@@ -130,7 +211,7 @@ def view(content: dict[str, Any], sha256: str, status: str, url: str, *, tz: Zon
     return View(zh=zh, en=en, number=content["number"], statement=statement, rows=rows,
                 serials=serials, issuer=content.get("issuer") or operator,
                 issued=local_time(content["issued_at"], tz), status=status, banner=banner,
-                url=url, sha256=sha256)
+                url=url, sha256=sha256, replaced_by_url=replaced_by_url)
 
 
 # --- HTML ---------------------------------------------------------------------------------
@@ -161,15 +242,18 @@ h2 { font-size: 1rem; color: #1b6e3a; border-bottom: 1px solid #cdd; margin-top:
 
 
 def render_html(content: dict[str, Any], sha256: str, status: str, url: str, *,
-                tz: ZoneInfo, operator: str) -> str:
-    v = view(content, sha256, status, url, tz=tz, operator=operator)
+                tz: ZoneInfo, operator: str, replaced_by_url: str | None = None) -> str:
+    v = view(content, sha256, status, url, tz=tz, operator=operator,
+             replaced_by_url=replaced_by_url)
     esc = html.escape
     rows = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(x)}</td></tr>" for k, x in v.rows)
     serials = "\n".join(f'<tr><td class="serial">{esc(r)}</td><td>{esc(x)}</td></tr>'
                         for r, x in v.serials)
+    successor = ("" if v.replaced_by_url is None else
+                 f' → <a href="{esc(v.replaced_by_url)}">{esc(v.replaced_by_url)}</a>')
     banner = ("" if v.banner is None else
               f'<p class="banner">{esc(v.banner[0])} {esc(v.banner[1])} — this certificate '
-              "is no longer valid.</p>")
+              f"is no longer valid.{successor}</p>")
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -267,11 +351,12 @@ def register_fonts() -> tuple[str, str]:
 
 
 def render_pdf(content: dict[str, Any], sha256: str, status: str, url: str, *,
-               tz: ZoneInfo, operator: str) -> bytes:
+               tz: ZoneInfo, operator: str, replaced_by_url: str | None = None) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfgen import canvas
 
-    v = view(content, sha256, status, url, tz=tz, operator=operator)
+    v = view(content, sha256, status, url, tz=tz, operator=operator,
+             replaced_by_url=replaced_by_url)
     font, mono = register_fonts()
     buffer = io.BytesIO()
     page = canvas.Canvas(buffer, pagesize=A4, invariant=True, initialFontName=font)
@@ -321,6 +406,10 @@ def render_pdf(content: dict[str, Any], sha256: str, status: str, url: str, *,
         page.setFont(font, 14)
         page.drawCentredString(width / 2, y, f"{v.banner[0]} {v.banner[1]} — "
                                "this certificate is no longer valid")
+        if v.replaced_by_url is not None:
+            page.setFont(mono, 8)
+            page.drawCentredString(width / 2, y - 14, f"→ {v.replaced_by_url}")
+            y -= 14
         page.setFillColorRGB(0, 0, 0)
         y -= 26
     for text, size, grey in ((v.statement[0], 12.5, 0.0), (v.statement[1], 10, 0.3)):

@@ -1,4 +1,4 @@
-"""Every statement on the events' tables: events, retirements and certificates.
+"""Every statement on the events' tables: events, event_actuals, retirements and certificates.
 
 Style: ``text()`` constants behind functions (JSONB casts and the certificate/retirement
 joins read plainly so). The registry's serials are retired through ``registry.service``;
@@ -13,13 +13,26 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-# ``where`` is one of two fixed conditions, never user input.
+# ``where`` is one of two fixed conditions, never user input. ``cur`` is the event's valid
+# certificate (the final one after a true-up), ``a`` its actual figures when submitted.
 _EVENTS = """
-    SELECT e.*, (SELECT c.id FROM retirements t JOIN certificates c
-                  ON c.retirement_id = t.id AND c.status = 'valid'
-                  WHERE t.event_id = e.id) AS certificate_id,
-           EXISTS (SELECT 1 FROM retirements t WHERE t.event_id = e.id) AS neutralized
-      FROM events e WHERE e.organisation_id = :o AND {where}
+    SELECT e.*, a.attendees AS actual_attendees, a.inputs AS actual_inputs,
+           a.lines AS actual_lines, a.breakdown AS actual_breakdown,
+           a.total_g AS actual_total_g, a.methodology_code AS actual_methodology_code,
+           a.methodology_version AS actual_methodology_version,
+           a.submitted_at AS actuals_submitted_at,
+           cur.id AS certificate_id, cur.true_up AS true_up,
+           EXISTS (SELECT 1 FROM retirements t WHERE t.event_id = e.id) AS neutralized,
+           EXISTS (SELECT 1 FROM retirements t WHERE t.event_id = e.id
+                    AND t.stage = 'pre_event') AS pre_event
+      FROM events e
+      LEFT JOIN event_actuals a ON a.event_id = e.id
+      LEFT JOIN LATERAL (
+           SELECT c.id, c.content->'true_up' AS true_up
+             FROM retirements t JOIN certificates c
+               ON c.retirement_id = t.id AND c.status = 'valid'
+            WHERE t.event_id = e.id ORDER BY c.issued_at DESC LIMIT 1) cur ON true
+     WHERE e.organisation_id = :o AND {where}
      ORDER BY e.id DESC LIMIT :n"""
 _EVENT_PAGE = text(_EVENTS.format(where="(CAST(:after AS uuid) IS NULL OR e.id < :after)"))
 _EVENT_ONE = text(_EVENTS.format(where="e.id = :id"))
@@ -30,10 +43,10 @@ async def insert_event(conn: AsyncConnection, values: dict[str, Any]) -> None:
     await conn.execute(text("""
         INSERT INTO events (id, organisation_id, name, starts_on, ends_on, venue,
             attendees, inputs, lines, breakdown, total_g, methodology_id,
-            methodology_code, methodology_version, created_by)
+            methodology_code, methodology_version, basis, created_by)
         VALUES (:id, :o, :name, :starts_on, :ends_on, :venue, :attendees,
                 CAST(:inputs AS jsonb), CAST(:lines AS jsonb),
-                CAST(:breakdown AS jsonb), :total, :mid, :code, :v, :by)"""), values)
+                CAST(:breakdown AS jsonb), :total, :mid, :code, :v, :basis, :by)"""), values)
 
 
 async def event_page(conn: AsyncConnection, organisation_id: uuid.UUID,
@@ -44,9 +57,29 @@ async def event_page(conn: AsyncConnection, organisation_id: uuid.UUID,
 
 async def event(conn: AsyncConnection, organisation_id: uuid.UUID, event_id: uuid.UUID
                 ) -> Any | None:
-    """The organisation's event with its valid certificate and whether it is neutralised."""
+    """The organisation's event with its actual figures (when submitted), its valid
+    certificate, and whether (and how) it is neutralised."""
     return (await conn.execute(_EVENT_ONE, {"id": event_id, "o": organisation_id,
                                             "n": 1})).first()
+
+
+async def insert_actuals(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    """``inputs``, ``lines`` and ``breakdown`` are JSON text. The primary key (the event)
+    keeps it to one submission."""
+    await conn.execute(text("""
+        INSERT INTO event_actuals (event_id, attendees, inputs, lines, breakdown, total_g,
+            methodology_id, methodology_code, methodology_version, idempotency_key,
+            request_hash, submitted_by, submitted_at)
+        VALUES (:e, :attendees, CAST(:inputs AS jsonb), CAST(:lines AS jsonb),
+                CAST(:breakdown AS jsonb), :total, :mid, :code, :v, :key, :hash, :by,
+                :now)"""), values)
+
+
+async def actuals_request(conn: AsyncConnection, event_id: uuid.UUID) -> Any | None:
+    """``(idempotency_key, request_hash)`` of the event's actual figures, once submitted."""
+    return (await conn.execute(text(
+        "SELECT idempotency_key, request_hash FROM event_actuals WHERE event_id = :e"),
+        {"e": event_id})).first()
 
 
 async def event_name(conn: AsyncConnection, event_id: uuid.UUID) -> str | None:
@@ -56,11 +89,18 @@ async def event_name(conn: AsyncConnection, event_id: uuid.UUID) -> str | None:
 # --- retirements ----------------------------------------------------------------------------
 
 async def insert_retirement(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    """``p`` (the purpose) is JSON text."""
+    """``p`` (the purpose) is JSON text; ``stage`` is an event's (else None)."""
     await conn.execute(text("""
-        INSERT INTO retirements (id, organisation_id, kind, event_id, quantity_t, purpose,
-                                 idempotency_key, created_by)
-        VALUES (:id, :o, :kind, :e, :q, CAST(:p AS jsonb), :key, :by)"""), values)
+        INSERT INTO retirements (id, organisation_id, kind, event_id, stage, quantity_t,
+                                 purpose, idempotency_key, created_by)
+        VALUES (:id, :o, :kind, :e, :stage, :q, CAST(:p AS jsonb), :key, :by)"""), values)
+
+
+async def event_retirements(conn: AsyncConnection, event_id: uuid.UUID) -> list[Any]:
+    """``(id, stage, quantity_t)`` of each retirement for the event, oldest first."""
+    return list((await conn.execute(text(
+        "SELECT id, stage, quantity_t FROM retirements WHERE event_id = :e ORDER BY id"),
+        {"e": event_id})).all())
 
 
 async def compliance_by_key(conn: AsyncConnection, organisation_id: uuid.UUID, key: str
@@ -86,18 +126,40 @@ async def compliance_used_t(conn: AsyncConnection, organisation_id: uuid.UUID, y
 
 async def latest_certificate_of_event(conn: AsyncConnection, event_id: uuid.UUID
                                       ) -> uuid.UUID | None:
+    """The event's valid certificate, else its latest one."""
     return await conn.scalar(text(
         "SELECT c.id FROM certificates c JOIN retirements t "
         "ON t.id = c.retirement_id WHERE t.event_id = :e "
-        "ORDER BY c.issued_at DESC LIMIT 1"), {"e": event_id})
+        "ORDER BY c.status = 'valid' DESC, c.issued_at DESC LIMIT 1"), {"e": event_id})
+
+
+async def valid_certificates_of_event(conn: AsyncConnection, event_id: uuid.UUID
+                                      ) -> list[Any]:
+    """``(id, number, content)`` of the event's valid certificates (one, or none once
+    cancelled without reissue), locked."""
+    return list((await conn.execute(text(
+        "SELECT c.id, c.number, c.content FROM certificates c JOIN retirements t "
+        "ON t.id = c.retirement_id WHERE t.event_id = :e AND c.status = 'valid' "
+        "ORDER BY c.issued_at FOR UPDATE OF c"), {"e": event_id})).all())
+
+
+# From any certificate of the retirement, through what replaced or superseded it, to the one
+# that is valid now: an estimate's serials lead to the event's final certificate.
+_STANDING_CERTIFICATE = text("""
+    WITH RECURSIVE chain (id, status, replaced_by, depth) AS (
+        SELECT id, status, replaced_by, 0 FROM certificates WHERE retirement_id = :r
+        UNION ALL
+        SELECT c.id, c.status, c.replaced_by, chain.depth + 1
+          FROM certificates c JOIN chain ON c.id = chain.replaced_by
+         WHERE chain.depth < 100)
+    SELECT id FROM chain WHERE status = 'valid' ORDER BY depth LIMIT 1""")
 
 
 async def valid_certificate_of(conn: AsyncConnection, retirement_id: uuid.UUID
                                ) -> uuid.UUID | None:
-    """The valid certificate of a retirement (the registry shows it beside a serial)."""
-    return await conn.scalar(text(
-        "SELECT id FROM certificates WHERE retirement_id = :r AND status = 'valid'"),
-        {"r": retirement_id})
+    """The certificate that stands for a retirement now (the registry shows it beside a
+    serial): its own valid one, or the one that replaced or superseded it."""
+    return await conn.scalar(_STANDING_CERTIFICATE, {"r": retirement_id})
 
 
 async def certificates_numbered(conn: AsyncConnection, prefix: str) -> int:
@@ -128,6 +190,15 @@ async def cancel_certificate(conn: AsyncConnection, cert_id: uuid.UUID, reason: 
     await conn.execute(text(
         "UPDATE certificates SET status = 'cancelled', cancel_reason = :reason, "
         "cancelled_at = now() WHERE id = :id"), {"id": cert_id, "reason": reason})
+
+
+async def supersede_certificate(conn: AsyncConnection, cert_id: uuid.UUID,
+                               by_id: uuid.UUID, now: Any) -> None:
+    """Mark an estimate's certificate superseded by the final one ``by_id``."""
+    await conn.execute(text(
+        "UPDATE certificates SET status = 'superseded', replaced_by = :by, "
+        "superseded_at = :now WHERE id = :id AND status = 'valid'"),
+        {"id": cert_id, "by": by_id, "now": now})
 
 
 async def set_replaced_by(conn: AsyncConnection, cert_id: uuid.UUID, new_id: uuid.UUID

@@ -12,6 +12,7 @@ from carbon_inclusion.events.schemas import (
     CertificateCancellationIn,
     CertificateOut,
     ComplianceIn,
+    EventFiguresIn,
     EventIn,
     EventOut,
     EventPage,
@@ -32,11 +33,14 @@ class EventController(Controller):
 
     @post("/", operation_id="createEvent", responses=problems(401, 403),
           summary="Describe an event and get its carbon footprint",
-          description="Travel legs (mode, one-way distance per person, people), hotel "
-          "room-nights, catered meals, venue electricity, materials and waste, each scored by "
-          "the footprint methodology in force on the first day (`seed/footprints/`, scope "
-          "after the MEE's 大型活动碳中和实施指南): the total, a breakdown by source, every "
-          "line, and the whole tonnes needed to neutralise it.")
+          description="Travel legs (mode, one-way distance per person, people; counted there "
+          "and back unless `round_trip` is false; `bus` is a city bus, `coach` a coach), hotel "
+          "room-nights, catered meals, venue electricity, natural gas and diesel burnt at the "
+          "venue, purchased heat, materials and waste, each scored by the footprint "
+          "methodology in force on the first day (`seed/footprints/`, scope after the MEE's "
+          "大型活动碳中和实施指南): the total, a breakdown by source, every line with its "
+          "factor, and the whole tonnes needed to neutralise it. Figures recorded on or before "
+          "`ends_on` (programme day) are an estimate (`basis: estimated`), after it actual.")
     async def create(self, data: JSONBody[EventIn], principal: NamedDependency[Principal],
                      events: NamedDependency[EventService]) -> EventOut:
         return await events.create(organisation_of(principal), principal.id, data)
@@ -62,13 +66,40 @@ class EventController(Controller):
           summary="Retire held credits covering the footprint and issue the certificate",
           description="Retires the footprint rounded up to whole tonnes from the "
           "organisation's holding (oldest vintage first) and issues the certificate, in one "
-          "transaction (201). Asked again, answers the certificate already issued (200). 409 "
+          "transaction (201). Before the event has ended this is a pre-event neutralisation "
+          "on the estimate (certificate `basis: estimated`, 预估), trued up when the actual "
+          "figures come in; after it, only actual figures are neutralised (the final "
+          "certificate, `basis: actual`; 409 `actuals_required` while the figures on record "
+          "are an estimate). Asked again, answers the certificate already issued (200). 409 "
           "`insufficient_credits` with `shortfall_t`.")
     async def neutralize(self, event_id: FromPath[uuid.UUID],
                          principal: NamedDependency[Principal],
                          events: NamedDependency[EventService]) -> Response[CertificateOut]:
         cert, new = await events.neutralize(organisation_of(principal), principal.id, event_id)
         return Response(cert, status_code=201 if new else 200)
+
+    @post("/{event_id:uuid}/actuals", operation_id="submitEventActuals",
+          responses=problems(401, 403, 404, 409), status_code=201,
+          response_headers=REPLAY_HEADERS,
+          summary="Submit the actual figures of an event measured on estimates, after it ended",
+          description="The same figures as `POST /v1/events` (without name, dates and venue), "
+          "scored by the same methodology; once per event, from the day after `ends_on` "
+          "(409 `event_not_over` before; `actuals_already_submitted`; `already_actual` for an "
+          "event recorded after it ended). When the event was neutralised pre-event, the "
+          "difference is settled in the same transaction: a shortfall is retired from the "
+          "holding (409 `insufficient_credits` with `shortfall_t` changes nothing), a surplus "
+          "stays retired and is stated as voluntary; the final certificate (`basis: actual`) "
+          "supersedes the estimate's, which is kept, marked `superseded`. Answers the event "
+          "(`footprint` actual, `estimate` beside it, `true_up`, `certificate_id` the final "
+          "one).")
+    async def actuals(self, event_id: FromPath[uuid.UUID], data: JSONBody[EventFiguresIn],
+                      principal: NamedDependency[Principal],
+                      events: NamedDependency[EventService],
+                      idempotency_key: IdempotencyKey = None) -> Response[EventOut]:
+        key = require_key(idempotency_key, "submission of actual figures")
+        event, first = await events.submit_actuals(organisation_of(principal), principal.id,
+                                                   event_id, key, data)
+        return created(event, first)
 
 
 class ComplianceController(Controller):
@@ -99,9 +130,11 @@ class CertificateController(Controller):
     @get("/{certificate_id:uuid}", operation_id="getCertificate", responses=problems(404),
          summary="A certificate, public: JSON, or the page or PDF the Accept header asks for",
          description="`sha256` is over the canonical JSON of `content` (sorted keys, no "
-         "spaces, UTF-8). `Accept: text/html` (a browser, a scanned QR code) answers the "
-         "page, as at `/html`; `Accept: application/pdf` the PDF, as at `/pdf`; anything "
-         "else the JSON.")
+         "spaces, UTF-8). `status` is `valid`, `cancelled` or `superseded` (an event's "
+         "estimate certificate once its final one is issued; `replaced_by` and "
+         "`replaced_by_url` lead to it); `basis` is `estimated` or `actual` for an event's. "
+         "`Accept: text/html` (a browser, a scanned QR code) answers the page, as at "
+         "`/html`; `Accept: application/pdf` the PDF, as at `/pdf`; anything else the JSON.")
     async def get_one(self, request: Request, certificate_id: FromPath[uuid.UUID],
                       events: NamedDependency[EventService]) -> Response[CertificateOut]:
         cert = await events.certificate(certificate_id)

@@ -14,9 +14,11 @@ Count = Annotated[int, msgspec.Meta(ge=0, le=100_000_000)]
 
 
 class TravelLeg(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    mode: Literal["air", "rail", "car", "bus", "metro"]
+    # bus: a city bus; coach: an intercity or chartered coach (CQ-EVENT v2 on)
+    mode: Literal["air", "rail", "car", "bus", "coach", "metro"]
     distance_km: Amount  # one way, per person; 0 < d ≤ 40,000
     people: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+    round_trip: bool = True  # the leg counts twice (there and back) unless false
 
 
 class MaterialUse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -24,21 +26,32 @@ class MaterialUse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     kg: Amount
 
 
-class EventIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    name: Name
-    starts_on: dt.date
-    ends_on: dt.date
-    venue: Name
+class EventFiguresIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What an event's footprint is worked out from: estimated before it ends, actual after
+    (``POST /v1/events/{id}/actuals`` takes these fields alone)."""
+
     attendees: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
-    travel: Annotated[list[TravelLeg], msgspec.Meta(max_length=1000)] = msgspec.field(
+    # 500 legs of the longest form stay within MAX_BODY_BYTES (64 KiB), 1000 would not
+    travel: Annotated[list[TravelLeg], msgspec.Meta(max_length=500)] = msgspec.field(
         default_factory=list)
     hotel_room_nights: Count = 0
     meals: Count = 0  # catered meals, standard
     vegetarian_meals: Count = 0
     electricity_kwh: Amount = Decimal(0)  # the venue's, metered
+    natural_gas_m3: Amount = Decimal(0)  # burnt at the venue (boilers, kitchens), normal m³
+    diesel_l: Amount = Decimal(0)  # burnt at the venue (generators), litres
+    heat_gj: Amount = Decimal(0)  # purchased heat (steam, hot water) billed in GJ
+    heat_kwh: Amount = Decimal(0)  # or billed in kWh
     materials: Annotated[list[MaterialUse], msgspec.Meta(max_length=100)] = msgspec.field(
         default_factory=list)
     waste_kg: Amount = Decimal(0)
+
+
+class EventIn(EventFiguresIn, kw_only=True):
+    name: Name
+    starts_on: dt.date
+    ends_on: dt.date
+    venue: Name
 
 
 class LineOut(msgspec.Struct):
@@ -47,6 +60,9 @@ class LineOut(msgspec.Struct):
     quantity: Decimal
     grams: Decimal
     field: str  # the input it came from
+    # g CO2e per unit of the category, as the methodology states it (its source is in the
+    # methodology's params.g_per_unit); absent on lines scored before v2
+    factor: Decimal | None = None
 
 
 class SourceOut(msgspec.Struct):
@@ -63,6 +79,20 @@ class FootprintOut(msgspec.Struct):
     methodology_version: int
     breakdown: list[SourceOut]
     lines: list[LineOut]
+    # estimated: figures recorded on or before ends_on; actual: recorded after it
+    basis: Literal["estimated", "actual"] = "estimated"
+
+
+class TrueUpOut(msgspec.Struct):
+    """How the actual footprint settled a neutralisation made on the estimate."""
+
+    estimated_g: Decimal
+    actual_g: Decimal
+    needed_t: int  # credits the actual footprint needs
+    retired_for_estimate_t: int
+    additionally_retired_t: int  # the shortfall, retired with the actuals
+    voluntary_surplus_t: int  # retired for the estimate beyond the need; stays retired
+    estimate_certificate_id: uuid.UUID | None  # now superseded by the final one
 
 
 class EventOut(msgspec.Struct):
@@ -74,9 +104,16 @@ class EventOut(msgspec.Struct):
     attendees: int
     footprint: FootprintOut
     status: str  # measured, neutralized
-    certificate_id: uuid.UUID | None
+    certificate_id: uuid.UUID | None  # the valid certificate: the final one after a true-up
     created_at: dt.datetime
-    inputs: dict[str, Any]
+    inputs: dict[str, Any]  # as first submitted
+    # The estimate, when actual figures have replaced it in ``footprint``
+    estimate: FootprintOut | None = None
+    actual_inputs: dict[str, Any] | None = None
+    actuals_submitted_at: dt.datetime | None = None
+    # Neutralised on the estimate (pre-event) and the actual figures not yet submitted
+    awaiting_actuals: bool = False
+    true_up: TrueUpOut | None = None
 
 
 class EventPage(msgspec.Struct):
@@ -87,13 +124,19 @@ class EventPage(msgspec.Struct):
 class CertificateOut(msgspec.Struct):
     id: uuid.UUID
     number: str
-    status: str  # valid, cancelled
+    # valid; cancelled (by an administrator, with a reason); superseded (an event's
+    # estimate certificate once its final one is issued)
+    status: str
     sha256: str  # of the canonical JSON of ``content``
     content: dict[str, Any]
     issued_at: dt.datetime
     url: str
     cancel_reason: str | None = None
-    replaced_by: uuid.UUID | None = None
+    replaced_by: uuid.UUID | None = None  # the certificate that replaced or superseded it
+    replaced_by_url: str | None = None
+    # An event's: estimated (neutralised before it ended) or actual; none for compliance
+    basis: str | None = None
+    superseded_at: dt.datetime | None = None
 
 
 class CertificateCancellationIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

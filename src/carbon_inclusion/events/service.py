@@ -1,10 +1,19 @@
 """Event footprints, neutralisation by retiring credits, compliance offsets, certificates.
 
 A footprint is scored line by line by the footprint methodology in force on the event's
-first day (``seed/footprints/``, the rules engine as for behaviours): travel legs, room
-nights, meals, venue electricity, materials and waste each become a line of a category and a
-quantity. Neutralising retires at least the footprint in whole tonnes of the organisation's
-held credits and issues the certificate, all in one transaction under the registry lock.
+first day (``seed/footprints/``, the rules engine as for behaviours): travel legs (both ways
+unless one-way), room nights, meals, venue electricity, fuel and heat, materials and waste
+each become a line of a category and a quantity. Figures recorded on or before the event's
+last day (programme time) are an estimate; after it, actual.
+
+Neutralising retires at least the footprint in whole tonnes of the organisation's held
+credits and issues the certificate, all in one transaction under the registry lock. Before
+the event has ended that is a ``pre-event`` neutralisation on the estimate (the certificate
+says so); after it, only actual figures can be neutralised (the final certificate). The
+actual figures of an estimated event are submitted once after it ends
+(``submit_actuals``): when it was neutralised pre-event, the shortfall is retired with them
+and the final certificate supersedes the estimate's; a surplus stays retired (nothing is
+ever un-retired) and the final certificate calls it voluntary (``core.footprint.true_up``).
 """
 
 from __future__ import annotations
@@ -17,64 +26,28 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from carbon_inclusion import rules
 from carbon_inclusion.accounts import repository as accounts
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
-from carbon_inclusion.common.idempotency import check_replay, digest_of
+from carbon_inclusion.common.idempotency import check_replay, digest_of, request_hash
 from carbon_inclusion.common.pagination import decode_one, page
-from carbon_inclusion.common.periods import local_midnight, programme_day
+from carbon_inclusion.common.periods import programme_day
 from carbon_inclusion.core import footprint
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
 from carbon_inclusion.events import certificates
 from carbon_inclusion.events import repository as repo
+from carbon_inclusion.events.footprints import Scorer, check_event, check_figures, event_out
 from carbon_inclusion.events.schemas import (
     CertificateOut,
     ComplianceIn,
+    EventFiguresIn,
     EventIn,
     EventOut,
     EventPage,
-    FootprintOut,
-    LineOut,
-    SourceOut,
 )
 from carbon_inclusion.ids import uuid7
-from carbon_inclusion.methodologies import repository as methodologies
 from carbon_inclusion.registry.service import lock, retire, tonnes_in
 from carbon_inclusion.settings import Settings
-
-MAX_KM = Decimal(40_000)
-MAX_AMOUNT = Decimal(1_000_000_000)
-
-
-def footprint_lines(body: EventIn) -> list[footprint.Line]:
-    """(source, category, quantity, field) for each non-zero part of the event."""
-    return footprint.lines_of(
-        travel=[(leg.mode, leg.distance_km, leg.people) for leg in body.travel],
-        hotel_room_nights=body.hotel_room_nights, meals=body.meals,
-        vegetarian_meals=body.vegetarian_meals, electricity_kwh=body.electricity_kwh,
-        materials=[(m.material, m.kg) for m in body.materials], waste_kg=body.waste_kg)
-
-
-def check_event(body: EventIn, today: dt.date) -> None:
-    errors = []
-    if body.ends_on < body.starts_on:
-        errors.append(FieldError("ends_on", "is before starts_on"))
-    if body.starts_on < today - dt.timedelta(days=366):
-        errors.append(FieldError("starts_on", "is more than a year ago"))
-    for i, leg in enumerate(body.travel):
-        if not leg.distance_km.is_finite() or not 0 < leg.distance_km <= MAX_KM:
-            errors.append(FieldError(f"travel[{i}].distance_km", "must be above 0 and at "
-                                                                 "most 40000 km"))
-    for i, m in enumerate(body.materials):
-        if not m.kg.is_finite() or not 0 < m.kg <= MAX_AMOUNT:
-            errors.append(FieldError(f"materials[{i}].kg", "must be above 0 and at most 10^9"))
-    for name in ("electricity_kwh", "waste_kg"):
-        value = getattr(body, name)
-        if not value.is_finite() or not 0 <= value <= MAX_AMOUNT:
-            errors.append(FieldError(name, "must be from 0 to 10^9"))
-    if errors:
-        raise InvalidInput("The event's footprint cannot be worked out.", errors=errors)
 
 
 class EventService:
@@ -85,52 +58,22 @@ class EventService:
         self.base_url = settings.public_url
         self.operator = settings.programme_operator
         self.compliance_cap = settings.compliance_offset_cap
-        self._compiled: dict[str, rules.CompiledMethodology] = {}
+        self.scorer = Scorer(settings.tz)
 
     # --- footprints -----------------------------------------------------------------------
 
     async def create(self, organisation_id: uuid.UUID, user_id: uuid.UUID,
                      body: EventIn) -> EventOut:
-        check_event(body, programme_day(self.clock.now(), self.tz))
+        today = programme_day(self.clock.now(), self.tz)
+        check_event(body, today)
         async with self.db.connect() as conn:
-            found = await methodologies.footprint_in_force(
-                conn, local_midnight(body.starts_on, self.tz))
-            if found is None:
-                raise InvalidInput.field("starts_on", "no footprint methodology is in force "
-                                         "on this day", code="no_footprint_methodology")
-            version, document = found
-            methodology = self._compiled.get(version.sha256)
-            if methodology is None:
-                methodology = rules.compile_methodology(rules.load_document(document))
-                self._compiled[version.sha256] = methodology
-            lines, errors = [], []
-            for source, category, quantity, field in footprint_lines(body):
-                try:
-                    e = methodology.evaluate({"category": category, "quantity": str(quantity)},
-                                             "partner_verified")
-                except rules.InputError as exc:
-                    errors += [FieldError(field, f"{x.message} (as {category} "
-                                                 f"{quantity})") for x in exc.errors]
-                    continue
-                lines.append({"source": source, "category": category,
-                              "quantity": str(quantity), "grams": str(e.reduction_g),
-                              "field": field})
-            if errors:
-                raise InvalidInput("The event's footprint cannot be worked out.",
-                                   errors=errors)
-            breakdown = footprint.breakdown((line["source"], Decimal(line["grams"]))
-                                            for line in lines)
+            scored = await self.scorer.score(conn, body, body.starts_on)
             event_id = uuid7()
-            await repo.insert_event(conn, {
+            await repo.insert_event(conn, scored.values() | {
                 "id": event_id, "o": organisation_id, "name": body.name,
                 "starts_on": body.starts_on, "ends_on": body.ends_on, "venue": body.venue,
-                "attendees": body.attendees,
-                "inputs": msgspec.json.encode(body).decode(),
-                "lines": msgspec.json.encode(lines).decode(),
-                "breakdown": msgspec.json.encode(
-                    {k: str(v) for k, v in breakdown.items()}).decode(),
-                "total": footprint.total(breakdown), "mid": version.id,
-                "code": version.code, "v": version.version, "by": user_id})
+                "attendees": body.attendees, "inputs": msgspec.json.encode(body).decode(),
+                "basis": "actual" if today > body.ends_on else "estimated", "by": user_id})
             return await self._event(conn, organisation_id, event_id)
 
     async def get(self, organisation_id: uuid.UUID, event_id: uuid.UUID) -> EventOut:
@@ -143,50 +86,127 @@ class EventService:
         async with self.db.engine.connect() as conn:
             rows = await repo.event_page(conn, organisation_id, after, limit + 1)
         shown, next_cursor = page(rows, limit, lambda r: (r.id,))
-        return EventPage([_event_out(r) for r in shown], next_cursor)
+        return EventPage([event_out(r) for r in shown], next_cursor)
 
     async def _event(self, conn: AsyncConnection, organisation_id: uuid.UUID,
                      event_id: uuid.UUID) -> EventOut:
         r = await repo.event(conn, organisation_id, event_id)
         if r is None:  # another organisation's event is not there, as far as you know
             raise NotFound("No such event.")
-        return _event_out(r)
+        return event_out(r)
 
     # --- neutralising ---------------------------------------------------------------------
 
     async def neutralize(self, organisation_id: uuid.UUID, user_id: uuid.UUID,
                          event_id: uuid.UUID) -> tuple[CertificateOut, bool]:
         """Retire credits covering the footprint and certify it; ``(certificate, new)``.
-        Asked again, it answers the certificate already issued."""
+        Before the event has ended, on its estimate (``pre-event``); after it, on actual
+        figures only (the final certificate). Asked again, it answers the certificate
+        already issued."""
         async with self.db.connect() as conn:
             await lock(conn)
             event = await self._event(conn, organisation_id, event_id)
             if event.status == "neutralized":
                 cert = await repo.latest_certificate_of_event(conn, event_id)
                 return await self._certificate(conn, cert), False
+            over = programme_day(self.clock.now(), self.tz) > event.ends_on
+            if over and event.footprint.basis != "actual":
+                raise Conflict(
+                    f"The event ended on {event.ends_on}: submit its actual figures (POST "
+                    f"/v1/events/{event_id}/actuals), then neutralise them.",
+                    code="actuals_required")
             needed = event.footprint.credits_needed
             if needed == 0:
                 raise Conflict("This event's footprint is zero: there is nothing to "
                                "neutralise.", code="nothing_to_neutralize")
-            held = await tonnes_in(conn, "held", organisation_id)
-            if held < needed:
-                raise Conflict(f"Neutralising needs {needed} t; the organisation holds "
-                               f"{held} t.", code="insufficient_credits", needed_t=needed,
-                               held_t=held, shortfall_t=needed - held)
+            await _require_held(conn, organisation_id, needed)
             organisation = await _organisation(conn, organisation_id)
-            purpose = {"kind": "event", "organisation": organisation, "event": {
-                "id": str(event.id), "name": event.name,
-                "starts_on": event.starts_on.isoformat(), "ends_on": event.ends_on.isoformat(),
-                "venue": event.venue, "attendees": event.attendees,
-                "footprint_g": str(event.footprint.total_g),
-                "footprint_t": str(event.footprint.total_t),
-                "methodology_code": event.footprint.methodology_code,
-                "methodology_version": event.footprint.methodology_version,
-                "breakdown": [{"source": s.source, "grams": str(s.grams)}
-                              for s in event.footprint.breakdown]}}
+            if over:
+                purpose, stage = certificates.final_purpose(organisation, event), "post_event"
+            else:
+                purpose = certificates.estimate_purpose(organisation, event)
+                stage = "pre_event"
             cert_id = await self._retire_and_certify(conn, organisation_id, user_id, needed,
-                                                     purpose, event_id=event_id)
+                                                     purpose, event_id=event_id, stage=stage)
             return await self._certificate(conn, cert_id), True
+
+    async def submit_actuals(self, organisation_id: uuid.UUID, user_id: uuid.UUID,
+                             event_id: uuid.UUID, key: str, body: EventFiguresIn
+                             ) -> tuple[EventOut, bool]:
+        """Record the actual figures of an event measured on estimates, once it has ended;
+        ``(event, first)``. When it was neutralised pre-event, true it up in the same
+        transaction: retire the shortfall (409 ``insufficient_credits`` changes nothing)
+        and issue the final certificate, superseding the estimate's. The same
+        Idempotency-Key and body answers the event again; nothing is applied twice."""
+        check_figures(body)
+        digest = request_hash(msgspec.to_builtins(body))
+        async with self.db.connect() as conn:
+            await lock(conn)  # one at a time, in the registry's order
+            event = await self._event(conn, organisation_id, event_id)
+            done = await repo.actuals_request(conn, event_id)
+            if done is not None:
+                if done.idempotency_key == key:
+                    check_replay(done.request_hash, digest, "event's actual figures")
+                    return event, False
+                raise Conflict("The actual figures of this event were submitted already, "
+                               f"at {event.actuals_submitted_at}.",
+                               code="actuals_already_submitted")
+            today = programme_day(self.clock.now(), self.tz)
+            if today <= event.ends_on:
+                raise Conflict(f"The event ends on {event.ends_on}: its actual figures can be "
+                               f"submitted from {event.ends_on + dt.timedelta(days=1)}.",
+                               code="event_not_over", ends_on=event.ends_on.isoformat())
+            if event.footprint.basis == "actual":
+                raise Conflict("This event was recorded after it ended: its figures are "
+                               "the actual ones already.", code="already_actual")
+            scored = await self.scorer.score(conn, body, event.starts_on)
+            await repo.insert_actuals(conn, scored.values() | {
+                "e": event_id, "attendees": body.attendees,
+                "inputs": msgspec.json.encode(body).decode(), "key": key, "hash": digest,
+                "by": user_id, "now": self.clock.now()})
+            if event.awaiting_actuals:
+                await self._true_up(conn, organisation_id, user_id, event_id)
+            return await self._event(conn, organisation_id, event_id), True
+
+    async def _true_up(self, conn: AsyncConnection, organisation_id: uuid.UUID,
+                       user_id: uuid.UUID, event_id: uuid.UUID) -> None:
+        """Settle a pre-event neutralisation against the actual figures just stored."""
+        event = await self._event(conn, organisation_id, event_id)
+        retirements = await repo.event_retirements(conn, event_id)
+        estimate_t = sum(r.quantity_t for r in retirements if r.stage == "pre_event")
+        settled = footprint.true_up(estimate_t, event.footprint.total_g)
+        if settled.additional_t:
+            await _require_held(conn, organisation_id, settled.additional_t)
+        standing = await repo.valid_certificates_of_event(conn, event_id)
+        estimate = standing[-1] if standing else await repo.certificate(
+            conn, await repo.latest_certificate_of_event(conn, event_id))
+        assert event.estimate is not None  # actual figures are stored: the estimate moved
+        true_up = {"estimated_g": str(event.estimate.total_g),
+                   "actual_g": str(event.footprint.total_g), "needed_t": settled.needed_t,
+                   "retired_for_estimate_t": estimate_t,
+                   "additionally_retired_t": settled.additional_t,
+                   "voluntary_surplus_t": settled.surplus_t,
+                   "estimate_certificate_id": str(estimate.id) if standing else None}
+        purpose = certificates.final_purpose(
+            await _organisation(conn, organisation_id), event, true_up=true_up,
+            supersedes={"certificate_id": str(estimate.id), "number": estimate.number}
+            if standing else None)
+        serials = list(estimate.content["retired"]["serials"])
+        retirement_id = next(r.id for r in retirements if r.stage == "pre_event")
+        if settled.additional_t:
+            retirement_id = uuid7()
+            await repo.insert_retirement(conn, {
+                "id": retirement_id, "o": organisation_id, "kind": "event", "e": event_id,
+                "stage": "true_up", "q": settled.additional_t, "key": None, "by": user_id,
+                "p": msgspec.json.encode(purpose).decode()})
+            serials += await retire(conn, organisation_id, settled.additional_t, retirement_id)
+        purpose["retirement_ids"] = [str(r.id) for r in retirements] + (
+            [str(retirement_id)] if settled.additional_t else [])
+        final_id = uuid7()
+        for old in standing:  # before the final one: one valid certificate per retirement
+            await repo.supersede_certificate(conn, old.id, final_id, self.clock.now())
+        await self._certify(conn, retirement_id, purpose, estimate_t + settled.additional_t,
+                            serials, cert_id=final_id)
 
     async def offset_compliance(self, organisation_id: uuid.UUID, user_id: uuid.UUID,
                                 key: str, body: ComplianceIn) -> tuple[CertificateOut, bool]:
@@ -232,9 +252,10 @@ class EventService:
     async def _retire_and_certify(self, conn: AsyncConnection, organisation_id: uuid.UUID,
                                   user_id: uuid.UUID, quantity: int, purpose: dict[str, Any],
                                   *, event_id: uuid.UUID | None = None,
-                                  key: str | None = None) -> uuid.UUID:
+                                  key: str | None = None, stage: str | None = None
+                                  ) -> uuid.UUID:
         retirement_id = uuid7()
-        await repo.insert_retirement(conn, {"key": key,
+        await repo.insert_retirement(conn, {"key": key, "stage": stage,
             "id": retirement_id, "o": organisation_id, "kind": purpose["kind"], "e": event_id,
             "q": quantity, "p": msgspec.json.encode(purpose).decode(), "by": user_id})
         serials = await retire(conn, organisation_id, quantity, retirement_id)
@@ -242,8 +263,9 @@ class EventService:
 
     async def _certify(self, conn: AsyncConnection, retirement_id: uuid.UUID,
                        purpose: dict[str, Any], quantity: int,
-                       serials: list[dict[str, Any]]) -> uuid.UUID:
-        cert_id = uuid7()
+                       serials: list[dict[str, Any]], *, cert_id: uuid.UUID | None = None
+                       ) -> uuid.UUID:
+        cert_id = cert_id or uuid7()
         now = self.clock.now()
         year = programme_day(now, self.tz).year
         seq = await repo.certificates_numbered(conn, f"CQTHT-C-{year}-") + 1
@@ -271,9 +293,12 @@ class EventService:
         r = await repo.certificate(conn, cert_id)
         if r is None:
             raise NotFound("No such certificate.")
-        return CertificateOut(id=r.id, number=r.number, status=r.status, sha256=r.sha256,
-                              content=r.content, issued_at=r.issued_at, url=self._url(r.id),
-                              cancel_reason=r.cancel_reason, replaced_by=r.replaced_by)
+        return CertificateOut(
+            id=r.id, number=r.number, status=r.status, sha256=r.sha256, content=r.content,
+            issued_at=r.issued_at, url=self._url(r.id), cancel_reason=r.cancel_reason,
+            replaced_by=r.replaced_by,
+            replaced_by_url=self._url(r.replaced_by) if r.replaced_by else None,
+            basis=r.content.get("basis"), superseded_at=r.superseded_at)
 
     async def cancel(self, cert_id: uuid.UUID, reason: str, *, reissue: bool
                      ) -> CertificateOut:
@@ -284,6 +309,10 @@ class EventService:
             r = await repo.certificate(conn, cert_id, for_update=True)
             if r is None:
                 raise NotFound("No such certificate.")
+            if r.status == "superseded":
+                raise Conflict("This certificate is superseded by the event's final one; "
+                               "cancel that instead.", code="superseded",
+                               replaced_by=str(r.replaced_by))
             if r.status != "valid":
                 raise Conflict("This certificate is already cancelled.",
                                code="already_cancelled")
@@ -308,35 +337,28 @@ class EventService:
 
     def html(self, cert: CertificateOut) -> str:
         return certificates.render_html(cert.content, cert.sha256, cert.status, cert.url,
-                                        tz=self.tz, operator=self.operator)
+                                        tz=self.tz, operator=self.operator,
+                                        replaced_by_url=cert.replaced_by_url)
 
     def pdf(self, cert: CertificateOut) -> bytes:
         return certificates.render_pdf(cert.content, cert.sha256, cert.status, cert.url,
-                                       tz=self.tz, operator=self.operator)
-
-
-def _event_out(r: Any) -> EventOut:
-    total = Decimal(r.total_g)
-    breakdown = [SourceOut(s, Decimal(g), footprint.share(Decimal(g), total))
-                 for s, g in sorted(r.breakdown.items(), key=lambda x: -Decimal(x[1]))]
-    return EventOut(
-        id=r.id, name=r.name, starts_on=r.starts_on, ends_on=r.ends_on, venue=r.venue,
-        attendees=r.attendees, status="neutralized" if r.neutralized else "measured",
-        certificate_id=r.certificate_id, created_at=r.created_at, inputs=r.inputs,
-        footprint=FootprintOut(
-            total_g=total, total_t=footprint.tonnes(total),
-            credits_needed=credits_for(total), methodology_code=r.methodology_code,
-            methodology_version=r.methodology_version, breakdown=breakdown,
-            lines=[LineOut(x["source"], x["category"], Decimal(x["quantity"]),
-                           Decimal(x["grams"]), x["field"]) for x in r.lines]))
-
-
-credits_for = footprint.credits_needed
+                                       tz=self.tz, operator=self.operator,
+                                       replaced_by_url=cert.replaced_by_url)
 
 
 def _asked(quantity_t: int, year: int, emissions_t: Decimal) -> bytes:
     """What a compliance offset asked for, as the digest its replay is compared by."""
     return digest_of(f"{quantity_t}:{year}:{emissions_t.normalize()}")
+
+
+async def _require_held(conn: AsyncConnection, organisation_id: uuid.UUID, needed: int) -> None:
+    """409 ``insufficient_credits`` (with the shortfall) unless the organisation holds
+    ``needed`` credits."""
+    held = await tonnes_in(conn, "held", organisation_id)
+    if held < needed:
+        raise Conflict(f"This needs {needed} t; the organisation holds {held} t.",
+                       code="insufficient_credits", needed_t=needed, held_t=held,
+                       shortfall_t=needed - held)
 
 
 async def _organisation(conn: AsyncConnection, organisation_id: uuid.UUID) -> dict[str, str]:

@@ -32,6 +32,10 @@ from carbon_inclusion.web.idempotency import REPLAY_HEADERS, IdempotencyKey, cre
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
 
+# Administrators and verifiers see every batch; they may ask for one status.
+StatusFilter = Annotated[BatchStatus | None, QueryParameter(
+    description="Only batches in this status")]
+
 
 class AdminRegistryController(Controller):
     path = "/v1/admin"
@@ -59,8 +63,7 @@ class AdminRegistryController(Controller):
     @get("/credit-batches", operation_id="listAllCreditBatches", responses=problems(401, 403),
          summary="Every batch, whatever its status, newest first")
     async def list_batches(self, batches: NamedDependency[BatchService],
-                           status: Annotated[BatchStatus | None, QueryParameter(
-                               description="Only batches in this status")] = None,
+                           status: StatusFilter = None,
                            limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> BatchPage:
         return await batches.batches(status=status, limit=check_limit(limit), cursor=cursor)
 
@@ -142,8 +145,7 @@ class VerifierBatchController(Controller):
     @get("/", operation_id="listBatchesToVerify", responses=problems(401, 403),
          summary="Batches, newest first; `status=proposed` for those waiting for a verifier")
     async def list_batches(self, batches: NamedDependency[BatchService],
-                           status: Annotated[BatchStatus | None, QueryParameter(
-                               description="Only batches in this status")] = None,
+                           status: StatusFilter = None,
                            limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> BatchPage:
         return await batches.batches(status=status, limit=check_limit(limit), cursor=cursor)
 

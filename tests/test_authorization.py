@@ -22,7 +22,7 @@ import pytest
 from carbon_inclusion.openapi_doc import render_openapi
 from tests.behaviours.conftest import Partner, bind, card, claim, days_ago
 from tests.events.test_events import EVENT
-from tests.registry.conftest import credit, methodology, vintage
+from tests.registry.conftest import credit, issue_batch, methodology, vintage
 from tests.rewards.conftest import grant, make_reward, redeem
 
 __all__ = ["methodology"]  # a fixture
@@ -42,7 +42,10 @@ ACCESS = {
     "POST /v1/admin/certificates/{certificate_id}/cancel": ADMIN,
     "POST /v1/admin/challenges": ADMIN,
     "POST /v1/admin/challenges/settle": ADMIN,
+    "GET /v1/admin/credit-batches": ADMIN,
     "POST /v1/admin/credit-batches": ADMIN,
+    "GET /v1/admin/credit-batches/{batch_id}": ADMIN,
+    "POST /v1/admin/credit-batches/{batch_id}/issue": ADMIN,
     "POST /v1/admin/credit-cancellations": ADMIN,
     "GET /v1/admin/methodologies": ADMIN,
     "POST /v1/admin/methodologies": ADMIN,
@@ -126,6 +129,10 @@ ACCESS = {
     "GET /v1/registry/serials/{serial}": PUBLIC,
     "GET /v1/rewards": PUBLIC,
     "GET /v1/rewards/{reward_id}": PUBLIC,
+    "GET /v1/verifier/batches": VERIFIER,
+    "GET /v1/verifier/batches/{batch_id}": VERIFIER,
+    "POST /v1/verifier/batches/{batch_id}/verify": VERIFIER,
+    "POST /v1/verifier/batches/{batch_id}/return": VERIFIER,
     "GET /v1/wallet": CITIZEN,
     "GET /v1/wallet/entries": CITIZEN,
 }
@@ -225,7 +232,7 @@ async def two_partners(client, admin) -> tuple[Partner, Partner]:
 
 
 async def test_no_one_reaches_another_owners_objects(
-        app, client, admin, make_citizen, make_user, two_partners, methodology):
+        app, client, admin, verifier, make_citizen, make_user, two_partners, methodology):
     p, q = two_partners
     a, b = await make_citizen(), await make_citizen()
     orgs = []
@@ -245,9 +252,7 @@ async def test_no_one_reaches_another_owners_objects(
     # X's event and order (of one fresh tonne).
     event = (await client.post("/v1/events/", headers=x.headers, json=EVENT)).json()
     await credit(app, a.id, methodology, "1000000", 1)
-    issued = await client.post("/v1/admin/credit-batches", headers=admin.headers,
-                               json=vintage(methodology))
-    assert issued.status_code == 201, issued.text
+    await issue_batch(client, admin, verifier, vintage(methodology))
     order = (await client.post("/v1/orders", json={"quantity_t": 1}, headers={
         **x.headers, "Idempotency-Key": "o-" + secrets.token_hex(8)})).json()
     ids = {"behaviour_id": behaviour["id"], "binding_id": binding["id"],

@@ -2,7 +2,8 @@
 
 A real API process, on a database of its own (what the fuzzer creates never reaches the
 other suites), is asked every operation with generated valid and invalid inputs, as an
-anonymous caller and signed in as a citizen, an enterprise user and an administrator, and
+anonymous caller and signed in as a citizen, an enterprise user, an administrator and a
+verifier, and
 the partner routes also signed by a partner (the signature covers the very bytes sent). Every
 check schemathesis has must pass: no server error, every status and header documented,
 every body as its schema says, invalid input refused, authentication never ignored.
@@ -41,7 +42,7 @@ pytestmark = pytest.mark.slow
 # Asked by a signed-in caller these end the session the fuzzer is using (logout), or stream
 # until the client goes (SSE); their own tests cover them.
 SKIPPED = {("POST", "/v1/auth/logout"), ("GET", "/v1/me/events")}
-ROLES = ("anonymous", "citizen", "enterprise", "admin")
+ROLES = ("anonymous", "citizen", "enterprise", "admin", "verifier")
 
 
 def _config() -> SchemathesisConfig:
@@ -89,9 +90,17 @@ def headers(server) -> dict[str, dict[str, str]]:
     httpx.post(base + f"/v1/admin/organisations/{org.json()['id']}/users", headers=admin_auth,
                json={"phone": member, "password": PASSWORD, "nickname": "fuzz-org"}
                ).raise_for_status()
+    body = httpx.post(base + "/v1/admin/organisations", headers=admin_auth,
+                      json={"name": "模糊测试核证机构", "kind": "verification_body"})
+    body.raise_for_status()
+    checker = _phone()
+    httpx.post(base + f"/v1/admin/organisations/{body.json()['id']}/users", headers=admin_auth,
+               json={"phone": checker, "password": PASSWORD, "nickname": "fuzz-verifier"}
+               ).raise_for_status()
     return {"anonymous": {}, "admin": admin_auth,
             "citizen": {"Authorization": f"Bearer {_token(base, citizen)}"},
-            "enterprise": {"Authorization": f"Bearer {_token(base, member)}"}}
+            "enterprise": {"Authorization": f"Bearer {_token(base, member)}"},
+            "verifier": {"Authorization": f"Bearer {_token(base, checker)}"}}
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -48,9 +48,9 @@ def test_the_document_has_the_paginated_lists_we_know():
 
 
 @pytest.fixture
-async def callers(make_citizen, make_user, organisation):
+async def callers(make_citizen, make_user, organisation, verifier):
     return [None, await make_citizen(), await make_user("enterprise", organisation["id"]),
-            await make_user("admin")]
+            await make_user("admin"), verifier]
 
 
 async def _caller_for(client, callers, path):

@@ -32,6 +32,7 @@ async def test_the_demo_fills_an_empty_database_and_only_that(monkeypatch, setti
         report = json.loads(filled.stdout[filled.stdout.index("\n{") + 1:])  # not stderr
         assert report["citizens"] == 200 and report["partner_records"] > 5000
         assert report["batch_t"] >= 2 and report["certificate"].startswith("http")
+        assert report["batch_steps"] == ["proposed", "verified", "issued"]
         assert report["redemptions"] > 0
         verify = await asyncio.to_thread(runner.invoke, main, ["registry", "verify"])
         assert verify.exit_code == 0, verify.output

@@ -60,3 +60,41 @@ def test_0011_counts_bonus_points_as_earned_and_recomputes_wallets_both_ways(sto
         assert asyncio.run(_bonus(url, owner))[1:] == (10, 10)  # the new trigger
         command.downgrade(alembic_config(url), "0010")
         assert asyncio.run(_wallet(url, owner)) == (10, 0)
+
+
+async def _sql(database_url: str, sql: str, params: dict | None = None) -> list:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            result = await conn.execute(text(sql), params or {})
+            return list(result.all()) if result.returns_rows else []
+    finally:
+        await engine.dispose()
+
+
+def test_0017_makes_earlier_batches_issued_and_takes_back_only_unissued_ones(storage):
+    """A batch issued before verification existed stays issued (by whoever created it, no
+    verifier); downgrading keeps it and drops batches that never were issued."""
+    admin = uuid.uuid4()
+    with fresh_database(storage.database_url) as url:
+        upgrade(url, "0016")
+        asyncio.run(_sql(url, """
+            INSERT INTO credit_batches (id, methodology_code, methodology_versions,
+                vintage_from, vintage_to, serial_prefix, first_serial, quantity, allocated_g,
+                carry_in_g, carry_out_g, behaviours, created_by)
+            VALUES (gen_random_uuid(), 'CQ-TRANSIT', '{1}', '2026-01-01', '2026-01-31',
+                    'CQTHT-TRANSIT-2026', 1, 1, 1000000, 0, 0, 0, :by)""", {"by": admin}))
+        upgrade(url, "0017")
+        rows = asyncio.run(_sql(url, "SELECT status, proposed_by, issued_by, issued_at, "
+                                     "created_at, verified_by FROM credit_batches"))
+        assert [(r.status, r.proposed_by, r.issued_by, r.issued_at == r.created_at,
+                 r.verified_by) for r in rows] == [("issued", admin, admin, True, None)]
+        asyncio.run(_sql(url, """
+            INSERT INTO credit_batches (id, methodology_code, methodology_versions,
+                vintage_from, vintage_to, status, quantity, allocated_g, carry_in_g,
+                carry_out_g, behaviours, proposed_by)
+            VALUES (gen_random_uuid(), 'CQ-TRANSIT', '{1}', '2026-02-01', '2026-02-28',
+                    'proposed', 1, 1000000, 0, 0, 0, :by)""", {"by": admin}))
+        command.downgrade(alembic_config(url), "0016")
+        rows = asyncio.run(_sql(url, "SELECT created_by, serial_prefix FROM credit_batches"))
+        assert [(r.created_by, r.serial_prefix) for r in rows] == [(admin, "CQTHT-TRANSIT-2026")]

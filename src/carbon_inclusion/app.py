@@ -78,11 +78,13 @@ from carbon_inclusion.privacy.routes import MyDataController, PrivacyNoticeContr
 from carbon_inclusion.privacy.service import PrivacyService
 from carbon_inclusion.ratelimit import RateLimiter
 from carbon_inclusion.redis_store import RedisStore
+from carbon_inclusion.registry.batches import BatchService
 from carbon_inclusion.registry.orders import OrderService
 from carbon_inclusion.registry.routes import (
     AdminRegistryController,
     OrderController,
     RegistryController,
+    VerifierBatchController,
 )
 from carbon_inclusion.registry.service import RegistryService
 from carbon_inclusion.rewards.routes import (
@@ -140,6 +142,7 @@ ROUTE_HANDLERS = [
     ChallengeJoinController,
     AdminRegistryController,
     RegistryController,
+    VerifierBatchController,
     OrderController,
     EventController,
     ComplianceController,
@@ -167,6 +170,7 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
     challenges = ChallengeService(db, settings, notifier, clock)
     registry = RegistryService(db, settings, clock, behaviours=behaviours_repository,
                                certificate_of=events_repository.valid_certificate_of)
+    batches = BatchService(db, settings, registry, clock, behaviours=behaviours_repository)
     orders = OrderService(db, settings, clock)
     events = EventService(db, settings, clock)
     behaviours = BehaviourService(
@@ -197,6 +201,7 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
             "badges": badges,
             "challenges": challenges,
             "registry": registry,
+            "batches": batches,
             "orders": orders,
             "events": events,
         }
@@ -230,6 +235,8 @@ TAGS = {
     "privacy": "Personal data (PIPL): the privacy notice and consent to it, export of "
     "one's own data and deletion of one's account.",
     "admin": "Programme administration; administrators only.",
+    "verifier": "Independent verification bodies (核证机构): checking proposed credit "
+    "batches; verifiers only.",
     "operations": "Health, readiness and metrics of the service.",
 }
 
@@ -337,6 +344,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             "badges": _from_state("badges"),
             "challenges": _from_state("challenges"),
             "registry": _from_state("registry"),
+            "batches": _from_state("batches"),
             "orders": _from_state("orders"),
             "events": _from_state("events"),
             "principal": Provide(current_principal, sync_to_thread=False),

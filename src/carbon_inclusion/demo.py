@@ -4,8 +4,11 @@
 calls: 200 citizens across Chongqing's districts bind metro, charging and waste-station
 cards; the three partners push a month of signed-for records, and citizens report some bus
 trips themselves; points buy coupons; badges and leaderboards follow; one batch of credits is
-issued from the month's transit reductions; an enterprise buys some, measures a forum's
-footprint and neutralises it, and the certificate's URL is printed. Random but repeatable
+made from the month's verified transit reductions (the metro's records; the citizens' own
+unreviewed reports earn points but stay out) and goes proposed (the administrator) →
+verified (a verifier of a demo verification body) → issued (the administrator); an
+enterprise buys some, measures a forum's footprint and neutralises it, and the
+certificate's URL is printed. Random but repeatable
 (a fixed seed). Not for production: it refuses there.
 """
 
@@ -27,14 +30,14 @@ from carbon_inclusion.common.periods import programme_day
 from carbon_inclusion.errors import Conflict
 from carbon_inclusion.events.schemas import EventIn
 from carbon_inclusion.partners.service import AuthenticatedPartner
-from carbon_inclusion.registry.schemas import BatchIn, OrderIn
+from carbon_inclusion.registry.schemas import BatchIn, OrderIn, VerificationIn
 from carbon_inclusion.rewards.schemas import RedeemIn
 from carbon_inclusion.settings import Settings
 
 CITIZENS = 200
 DAYS = 28
 PASSWORD = "Demo-carbon-2026"  # noqa: S105 - printed for the local demo; refused in production
-ADMIN_PHONE, ENTERPRISE_PHONE = "13900000001", "13900000002"
+ADMIN_PHONE, ENTERPRISE_PHONE, VERIFIER_PHONE = "13900000001", "13900000002", "13900000003"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 GIVEN = ["绿行", "低碳", "清风", "山城", "江畔", "晨跑", "骑士", "小树", "青苔", "云雾"]
 
@@ -130,9 +133,18 @@ async def fill(state: Any, settings: Settings, seed_dir: Path) -> dict[str, Any]
 
     start = max(today - dt.timedelta(days=DAYS), (today - dt.timedelta(days=1)).replace(
         month=1, day=1))
-    batch = await state.registry.issue(admin.id, BatchIn(
+    proposed = await state.batches.propose(admin.id, BatchIn(
         methodology_code="CQ-TRANSIT", vintage_from=start,
         vintage_to=today - dt.timedelta(days=1)))
+    body = await state.accounts.create_organisation("重庆碳核证中心（演示）",
+                                                    kind="verification_body")
+    verifier = await state.accounts.create_user(role="verifier", phone=VERIFIER_PHONE,
+                                                password=PASSWORD, nickname="核证员",
+                                                organisation_id=body.id)
+    verified = await state.batches.verify(verifier.id, body.id, proposed.id, VerificationIn(
+        statement="演示核证：抽查地铁运营方记录与方法学 CQ-TRANSIT 计算一致，未发现问题。"))
+    batch = await state.batches.issue(admin.id, proposed.id)
+    assert batch.serials is not None
 
     org = await state.accounts.create_organisation("重庆两江绿色会展有限公司")
     buyer = await state.accounts.create_user(role="enterprise", phone=ENTERPRISE_PHONE,
@@ -157,8 +169,10 @@ async def fill(state: Any, settings: Settings, seed_dir: Path) -> dict[str, Any]
         "redemptions": redeemed, "batch": f"{batch.serials.first} … {batch.serials.last}",
         "batch_t": batch.quantity, "event_footprint_t": str(forum.footprint.total_t),
         "certificate": certificate.url if certificate else None,
+        "batch_steps": [proposed.status, verified.status, batch.status],
         "sign_in": {"admin": ADMIN_PHONE, "enterprise": ENTERPRISE_PHONE,
-                    "citizen": "13700000000", "password": PASSWORD},
+                    "verifier": VERIFIER_PHONE, "citizen": "13700000000",
+                    "password": PASSWORD},
     }
 
 

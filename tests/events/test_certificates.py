@@ -96,10 +96,11 @@ async def on_8203(settings):
     await application.state.redis.close()
 
 
-async def neutralised(on_8203, admin, citizen, methodology, org, event: dict) -> dict:
+async def neutralised(on_8203, admin, verifier, citizen, methodology, org, event: dict
+                      ) -> dict:
     application, client = on_8203
     made = (await client.post("/v1/events/", headers=org.headers, json=event)).json()
-    await buy(application, client, admin, citizen, methodology, org,
+    await buy(application, client, admin, verifier, citizen, methodology, org,
               made["footprint"]["credits_needed"])
     r = await client.post(f"/v1/events/{made['id']}/neutralize", headers=org.headers)
     assert r.status_code == 201, r.text
@@ -125,8 +126,8 @@ def svg_image(page: str) -> Image.Image:
 
 
 async def test_the_qr_code_scans_to_the_certificate_url_on_the_port_it_is_served_on(
-        on_8203, admin, citizen, methodology, org):
-    cert = await neutralised(on_8203, admin, citizen, methodology, org, SMALL)
+        on_8203, admin, verifier, citizen, methodology, org):
+    cert = await neutralised(on_8203, admin, verifier, citizen, methodology, org, SMALL)
     _, client = on_8203
     url = f"http://127.0.0.1:8203/v1/certificates/{cert['id']}"
     assert cert["url"] == url and cert["content"]["url"] == url
@@ -140,9 +141,9 @@ async def test_the_qr_code_scans_to_the_certificate_url_on_the_port_it_is_served
     assert 'width="240"' in html  # on screen, 240 px: large enough to scan off a monitor
 
 
-async def test_the_pdf_embeds_a_subset_of_its_cjk_font(on_8203, admin, citizen, methodology,
-                                                       org):
-    cert = await neutralised(on_8203, admin, citizen, methodology, org, SMALL)
+async def test_the_pdf_embeds_a_subset_of_its_cjk_font(on_8203, admin, verifier, citizen,
+                                                       methodology, org):
+    cert = await neutralised(on_8203, admin, verifier, citizen, methodology, org, SMALL)
     _, client = on_8203
     pdf = (await client.get(f"/v1/certificates/{cert['id']}/pdf")).content
     reader = PdfReader(io.BytesIO(pdf))
@@ -163,8 +164,8 @@ async def test_the_pdf_embeds_a_subset_of_its_cjk_font(on_8203, admin, citizen, 
 
 
 async def test_the_page_shows_tonnes_ranges_local_time_and_the_issuer(
-        on_8203, admin, citizen, methodology, org, settings):
-    one = await neutralised(on_8203, admin, citizen, methodology, org, SMALL)
+        on_8203, admin, verifier, citizen, methodology, org, settings):
+    one = await neutralised(on_8203, admin, verifier, citizen, methodology, org, SMALL)
     _, client = on_8203
     serials = one["content"]["retired"]["serials"]
     assert one["content"]["retired"]["quantity_t"] == 1 == len(serials)
@@ -180,7 +181,7 @@ async def test_the_page_shows_tonnes_ranges_local_time_and_the_issuer(
     assert settings.programme_operator in html and one["content"]["issuer"] == \
         settings.programme_operator
 
-    many = await neutralised(on_8203, admin, citizen, methodology, org, EVENT)
+    many = await neutralised(on_8203, admin, verifier, citizen, methodology, org, EVENT)
     html = (await client.get(f"/v1/certificates/{many['id']}/html")).text
     for s in many["content"]["retired"]["serials"]:
         assert s["first"] != s["last"]
@@ -188,8 +189,8 @@ async def test_the_page_shows_tonnes_ranges_local_time_and_the_issuer(
 
 
 async def test_the_certificate_url_answers_what_the_accept_header_asks_for(
-        on_8203, admin, citizen, methodology, org):
-    cert = await neutralised(on_8203, admin, citizen, methodology, org, SMALL)
+        on_8203, admin, verifier, citizen, methodology, org):
+    cert = await neutralised(on_8203, admin, verifier, citizen, methodology, org, SMALL)
     _, client = on_8203
     url = f"/v1/certificates/{cert['id']}"
     for accept, kind in [("application/pdf", "application/pdf"), ("text/html", "text/html"),

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from carbon_inclusion.rules import canonical_json
 from tests.behaviours.conftest import claim, days_ago
-from tests.registry.conftest import credit, methodology, vintage, whole_market
+from tests.registry.conftest import credit, issue_batch, methodology, vintage, whole_market
 
 __all__ = ["methodology"]  # the fixture, used by name
 
@@ -59,16 +59,14 @@ async def org(client, admin, make_user):
     return user
 
 
-async def buy(app, client, admin, citizen, methodology, buyer, tonnes: int) -> None:
+async def buy(app, client, admin, verifier, citizen, methodology, buyer, tonnes: int) -> None:
     """Issue ``tonnes`` from whole-tonne behaviours and sell them all to ``buyer``."""
     await credit(app, citizen.id, methodology, "1000000", tonnes)
-    batch = await client.post("/v1/admin/credit-batches", headers=admin.headers,
-                              json=vintage(methodology))
-    assert batch.status_code == 201, batch.text
+    batch = await issue_batch(client, admin, verifier, vintage(methodology))
     async with app.state.db.connect() as conn:  # only this batch is on the market here
         await conn.execute(text(
             "UPDATE credit_blocks SET state = 'cancelled', reason = 'test isolation' "
-            "WHERE state = 'available' AND batch_id <> :b"), {"b": batch.json()["id"]})
+            "WHERE state = 'available' AND batch_id <> :b"), {"b": batch["id"]})
     with whole_market(app):  # the buyer takes the whole market in one unpaid quote
         order = await client.post("/v1/orders", json={"quantity_t": tonnes}, headers={
             **buyer.headers, "Idempotency-Key": "order-" + secrets.token_hex(8)})
@@ -126,13 +124,13 @@ async def test_footprint_inputs_out_of_range_are_refused_and_change_nothing(clie
 
 
 async def test_neutralising_retires_whole_credits_and_certifies_them(
-        app, client, admin, citizen, methodology, org, make_user):
+        app, client, admin, verifier, citizen, methodology, org, make_user):
     event = (await client.post("/v1/events/", headers=org.headers, json=EVENT)).json()
     needed = event["footprint"]["credits_needed"]
     short = await client.post(f"/v1/events/{event['id']}/neutralize", headers=org.headers)
     assert short.status_code == 409 and short.json()["shortfall_t"] == needed
 
-    await buy(app, client, admin, citizen, methodology, org, needed + 2)
+    await buy(app, client, admin, verifier, citizen, methodology, org, needed + 2)
     answers = await asyncio.gather(*[client.post(f"/v1/events/{event['id']}/neutralize",
                                                  headers=org.headers) for _ in range(5)])
     assert sorted(r.status_code for r in answers) == [200] * 4 + [201]
@@ -173,9 +171,9 @@ async def test_neutralising_retires_whole_credits_and_certifies_them(
 
 
 async def test_the_certificate_is_public_as_json_html_and_a_pdf(
-        app, client, admin, citizen, methodology, org):
+        app, client, admin, verifier, citizen, methodology, org):
     event = (await client.post("/v1/events/", headers=org.headers, json=EVENT)).json()
-    await buy(app, client, admin, citizen, methodology, org,
+    await buy(app, client, admin, verifier, citizen, methodology, org,
               event["footprint"]["credits_needed"])
     cert = (await client.post(f"/v1/events/{event['id']}/neutralize",
                               headers=org.headers)).json()
@@ -212,9 +210,9 @@ async def test_the_certificate_is_public_as_json_html_and_a_pdf(
                                {"id": new["id"]})
 
 
-async def test_compliance_offsets_stay_under_the_cap(app, client, admin, citizen,
+async def test_compliance_offsets_stay_under_the_cap(app, client, admin, verifier, citizen,
                                                      methodology, org):
-    await buy(app, client, admin, citizen, methodology, org, 8)
+    await buy(app, client, admin, verifier, citizen, methodology, org, 8)
 
     async def offset(quantity, key=None):
         return await client.post("/v1/compliance-offsets/", json={

@@ -227,7 +227,7 @@ async def _verify(monkeypatch, database_url: str):
 
 
 async def test_deleting_an_account_erases_it_and_leaves_the_accounting_whole(
-        app, client, admin, make_citizen, methodology, org, monkeypatch, settings):
+        app, client, admin, verifier, make_citizen, methodology, org, monkeypatch, settings):
     citizen = await make_citizen()
     partner = await transit_partner(client, admin)
     ref = card()
@@ -235,7 +235,7 @@ async def test_deleting_an_account_erases_it_and_leaves_the_accounting_whole(
     assert (await partner.push([trip(ref, days_ago(2, hour=8))])).status_code == 200
     # The citizen's grams are in a batch, sold and retired on a certificate.
     event = (await client.post("/v1/events/", headers=org.headers, json=EVENT)).json()
-    await buy(app, client, admin, citizen, methodology, org,
+    await buy(app, client, admin, verifier, citizen, methodology, org,
               event["footprint"]["credits_needed"])
     cert = (await client.post(f"/v1/events/{event['id']}/neutralize",
                               headers=org.headers)).json()

@@ -1,9 +1,10 @@
-"""Registry fixtures: a methodology of the test's own, and credited reductions behind it.
+"""Registry fixtures: a methodology of the test's own, credited reductions behind it, and a
+batch's whole life (``issue_batch``).
 
 Tonnes of reductions are millions of grams: through the API that would be thousands of
 trips per test. The registry only reads credited behaviours, so these fixtures write them
-straight into ``behaviours`` (as the pipeline stores them), under a methodology code no other
-test uses, so each test pools only its own.
+straight into ``behaviours`` (as the pipeline stores a partner's verified record), under a
+methodology code no other test uses, so each test pools only its own.
 """
 
 from __future__ import annotations
@@ -61,6 +62,40 @@ async def credit(app, citizen_id: str, methodology: dict, grams: str, count: int
             "district": district, "mid": version.id, "code": methodology["code"],
             "v": version.version, "g": Decimal(grams), "n": count})
     return Decimal(grams) * count
+
+
+async def propose(client, admin, body: dict):
+    return await client.post("/v1/admin/credit-batches", headers=admin.headers, json=body)
+
+
+async def verify_batch(client, verifier, batch_id: str, statement: str | None = None):
+    return await client.post(f"/v1/verifier/batches/{batch_id}/verify",
+                             headers=verifier.headers,
+                             json={} if statement is None else {"statement": statement})
+
+
+async def return_batch(client, verifier, batch_id: str, findings: list[str]):
+    return await client.post(f"/v1/verifier/batches/{batch_id}/return",
+                             headers=verifier.headers, json={"findings": findings})
+
+
+async def issue(client, admin, batch_id: str):
+    return await client.post(f"/v1/admin/credit-batches/{batch_id}/issue",
+                             headers=admin.headers)
+
+
+async def issue_batch(client, admin, verifier, body: dict) -> dict:
+    """A batch through its whole life: proposed by ``admin``, verified by ``verifier`` (a
+    user of a verification body), issued by ``admin``; the issued batch."""
+    proposed = await propose(client, admin, body)
+    assert proposed.status_code == 201, proposed.text
+    assert proposed.json()["status"] == "proposed" and proposed.json()["serials"] is None
+    verified = await verify_batch(client, verifier, proposed.json()["id"])
+    assert verified.status_code == 200, verified.text
+    issued = await issue(client, admin, proposed.json()["id"])
+    assert issued.status_code == 200, issued.text
+    assert issued.json()["status"] == "issued"
+    return issued.json()
 
 
 def vintage(methodology: dict) -> dict:

@@ -1,4 +1,7 @@
-"""Issuing credits: whole tonnes, each gram in one batch, the remainder carried exactly."""
+"""Issuing credits: whole tonnes, each gram in one batch, the remainder carried exactly.
+
+The batch's life (proposed → verified or returned → issued) and which evidence is eligible
+are in test_lifecycle.py."""
 
 from __future__ import annotations
 
@@ -16,19 +19,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from carbon_inclusion.cli import main
 from carbon_inclusion.devservices import drop_database, ensure_database
 from tests.behaviours.conftest import SHANGHAI
-from tests.registry.conftest import LAST_YEAR, credit, vintage
-
-
-async def issue(client, admin, body: dict):
-    return await client.post("/v1/admin/credit-batches", headers=admin.headers, json=body)
+from tests.registry.conftest import LAST_YEAR, credit, issue_batch, propose, vintage
 
 
 async def test_whole_tonnes_are_issued_and_the_rest_is_carried_exactly(
-        app, client, admin, citizen, methodology):
+        app, client, admin, verifier, citizen, methodology):
     await credit(app, citizen.id, methodology, "1000.5", 2500)  # 2,501,250 g
-    first = await issue(client, admin, vintage(methodology))
-    assert first.status_code == 201, first.text
-    b = first.json()
+    b = await issue_batch(client, admin, verifier, vintage(methodology))
     method = methodology["code"].removeprefix("CQ-")
     assert b["serials"] == {"first": f"CQTHT-{method}-{LAST_YEAR}-000001",
                             "last": f"CQTHT-{method}-{LAST_YEAR}-000002", "quantity": 2}
@@ -39,12 +36,12 @@ async def test_whole_tonnes_are_issued_and_the_rest_is_carried_exactly(
                                            "grams": "2501250.000"}]
     assert b["provenance"]["by_month"][0]["key"] == f"{LAST_YEAR}-06"
 
-    nothing = await issue(client, admin, vintage(methodology))
+    nothing = await propose(client, admin, vintage(methodology))
     assert nothing.status_code == 409 and nothing.json()["code"] == "nothing_to_issue"
     assert Decimal(nothing.json()["available_g"]) == Decimal("501250")
 
     await credit(app, citizen.id, methodology, "1000", 500)  # + 500,000 g: 1,001,250 g
-    second = (await issue(client, admin, vintage(methodology))).json()
+    second = await issue_batch(client, admin, verifier, vintage(methodology))
     assert second["serials"]["first"].endswith("-000003") and second["quantity"] == 1
     assert (Decimal(second["carry_in_g"]), Decimal(second["carry_out_g"])) == (
         Decimal("501250"), Decimal("1250"))
@@ -72,12 +69,16 @@ async def test_whole_tonnes_are_issued_and_the_rest_is_carried_exactly(
     assert (await app.state.registry.verify()).ok
 
 
-async def test_concurrent_issuance_puts_no_gram_in_two_batches(
-        app, client, admin, citizen, methodology):
+async def test_concurrent_proposals_put_no_gram_in_two_batches(
+        app, client, admin, make_user, citizen, methodology):
+    """Ten administrators propose a batch of one vintage at once: one batch holds every
+    behaviour once; the others find it in progress."""
     total = await credit(app, citizen.id, methodology, "333.333", 9000)  # 2,999,997 g
-    answers = await asyncio.gather(*[issue(client, admin, vintage(methodology))
-                                     for _ in range(10)])
+    admins = [admin] + [await make_user("admin") for _ in range(9)]
+    answers = await asyncio.gather(*[propose(client, a, vintage(methodology))
+                                     for a in admins])
     assert sorted(r.status_code for r in answers) == [201] + [409] * 9
+    assert {r.json()["code"] for r in answers if r.status_code == 409} == {"batch_in_progress"}
     async with app.state.db.engine.connect() as conn:
         row = (await conn.execute(text("""
             SELECT count(*), count(DISTINCT a.behaviour_id), sum(a.grams)
@@ -102,13 +103,13 @@ async def test_a_batch_that_cannot_be_issued_is_refused_and_changes_nothing(
         (vintage(methodology) | {"methodology_code": "CQ-NOPE"}, "methodology_code"),
     ]
     for body, field in cases:
-        r = await issue(client, admin, body)
+        r = await propose(client, admin, body)
         assert r.status_code == 422, r.text
         assert field in {e["field"] for e in r.json()["errors"]}
     for body in ({"methodology_code": methodology["code"]},
                  vintage(methodology) | {"vintage_from": "last year"},
                  vintage(methodology) | {"extra": 1}):
-        assert (await issue(client, admin, body)).status_code == 422
+        assert (await propose(client, admin, body)).status_code == 422
     async with app.state.db.engine.connect() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM credit_batches WHERE "
                                       "methodology_code = :c"),
@@ -143,12 +144,12 @@ async def verify(monkeypatch, database_url: str):
 
 
 async def test_registry_verify_fails_on_a_corrupted_copy_of_the_data(
-        app, client, admin, citizen, methodology, monkeypatch, settings):
+        app, client, admin, verifier, citizen, methodology, monkeypatch, settings):
     """An operator's check of a restored backup: the copy is corrupted in ways the live
     database's own constraints forbid (they are dropped in the copy first), so what catches
     it is ``registry verify`` reading the data, not PostgreSQL refusing the write."""
     await credit(app, citizen.id, methodology, "1000000", 5)
-    batch = (await issue(client, admin, vintage(methodology))).json()
+    batch = await issue_batch(client, admin, verifier, vintage(methodology))
     assert (await verify(monkeypatch, settings.database_url)).exit_code == 0
     corruptions = {
         "serials add up": "UPDATE credit_blocks SET last_serial = last_serial - 1 "

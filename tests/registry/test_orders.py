@@ -7,15 +7,12 @@ import secrets
 
 from sqlalchemy import text
 
-from tests.registry.conftest import credit, vintage
+from tests.registry.conftest import credit, issue_batch, vintage
 
 
-async def issued(app, client, admin, citizen, methodology, tonnes: int) -> dict:
+async def issued(app, client, admin, verifier, citizen, methodology, tonnes: int) -> dict:
     await credit(app, citizen.id, methodology, "1000000", tonnes)
-    r = await client.post("/v1/admin/credit-batches", headers=admin.headers,
-                          json=vintage(methodology))
-    assert r.status_code == 201, r.text
-    return r.json()
+    return await issue_batch(client, admin, verifier, vintage(methodology))
 
 
 async def order(client, user, quantity, key: str | None = None):
@@ -44,9 +41,9 @@ async def release_all_available(app) -> None:
 
 
 async def test_thirty_organisations_racing_never_share_a_serial(
-        app, client, admin, citizen, methodology, make_user):
+        app, client, admin, verifier, citizen, methodology, make_user):
     await release_all_available(app)
-    batch = await issued(app, client, admin, citizen, methodology, 500)
+    batch = await issued(app, client, admin, verifier, citizen, methodology, 500)
     buyers = [await new_enterprise(client, admin, make_user) for _ in range(30)]
     answers = await asyncio.gather(*[order(client, b, 40) for b in buyers])
     statuses = sorted(r.status_code for r in answers)
@@ -66,9 +63,9 @@ async def test_thirty_organisations_racing_never_share_a_serial(
 
 
 async def test_an_order_is_paid_or_expires_and_others_never_see_it(
-        app, client, admin, citizen, methodology, make_user, enterprise, sole_buyer):
+        app, client, admin, verifier, citizen, methodology, make_user, enterprise, sole_buyer):
     await release_all_available(app)
-    await issued(app, client, admin, citizen, methodology, 10)
+    await issued(app, client, admin, verifier, citizen, methodology, 10)
     key = "order-" + secrets.token_hex(8)
     quote = await order(client, enterprise, 4, key)
     assert quote.status_code == 201, quote.text
@@ -134,9 +131,9 @@ async def test_bad_orders_are_refused_and_change_nothing(app, client, enterprise
 
 
 async def test_an_administrator_cancels_available_credits_with_a_reason(
-        app, client, admin, citizen, methodology, enterprise, sole_buyer):
+        app, client, admin, verifier, citizen, methodology, enterprise, sole_buyer):
     await release_all_available(app)
-    batch = await issued(app, client, admin, citizen, methodology, 10)
+    batch = await issued(app, client, admin, verifier, citizen, methodology, 10)
     prefix = batch["serials"]["first"].rsplit("-", 1)[0]
     r = await client.post("/v1/admin/credit-cancellations", headers=admin.headers, json={
         "first": f"{prefix}-000004", "last": f"{prefix}-000006", "reason": "double counted"})

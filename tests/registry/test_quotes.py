@@ -33,9 +33,9 @@ async def reserved_by(app, organisation_id: str) -> tuple[int, int]:
 
 
 async def test_twenty_racing_orders_of_one_organisation_stay_within_both_limits(
-        app, client, admin, citizen, methodology, make_user, organisation, enterprise):
+        app, client, admin, verifier, citizen, methodology, make_user, organisation, enterprise):
     await release_all_available(app)
-    await issued(app, client, admin, citizen, methodology, 100)
+    await issued(app, client, admin, verifier, citizen, methodology, 100)
     sizes = [15, 20, 10, 25] * 5  # 20 orders, 350 t asked of a 100 t market
     answers = await asyncio.gather(*[order(client, enterprise, q) for q in sizes])
     won = [r for r in answers if r.status_code == 201]
@@ -61,9 +61,9 @@ async def test_twenty_racing_orders_of_one_organisation_stay_within_both_limits(
 
 
 async def test_at_most_three_open_quotes_replays_answer_the_first_and_expired_ones_free_a_slot(
-        app, client, admin, citizen, methodology, organisation, enterprise):
+        app, client, admin, verifier, citizen, methodology, organisation, enterprise):
     await release_all_available(app)
-    await issued(app, client, admin, citizen, methodology, 20)
+    await issued(app, client, admin, verifier, citizen, methodology, 20)
     keys = [f"quote-{i}-{secrets.token_hex(4)}" for i in range(3)]
     first = [await order(client, enterprise, 1, k) for k in keys]
     assert [r.status_code for r in first] == [201] * 3
@@ -92,9 +92,9 @@ async def test_at_most_three_open_quotes_replays_answer_the_first_and_expired_on
 
 
 async def test_one_organisation_reserves_at_most_half_the_market_and_others_still_buy(
-        app, client, admin, citizen, methodology, make_user, enterprise):
+        app, client, admin, verifier, citizen, methodology, make_user, enterprise):
     await release_all_available(app)
-    await issued(app, client, admin, citizen, methodology, 10)
+    await issued(app, client, admin, verifier, citizen, methodology, 10)
     everything = await order(client, enterprise, 10)  # today: 201, and the market is gone
     assert everything.status_code == 409, everything.text
     body = everything.json()
@@ -111,11 +111,11 @@ async def test_one_organisation_reserves_at_most_half_the_market_and_others_stil
     assert (await order(client, other, 1)).json()["code"] == "insufficient_credits"
 
 
-async def test_the_last_credit_can_still_be_sold(app, client, admin, citizen, methodology,
+async def test_the_last_credit_can_still_be_sold(app, client, admin, verifier, citizen, methodology,
                                                  enterprise):
     """Half of one credit rounds down to none; the limit is at least one tonne."""
     await release_all_available(app)
-    await issued(app, client, admin, citizen, methodology, 1)
+    await issued(app, client, admin, verifier, citizen, methodology, 1)
     assert (await order(client, enterprise, 1)).status_code == 201
 
 

@@ -1,8 +1,9 @@
-"""A partner record never supersedes an app report whose grams are issued as credits."""
+"""A partner record never supersedes an app report whose grams are in a credit batch."""
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 
@@ -12,7 +13,8 @@ from sqlalchemy import text
 
 from carbon_inclusion.app import create_app
 from carbon_inclusion.common.clock import FixedClock
-from tests.behaviours.conftest import SHANGHAI, bind, card, claim, partner, trip
+from tests.behaviours.conftest import SHANGHAI, bind, card, claim, partner
+from tests.registry.conftest import issue, propose, verify_batch
 
 __all__ = ["partner"]  # the fixture, used by name
 
@@ -60,41 +62,62 @@ def days_ago(days: int, *, hour: int = 9) -> dt.datetime:
     return at
 
 
-async def test_an_issued_app_report_stays_and_the_partner_record_is_refused(
-        app, client, admin, citizen, partner):
+def charge(ref: str, occurred_at: dt.datetime, kwh: str = "30.00") -> dict:
+    return {"external_id": "c-" + secrets.token_hex(6), "external_ref": ref,
+            "type": "ev_charging", "occurred_at": occurred_at.isoformat(),
+            "data": {"kwh": kwh}}
+
+
+async def test_an_app_report_in_a_batch_stays_and_the_partner_record_is_refused(
+        app, client, admin, verifier, citizen, partner):
+    """Only a reviewed self-report can be in a batch: a charging session the citizen
+    reported, approved on review, then proposed in a batch and issued. Its operator's record
+    of the same session, sent while the batch is proposed and again once it is issued, would
+    count the grams twice: refused, and the app's report stays."""
     today = CLOCK.now().astimezone(SHANGHAI).date()
     assert days_ago(3).year == today.year  # the vintage below lies within one year
-    at = days_ago(2, hour=9)
-    reported = await claim(client, citizen, "transit_trip", at,
-                           {"mode": "metro", "distance_km": "12.5"})
-    assert reported.json()["status"] == "credited", reported.text
-    async with app.state.db.connect() as conn:  # a tonne beside it, so a batch can be issued
+    at = days_ago(2, hour=21)
+    reported = await claim(client, citizen, "ev_charging", at, {"kwh": "30.00"})
+    assert reported.json()["status"] == "pending_review", reported.text  # CQ-EV: reviewed
+    approved = await client.post(f"/v1/admin/reviews/{reported.json()['id']}/approve",
+                                 headers=admin.headers, json={"reason": "charger receipt"})
+    assert approved.json()["status"] == "credited", approved.text
+    async with app.state.db.connect() as conn:  # a tonne beside it, so a batch can be made
         await conn.execute(text("""
             INSERT INTO behaviours (id, citizen_id, type, occurred_at, programme_day,
                 district_code, source, evidence, partner_id, external_id, status, data,
                 methodology_id, methodology_code, methodology_version, computed_reduction_g,
                 computed_points, reduction_g, points)
-            SELECT :id, :c, 'transit_trip', :at, :day, 'yuzhong', 'partner',
+            SELECT :id, :c, 'ev_charging', :at, :day, 'yuzhong', 'partner',
                    'partner_verified', 'test', :ext, 'credited', '{}', v.id, v.code,
                    v.version, 1000000, 0, 1000000, 0
-              FROM methodology_versions v WHERE v.code = 'CQ-TRANSIT'
+              FROM methodology_versions v WHERE v.code = 'CQ-EV'
              ORDER BY v.version DESC LIMIT 1"""), {
             "id": uuid.uuid4(), "c": uuid.UUID(citizen.id), "at": days_ago(3),
             "day": days_ago(3).date(), "ext": f"filler-{uuid.uuid4()}"})
-    batch = await client.post("/v1/admin/credit-batches", headers=admin.headers, json={
-        "methodology_code": "CQ-TRANSIT",
+    proposed = await propose(client, admin, {
+        "methodology_code": "CQ-EV",
         "vintage_from": max(today - dt.timedelta(days=29), today.replace(month=1, day=1)
                             ).isoformat(),
         "vintage_to": (today - dt.timedelta(days=1)).isoformat()})
-    assert batch.status_code == 201, batch.text
+    assert proposed.status_code == 201, proposed.text
+    async with app.state.db.engine.connect() as conn:
+        assert await conn.scalar(text(
+            "SELECT batch_id FROM credit_allocations WHERE behaviour_id = :b"),
+            {"b": reported.json()["id"]}) == uuid.UUID(proposed.json()["id"])
 
     ref = card()
     await bind(client, citizen, partner, ref)
-    pushed = await partner.push([trip(ref, at + dt.timedelta(minutes=2))])  # the same trip
-    assert pushed.status_code == 200, pushed.text
-    assert pushed.json()["counts"] == {"rejected": 1}
-    assert pushed.json()["results"][0]["reason"] == "issued_as_credits"
-    kept = (await client.get(f"/v1/behaviours/{reported.json()['id']}",
-                             headers=citizen.headers)).json()
-    assert kept["status"] == "credited"
+    for step in ("proposed", "issued"):
+        if step == "issued":
+            assert (await verify_batch(client, verifier, proposed.json()["id"])
+                    ).status_code == 200
+            assert (await issue(client, admin, proposed.json()["id"])).status_code == 200
+        pushed = await partner.push([charge(ref, at + dt.timedelta(minutes=2))])  # the same
+        assert pushed.status_code == 200, pushed.text
+        assert pushed.json()["counts"] == {"rejected": 1}, step
+        assert pushed.json()["results"][0]["reason"] == "issued_as_credits"
+        kept = (await client.get(f"/v1/behaviours/{reported.json()['id']}",
+                                 headers=citizen.headers)).json()
+        assert kept["status"] == "credited"
     assert (await app.state.registry.verify()).ok

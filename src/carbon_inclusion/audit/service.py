@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from carbon_inclusion.audit import repository
 from carbon_inclusion.audit.models import AuditRecord
@@ -32,3 +32,18 @@ def record(
             details=details or {},
         )
     )
+
+
+async def record_on(
+    conn: AsyncConnection,
+    *,
+    actor_id: uuid.UUID | None,
+    action: str,
+    subject_type: str,
+    subject_id: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """``record`` on a Core connection, in its transaction."""
+    await repository.insert_on(conn, {
+        "actor_id": actor_id, "action": action, "subject_type": subject_type,
+        "subject_id": subject_id, "details": details or {}})

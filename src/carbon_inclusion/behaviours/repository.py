@@ -292,20 +292,30 @@ async def unbound_records(conn: AsyncConnection, partner_id: str,
 
 
 # --- used by registry ---
-# The registry pools credited reductions into batches and shows where a batch's grams came
+# The registry pools creditable reductions into batches and shows where a batch's grams came
 # from; what it has allocated (``credit_allocations``) it passes in as ``(behaviour, grams)``.
 
+# Which credited behaviours may become credits: verified grams only. A partner's record, or a
+# self-report that a person approved on review (``reviewed_by``: the administrator who
+# approved it; an automatic credit leaves it NULL). A self-report credited without review
+# earns its points and stays out of credits.
+_ELIGIBLE = text("""
+    SELECT id, reduction_g, methodology_version FROM behaviours
+     WHERE methodology_code = :code AND status = 'credited' AND reduction_g > 0
+       AND (evidence = 'partner_verified'
+            OR (evidence = 'self_reported' AND reviewed_by IS NOT NULL))
+       AND programme_day BETWEEN :from AND :to
+     ORDER BY id""")
 
-async def credited_for_vintage(conn: AsyncConnection, methodology_code: str,
+
+async def eligible_for_vintage(conn: AsyncConnection, methodology_code: str,
                                day_from: dt.date, day_to: dt.date
                                ) -> list[tuple[uuid.UUID, Decimal, int]]:
     """``(behaviour, reduction_g, methodology_version)`` of the methodology's credited
-    behaviours with a reduction, on programme days ``day_from``–``day_to``."""
-    rows = await conn.execute(text(
-        "SELECT id, reduction_g, methodology_version FROM behaviours "
-        "WHERE methodology_code = :code AND status = 'credited' AND reduction_g > 0 "
-        "AND programme_day BETWEEN :from AND :to ORDER BY id"),
-        {"code": methodology_code, "from": day_from, "to": day_to})
+    behaviours with a reduction and verified evidence (``_ELIGIBLE``), on programme days
+    ``day_from``–``day_to``."""
+    rows = await conn.execute(_ELIGIBLE, {"code": methodology_code, "from": day_from,
+                                          "to": day_to})
     return [(r.id, r.reduction_g, r.methodology_version) for r in rows]
 
 

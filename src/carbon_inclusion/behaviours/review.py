@@ -69,8 +69,10 @@ class ReviewService:
                                code="not_reviewable")
             if row.status == "credited":
                 if await issued_among(conn, [behaviour_id]):
-                    raise Conflict("This behaviour's reduction is issued as credits; it can "
-                                   "no longer be taken back.", code="issued_as_credits")
+                    raise Conflict("This behaviour's reduction is in a credit batch "
+                                   "(proposed, verified or issued); it can no longer be taken "
+                                   "back (unless a verifier returns a batch not yet issued).",
+                                   code="issued_as_credits")
                 used = await self.recorder.read_totals(
                     conn, [(row.citizen_id, row.type, row.programme_day)])
                 release(used, row)

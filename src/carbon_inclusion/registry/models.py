@@ -1,11 +1,16 @@
 """The credit registry: batches of whole tonnes, the behaviours behind them, serial blocks.
 
-* ``credit_batches``: one issuance of one methodology and vintage. Its grams are the
-  behaviours allocated to it plus what the previous batch of the methodology carried over,
-  minus what it carries to the next: ``carry_in_g + allocated_g - carry_out_g = quantity
-  tonnes`` exactly (a CHECK), with ``0 <= carry_out_g < 1 t``.
-* ``credit_allocations``: which behaviour's grams went into which batch; the behaviour is the
-  primary key, so no gram is ever in two batches.
+* ``credit_batches``: one batch of one methodology and vintage, ``proposed`` by an
+  administrator, ``verified`` or ``returned`` (with findings) by a verifier of a
+  verification body, then ``issued`` by an administrator (``registry.batches``). Its grams
+  are the behaviours allocated to it plus what the previous batch of the methodology carried
+  over, minus what it carries to the next: ``carry_in_g + allocated_g - carry_out_g =
+  quantity tonnes`` exactly (a CHECK), with ``0 <= carry_out_g < 1 t``. Serials
+  (``serial_prefix``, ``first_serial``) exist only once it is issued.
+* ``credit_allocations``: which behaviour's grams a batch holds (from its proposal on); the
+  behaviour is the primary key, so no gram is ever in two batches.
+* ``credit_allocations_released``: what a returned batch held, moved here when it was
+  returned (its behaviours may go into a later batch).
 * ``credit_blocks``: inclusive serial ranges of a batch in one state each; a range splits when
   part of it is sold or retired. An exclusion constraint forbids two blocks of a batch from
   overlapping, whatever the code does.
@@ -32,6 +37,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
@@ -40,6 +46,7 @@ from carbon_inclusion.db.base import Base, uuid_pk
 from carbon_inclusion.db.base import created_at as timestamp_now
 
 BLOCK_STATES = ("available", "reserved", "held", "retired", "cancelled")
+BATCH_STATUSES = ("proposed", "verified", "returned", "issued")
 
 
 class CreditBatch(Base):
@@ -53,6 +60,26 @@ class CreditBatch(Base):
                         name="carry_under_a_tonne"),
         CheckConstraint("carry_in_g + allocated_g - carry_out_g = quantity * 1000000",
                         name="whole_tonnes"),
+        CheckConstraint("status IN ('proposed', 'verified', 'returned', 'issued')",
+                        name="status"),
+        CheckConstraint("(status = 'issued') = (serial_prefix IS NOT NULL) "
+                        "AND (serial_prefix IS NULL) = (first_serial IS NULL)",
+                        name="serials_when_issued"),
+        CheckConstraint("status <> 'verified' OR (verified_by IS NOT NULL "
+                        "AND verified_at IS NOT NULL AND verification_body_id IS NOT NULL)",
+                        name="verified_by_someone"),
+        CheckConstraint("(status = 'returned') = (returned_at IS NOT NULL) AND "
+                        "(status <> 'returned' OR (returned_by IS NOT NULL "
+                        "AND cardinality(findings) > 0))", name="returned_with_findings"),
+        CheckConstraint("(status = 'issued') = (issued_at IS NOT NULL)",
+                        name="issued_by_someone"),
+        CheckConstraint("proposed_by IS NULL OR ((verified_by IS NULL OR verified_by "
+                        "<> proposed_by) AND (returned_by IS NULL OR returned_by "
+                        "<> proposed_by))", name="verifier_not_proposer"),
+        # One batch in progress per methodology: the carry passes along one chain.
+        Index("uq_credit_batches_in_progress", "methodology_code", unique=True,
+              postgresql_where=text("status IN ('proposed', 'verified')")),
+        Index("ix_credit_batches_status", "status", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -60,15 +87,27 @@ class CreditBatch(Base):
     methodology_versions: Mapped[list[int]] = mapped_column(ARRAY(SmallInteger))
     vintage_from: Mapped[dt.date]
     vintage_to: Mapped[dt.date]
-    serial_prefix: Mapped[str] = mapped_column(String(48))
-    first_serial: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    serial_prefix: Mapped[str | None] = mapped_column(String(48))  # set at issue
+    first_serial: Mapped[int | None] = mapped_column(Integer)
     quantity: Mapped[int] = mapped_column(Integer)
     allocated_g: Mapped[Decimal] = mapped_column(Numeric(20, 3))
     carry_in_g: Mapped[Decimal] = mapped_column(Numeric(20, 3))
     carry_out_g: Mapped[Decimal] = mapped_column(Numeric(20, 3))
     behaviours: Mapped[int] = mapped_column(Integer)
-    created_by: Mapped[uuid.UUID | None]
-    created_at: Mapped[dt.datetime] = timestamp_now()
+    proposed_by: Mapped[uuid.UUID | None]  # None: the system (seed, CLI)
+    created_at: Mapped[dt.datetime] = timestamp_now()  # when it was proposed
+    verified_by: Mapped[uuid.UUID | None]
+    verified_at: Mapped[dt.datetime | None]
+    verification_body_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisations.id"))
+    verification_statement: Mapped[str | None] = mapped_column(Text)
+    returned_by: Mapped[uuid.UUID | None]
+    returned_at: Mapped[dt.datetime | None]
+    findings: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list,
+                                                server_default=text("'{}'"))
+    issued_by: Mapped[uuid.UUID | None]
+    issued_at: Mapped[dt.datetime | None]
 
 
 class CreditAllocation(Base):
@@ -79,6 +118,20 @@ class CreditAllocation(Base):
                                                     primary_key=True)
     batch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("credit_batches.id"), index=True)
     grams: Mapped[Decimal] = mapped_column(Numeric(20, 3))
+
+
+class ReleasedAllocation(Base):
+    """What a returned batch held: kept so the returned batch stays readable."""
+
+    __tablename__ = "credit_allocations_released"
+    __table_args__ = (CheckConstraint("grams > 0", name="grams_positive"),)
+
+    batch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("credit_batches.id"),
+                                                primary_key=True)
+    behaviour_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("behaviours.id"),
+                                                    primary_key=True)
+    grams: Mapped[Decimal] = mapped_column(Numeric(20, 3))
+    released_at: Mapped[dt.datetime] = timestamp_now()
 
 
 class CreditOrder(Base):

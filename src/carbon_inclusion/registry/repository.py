@@ -1,5 +1,5 @@
 """Every statement on the registry's tables: credit_batches, credit_allocations,
-credit_blocks and credit_orders.
+credit_allocations_released, credit_blocks and credit_orders.
 
 Style: the registry's statements are aggregates over serial ranges, advisory locks and
 ``unnest`` arrays, so they stay ``text()`` constants here, each behind a function; other
@@ -41,10 +41,19 @@ async def allocated_among(conn: AsyncConnection, behaviour_ids: Sequence[uuid.UU
 
 
 async def last_carry_out(conn: AsyncConnection, methodology_code: str) -> Decimal:
-    """What the methodology's latest batch carried out (0 before its first)."""
+    """What the methodology's latest batch that was not returned carried out (0 before its
+    first): a returned batch gave its carry-in back."""
     return Decimal(await conn.scalar(text(
         "SELECT carry_out_g FROM credit_batches WHERE methodology_code = :c "
-        "ORDER BY created_at DESC, id DESC LIMIT 1"), {"c": methodology_code}) or 0)
+        "AND status <> 'returned' ORDER BY created_at DESC, id DESC LIMIT 1"),
+        {"c": methodology_code}) or 0)
+
+
+async def in_progress(conn: AsyncConnection, methodology_code: str) -> Any | None:
+    """The methodology's batch that is proposed or verified, if any."""
+    return (await conn.execute(text(
+        "SELECT id, status FROM credit_batches WHERE methodology_code = :c "
+        "AND status IN ('proposed', 'verified')"), {"c": methodology_code})).first()
 
 
 async def next_serial(conn: AsyncConnection, prefix: str) -> int:
@@ -54,12 +63,55 @@ async def next_serial(conn: AsyncConnection, prefix: str) -> int:
 
 
 async def insert_batch(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    """A proposed batch (no serials yet)."""
     await conn.execute(text("""
         INSERT INTO credit_batches (id, methodology_code, methodology_versions,
-            vintage_from, vintage_to, serial_prefix, first_serial, quantity,
-            allocated_g, carry_in_g, carry_out_g, behaviours, created_by)
-        VALUES (:id, :code, :versions, :from, :to, :prefix, :first, :q, :allocated,
-                :carry_in, :carry_out, :n, :by)"""), values)
+            vintage_from, vintage_to, status, quantity, allocated_g, carry_in_g, carry_out_g,
+            behaviours, proposed_by, created_at)
+        VALUES (:id, :code, :versions, :from, :to, 'proposed', :q, :allocated, :carry_in,
+                :carry_out, :n, :by, :at)"""), values)
+
+
+async def batch_for_update(conn: AsyncConnection, batch_id: uuid.UUID) -> Any | None:
+    return (await conn.execute(text(
+        "SELECT * FROM credit_batches WHERE id = :id FOR UPDATE"), {"id": batch_id})).first()
+
+
+async def mark_verified(conn: AsyncConnection, batch_id: uuid.UUID, values: dict[str, Any]
+                        ) -> bool:
+    """Proposed → verified; False when the batch was not proposed."""
+    return (await conn.execute(text("""
+        UPDATE credit_batches SET status = 'verified', verified_by = :by, verified_at = :at,
+               verification_body_id = :body, verification_statement = :statement
+         WHERE id = :id AND status = 'proposed'"""), {"id": batch_id, **values})).rowcount == 1
+
+
+async def mark_returned(conn: AsyncConnection, batch_id: uuid.UUID, values: dict[str, Any]
+                        ) -> bool:
+    """Proposed → returned, its allocations moved to ``credit_allocations_released`` (the
+    behaviours are free for a later batch); False when the batch was not proposed."""
+    returned = (await conn.execute(text("""
+        UPDATE credit_batches SET status = 'returned', returned_by = :by, returned_at = :at,
+               verification_body_id = :body, findings = CAST(:findings AS text[])
+         WHERE id = :id AND status = 'proposed'"""), {"id": batch_id, **values})).rowcount
+    if returned:
+        await conn.execute(text("""
+            WITH held AS (DELETE FROM credit_allocations WHERE batch_id = :id
+                          RETURNING batch_id, behaviour_id, grams)
+            INSERT INTO credit_allocations_released (batch_id, behaviour_id, grams,
+                                                     released_at)
+            SELECT batch_id, behaviour_id, grams, :at FROM held"""),
+            {"id": batch_id, "at": values["at"]})
+    return returned == 1
+
+
+async def mark_issued(conn: AsyncConnection, batch_id: uuid.UUID, values: dict[str, Any]
+                      ) -> bool:
+    """Verified → issued with its serials; False when the batch was not verified."""
+    return (await conn.execute(text("""
+        UPDATE credit_batches SET status = 'issued', serial_prefix = :prefix,
+               first_serial = :first, issued_by = :by, issued_at = :at
+         WHERE id = :id AND status = 'verified'"""), {"id": batch_id, **values})).rowcount == 1
 
 
 async def allocate(conn: AsyncConnection, batch_id: uuid.UUID,
@@ -74,11 +126,20 @@ async def allocate(conn: AsyncConnection, batch_id: uuid.UUID,
 
 async def allocations_of(conn: AsyncConnection, batch_id: uuid.UUID | None = None
                          ) -> list[tuple[uuid.UUID, Decimal]]:
-    """``(behaviour, grams)`` allocated to the batch (to any batch, without one)."""
+    """``(behaviour, grams)`` allocated to the batch (held by any batch, without one)."""
     rows = await conn.execute(text(
         "SELECT behaviour_id, grams FROM credit_allocations "
         "WHERE CAST(:b AS uuid) IS NULL OR batch_id = :b ORDER BY behaviour_id"),
         {"b": batch_id})
+    return [(r.behaviour_id, r.grams) for r in rows]
+
+
+async def released_of(conn: AsyncConnection, batch_id: uuid.UUID
+                      ) -> list[tuple[uuid.UUID, Decimal]]:
+    """``(behaviour, grams)`` a returned batch held before it was returned."""
+    rows = await conn.execute(text(
+        "SELECT behaviour_id, grams FROM credit_allocations_released WHERE batch_id = :b "
+        "ORDER BY behaviour_id"), {"b": batch_id})
     return [(r.behaviour_id, r.grams) for r in rows]
 
 
@@ -97,17 +158,26 @@ _BATCHES = """
       FROM credit_batches b LEFT JOIN credit_blocks k ON k.batch_id = b.id
      {where}
      GROUP BY b.id ORDER BY b.id DESC LIMIT :limit"""
-_BATCH_PAGE = text(_BATCHES.format(where="WHERE CAST(:after AS uuid) IS NULL OR b.id < :after"))
-_BATCH_ONE = text(_BATCHES.format(where="WHERE b.id = :id"))
+# ``status`` NULL: every batch (administrators and verifiers); the public registry passes
+# 'issued'.
+_WHERE_STATUS = "(CAST(:status AS text) IS NULL OR b.status = :status)"
+_BATCH_PAGE = text(_BATCHES.format(
+    where=f"WHERE {_WHERE_STATUS} AND (CAST(:after AS uuid) IS NULL OR b.id < :after)"))
+_BATCH_ONE = text(_BATCHES.format(where=f"WHERE b.id = :id AND {_WHERE_STATUS}"))
 
 
-async def batch_page(conn: AsyncConnection, after: uuid.UUID | None, limit: int) -> list[Any]:
-    """Batches with their serials counted by state, newest first, ``limit`` of them."""
-    return list((await conn.execute(_BATCH_PAGE, {"after": after, "limit": limit})).all())
+async def batch_page(conn: AsyncConnection, after: uuid.UUID | None, limit: int,
+                     status: str | None) -> list[Any]:
+    """Batches in ``status`` (any, if None) with their serials counted by state, newest
+    first, ``limit`` of them."""
+    return list((await conn.execute(_BATCH_PAGE, {"after": after, "limit": limit,
+                                                  "status": status})).all())
 
 
-async def batch(conn: AsyncConnection, batch_id: uuid.UUID) -> Any | None:
-    return (await conn.execute(_BATCH_ONE, {"id": batch_id, "limit": 1})).first()
+async def batch(conn: AsyncConnection, batch_id: uuid.UUID, status: str | None) -> Any | None:
+    """The batch, if it is in ``status`` (in any, if None)."""
+    return (await conn.execute(_BATCH_ONE, {"id": batch_id, "limit": 1,
+                                            "status": status})).first()
 
 
 async def batches_by_id(conn: AsyncConnection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
@@ -307,11 +377,13 @@ async def expire_orders(conn: AsyncConnection, now: dt.datetime) -> list[uuid.UU
 # behaviours are credited as allocated is asked of the behaviours' repository.
 _CHECKS: list[tuple[str, str]] = [
     ("serials add up", """
-        SELECT 'batch ' || b.id || ': issued ' || b.quantity || ' but its blocks hold '
-               || coalesce(sum(k.last_serial - k.first_serial + 1), 0)
+        SELECT 'batch ' || b.id || ' (' || b.status || '): '
+               || CASE WHEN b.status = 'issued' THEN 'issued ' || b.quantity
+                       ELSE 'not issued' END
+               || ' but its blocks hold ' || coalesce(sum(k.last_serial - k.first_serial + 1), 0)
           FROM credit_batches b LEFT JOIN credit_blocks k ON k.batch_id = b.id
          GROUP BY b.id HAVING coalesce(sum(k.last_serial - k.first_serial + 1), 0)
-                              <> b.quantity"""),
+                              <> CASE WHEN b.status = 'issued' THEN b.quantity ELSE 0 END"""),
     ("blocks within their batch", """
         SELECT 'block ' || k.id || ' (' || k.first_serial || '–' || k.last_serial
                || ') lies outside batch ' || b.id
@@ -335,19 +407,30 @@ _CHECKS: list[tuple[str, str]] = [
           FROM credit_batches
          WHERE carry_in_g + allocated_g - carry_out_g <> quantity * 1000000
             OR carry_out_g < 0 OR carry_out_g >= 1000000"""),
+    # A batch holds its allocations until it is returned; then they are released ones.
     ("allocations add up", """
-        SELECT 'batch ' || b.id || ': allocated_g ' || b.allocated_g || ' but its '
-               || count(a.behaviour_id) || ' allocations sum to '
-               || coalesce(sum(a.grams), 0)
-          FROM credit_batches b LEFT JOIN credit_allocations a ON a.batch_id = b.id
-         GROUP BY b.id HAVING coalesce(sum(a.grams), 0) <> b.allocated_g
-                          OR count(a.behaviour_id) <> b.behaviours"""),
+        SELECT 'batch ' || b.id || ' (' || b.status || '): allocated_g ' || b.allocated_g
+               || ' but it holds ' || coalesce(h.n, 0) || ' allocations of '
+               || coalesce(h.g, 0) || ' g and released ' || coalesce(r.n, 0) || ' of '
+               || coalesce(r.g, 0) || ' g'
+          FROM credit_batches b
+          LEFT JOIN (SELECT batch_id, count(*) AS n, sum(grams) AS g FROM credit_allocations
+                      GROUP BY batch_id) h ON h.batch_id = b.id
+          LEFT JOIN (SELECT batch_id, count(*) AS n, sum(grams) AS g
+                       FROM credit_allocations_released GROUP BY batch_id) r
+                 ON r.batch_id = b.id
+         WHERE CASE WHEN b.status = 'returned'
+                    THEN coalesce(h.n, 0) <> 0 OR coalesce(r.g, 0) <> b.allocated_g
+                         OR coalesce(r.n, 0) <> b.behaviours
+                    ELSE coalesce(r.n, 0) <> 0 OR coalesce(h.g, 0) <> b.allocated_g
+                         OR coalesce(h.n, 0) <> b.behaviours END"""),
+    # A returned batch gave its carry-in back: the chain runs through the others.
     ("carry passes on exactly", """
         SELECT 'batch ' || id || ' carried in ' || carry_in_g || ' g but the batch before '
                || 'carried out ' || coalesce(previous, 0) || ' g'
           FROM (SELECT id, carry_in_g, lag(carry_out_g) OVER (
                     PARTITION BY methodology_code ORDER BY created_at, id) AS previous
-                  FROM credit_batches) s
+                  FROM credit_batches WHERE status <> 'returned') s
          WHERE carry_in_g <> coalesce(previous, 0)"""),
     ("owners match states", """
         SELECT 'block ' || k.id || ' is ' || k.state

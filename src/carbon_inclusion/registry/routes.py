@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from carbon_inclusion.accounts.service import Principal
+from carbon_inclusion.registry.batches import BatchService
 from carbon_inclusion.registry.orders import OrderService
 from carbon_inclusion.registry.schemas import (
     BatchIn,
     BatchOut,
     BatchPage,
+    BatchStatus,
     CancelIn,
     CancelledOut,
     HoldingsOut,
@@ -19,13 +22,19 @@ from carbon_inclusion.registry.schemas import (
     OrderOut,
     OrderPage,
     PaymentIn,
+    ReturnIn,
     SerialOut,
+    VerificationIn,
 )
 from carbon_inclusion.registry.service import RegistryService
-from carbon_inclusion.web.auth import ADMIN, ENTERPRISE, PUBLIC, organisation_of
+from carbon_inclusion.web.auth import ADMIN, ENTERPRISE, PUBLIC, VERIFIER, organisation_of
 from carbon_inclusion.web.idempotency import REPLAY_HEADERS, IdempotencyKey, created, require_key
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
+
+# Administrators and verifiers see every batch; they may ask for one status.
+StatusFilter = Annotated[BatchStatus | None, QueryParameter(
+    description="Only batches in this status")]
 
 
 class AdminRegistryController(Controller):
@@ -33,16 +42,48 @@ class AdminRegistryController(Controller):
     tags = ["admin", "registry"]  # noqa: RUF012
     opt = ADMIN
 
-    @post("/credit-batches", operation_id="issueCreditBatch", responses=problems(401, 403, 409),
-          summary="Issue a batch of credits (1 t CO2e each) from one methodology and vintage",
-          description="Pools the credited reductions of the methodology whose programme day "
-          "lies in the vintage and that no batch holds yet, plus what the methodology's last "
-          "batch carried over, into whole tonnes; the grams under a tonne are carried to its "
-          "next batch, exactly. Serials: `CQTHT-<METHOD>-<YEAR>-<NNNNNN>`, counted per "
-          "methodology and year. 409 `nothing_to_issue` (with `available_g`) under a tonne.")
-    async def issue(self, data: JSONBody[BatchIn], principal: NamedDependency[Principal],
-                    registry: NamedDependency[RegistryService]) -> BatchOut:
-        return await registry.issue(principal.id, data)
+    @post("/credit-batches", operation_id="proposeCreditBatch",
+          responses=problems(401, 403, 409), status_code=201,
+          summary="Propose a batch of credits (1 t CO2e each) from one methodology and vintage",
+          description="Pools the methodology's *eligible* reductions whose programme day lies "
+          "in the vintage and that no batch holds yet: partner-verified records, and "
+          "self-reports a person approved on review (a self-report credited without review "
+          "earns its points but is never in a credit). With what the methodology's last "
+          "batch (not returned) carried over they make whole tonnes; the grams under a tonne "
+          "are carried to its next batch, exactly. The batch is `proposed`: it holds its "
+          "behaviours (no other batch takes them) and has no serials until a verifier "
+          "verifies it and an administrator issues it. 409 `nothing_to_issue` (with "
+          "`available_g`) under a tonne; 409 `batch_in_progress` (with `batch_id`, "
+          "`batch_status`) while the methodology has a batch proposed or verified, which is "
+          "also what a retry of this request answers.")
+    async def propose(self, data: JSONBody[BatchIn], principal: NamedDependency[Principal],
+                      batches: NamedDependency[BatchService]) -> BatchOut:
+        return await batches.propose(principal.id, data)
+
+    @get("/credit-batches", operation_id="listAllCreditBatches", responses=problems(401, 403),
+         summary="Every batch, whatever its status, newest first")
+    async def list_batches(self, batches: NamedDependency[BatchService],
+                           status: StatusFilter = None,
+                           limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> BatchPage:
+        return await batches.batches(status=status, limit=check_limit(limit), cursor=cursor)
+
+    @get("/credit-batches/{batch_id:uuid}", operation_id="getAnyCreditBatch",
+         responses=problems(401, 403, 404),
+         summary="One batch, whatever its status, with its verification or findings")
+    async def get_batch(self, batch_id: FromPath[uuid.UUID],
+                        batches: NamedDependency[BatchService]) -> BatchOut:
+        return await batches.get(batch_id)
+
+    @post("/credit-batches/{batch_id:uuid}/issue", operation_id="issueCreditBatch",
+          status_code=200, responses=problems(401, 403, 404, 409),
+          summary="Issue a verified batch: its serials are numbered now",
+          description="Serials: `CQTHT-<METHOD>-<YEAR>-<NNNNNN>`, counted per methodology "
+          "and vintage year after the last issued. Only a `verified` batch: 409 "
+          "`batch_not_verified` (with `batch_status`) otherwise. Again on an issued batch: the "
+          "batch unchanged.")
+    async def issue(self, batch_id: FromPath[uuid.UUID], principal: NamedDependency[Principal],
+                    batches: NamedDependency[BatchService]) -> BatchOut:
+        return await batches.issue(principal.id, batch_id)
 
     @post("/credit-cancellations", operation_id="cancelCredits",
           responses=problems(401, 403, 404, 409),
@@ -72,7 +113,9 @@ class RegistryController(Controller):
     opt = PUBLIC
 
     @get("/batches", operation_id="listCreditBatches", responses=problems(),
-         summary="Every batch of credits issued, newest first")
+         summary="Every batch of credits issued, newest first",
+         description="Issued batches only: a batch proposed, verified or returned is not in "
+         "the registry.")
     async def batches(self, registry: NamedDependency[RegistryService],
                       limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> BatchPage:
         return await registry.batches(limit=check_limit(limit), cursor=cursor)
@@ -80,7 +123,7 @@ class RegistryController(Controller):
     @get("/batches/{batch_id:uuid}", operation_id="getCreditBatch", responses=problems(404),
          summary="One batch, with how much of it is retired and where its grams came from",
          description="`provenance` counts the batch's behaviours and grams by type, district "
-         "and month; it names no one.")
+         "and month; it names no one. 404 for a batch that is not issued.")
     async def batch(self, batch_id: FromPath[uuid.UUID],
                     registry: NamedDependency[RegistryService]) -> BatchOut:
         return await registry.batch(batch_id)
@@ -90,6 +133,54 @@ class RegistryController(Controller):
     async def serial(self, serial: FromPath[str],
                      registry: NamedDependency[RegistryService]) -> SerialOut:
         return await registry.serial(serial)
+
+
+class VerifierBatchController(Controller):
+    """A verification body's side of a batch: read the proposal, verify it or return it."""
+
+    path = "/v1/verifier/batches"
+    tags = ["verifier", "registry"]  # noqa: RUF012
+    opt = VERIFIER
+
+    @get("/", operation_id="listBatchesToVerify", responses=problems(401, 403),
+         summary="Batches, newest first; `status=proposed` for those waiting for a verifier")
+    async def list_batches(self, batches: NamedDependency[BatchService],
+                           status: StatusFilter = None,
+                           limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> BatchPage:
+        return await batches.batches(status=status, limit=check_limit(limit), cursor=cursor)
+
+    @get("/{batch_id:uuid}", operation_id="getBatchToVerify",
+         responses=problems(401, 403, 404),
+         summary="One batch with its figures and where its grams came from")
+    async def get_batch(self, batch_id: FromPath[uuid.UUID],
+                        batches: NamedDependency[BatchService]) -> BatchOut:
+        return await batches.get(batch_id)
+
+    @post("/{batch_id:uuid}/verify", operation_id="verifyBatch", status_code=200,
+          responses=problems(401, 403, 404, 409),
+          summary="Verify a proposed batch, with an optional statement (the opinion)",
+          description="The batch becomes `verified` and an administrator may issue it. "
+          "Whoever proposed the batch may not verify it (403 `proposer_cannot_verify`); "
+          "a batch that is not proposed is 409 `batch_not_proposed` (with `batch_status`). Again "
+          "on a verified batch: the batch unchanged.")
+    async def verify(self, batch_id: FromPath[uuid.UUID], data: JSONBody[VerificationIn],
+                     principal: NamedDependency[Principal],
+                     batches: NamedDependency[BatchService]) -> BatchOut:
+        return await batches.verify(principal.id, organisation_of(principal), batch_id, data)
+
+    @post("/{batch_id:uuid}/return", operation_id="returnBatch", status_code=200,
+          responses=problems(401, 403, 404, 409),
+          summary="Return a proposed batch with findings: it releases its behaviours",
+          description="The batch becomes `returned` (it stays readable, with its findings); "
+          "its behaviours are free for a later proposal and its carry-in goes back to the "
+          "methodology's next batch. Whoever proposed the batch may not return it (403 "
+          "`proposer_cannot_verify`); a batch that is not proposed is 409 "
+          "`batch_not_proposed`. Again on a returned batch: the batch unchanged, with its "
+          "first findings.")
+    async def return_batch(self, batch_id: FromPath[uuid.UUID], data: JSONBody[ReturnIn],
+                           principal: NamedDependency[Principal],
+                           batches: NamedDependency[BatchService]) -> BatchOut:
+        return await batches.return_(principal.id, organisation_of(principal), batch_id, data)
 
 
 class OrderController(Controller):

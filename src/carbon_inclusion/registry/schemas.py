@@ -3,9 +3,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
+
+BatchStatus = Literal["proposed", "verified", "returned", "issued"]
 
 
 class BatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -13,6 +15,26 @@ class BatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                                                   examples=["CQ-TRANSIT"])]
     vintage_from: dt.date  # programme days, both included, within one calendar year
     vintage_to: dt.date
+
+
+class VerificationIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A verifier's opinion of a proposed batch."""
+
+    statement: Annotated[str, msgspec.Meta(
+        min_length=1, max_length=5000,
+        examples=["We checked the proposal's behaviours against the partners' records and "
+                  "recomputed a sample of 200 from their inputs; no exceptions."])] | None = None
+
+
+Finding = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class ReturnIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Why a verifier returns a proposed batch: at least one finding."""
+
+    findings: Annotated[list[Finding], msgspec.Meta(
+        min_length=1, max_length=100,
+        examples=[["312 behaviours of 2026-03-14 repeat trips of the same cards"]])]
 
 
 class SerialRange(msgspec.Struct):
@@ -37,11 +59,12 @@ class ProvenanceOut(msgspec.Struct):
 
 class BatchOut(msgspec.Struct):
     id: uuid.UUID
+    status: BatchStatus
     methodology_code: str
     methodology_versions: list[int]
     vintage_from: dt.date
     vintage_to: dt.date
-    serials: SerialRange
+    serials: SerialRange | None  # assigned when the batch is issued
     quantity: int
     available: int
     reserved: int
@@ -52,7 +75,18 @@ class BatchOut(msgspec.Struct):
     allocated_g: Decimal
     carry_in_g: Decimal  # grams under a tonne carried from the methodology's previous batch
     carry_out_g: Decimal  # and carried on to its next
-    created_at: dt.datetime
+    created_at: dt.datetime  # when it was proposed
+    proposed_by: uuid.UUID | None  # None: proposed by the system (seed)
+    verified_by: uuid.UUID | None
+    verified_at: dt.datetime | None
+    verification_body_id: uuid.UUID | None  # the verifier's organisation (verified or returned)
+    verification_body: str | None  # its name
+    verification_statement: str | None
+    returned_by: uuid.UUID | None
+    returned_at: dt.datetime | None
+    findings: list[str]  # why it was returned
+    issued_by: uuid.UUID | None
+    issued_at: dt.datetime | None
     provenance: ProvenanceOut | None = None
 
 

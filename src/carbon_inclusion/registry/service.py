@@ -1,10 +1,14 @@
-"""Issuing credits, reading the public registry, and checking it.
+"""Reading the public registry, cancelling credits, and checking the registry.
 
-Every change to the registry's blocks (issuance, orders, payment, retirement) runs under one
-transaction-level advisory lock (``lock``): registry changes are rare and small, and one queue
-makes the invariants plain to reason about. The database enforces them anyway: the
-exclusion constraint on blocks, the primary key on allocations, the whole-tonne CHECK on
-batches.
+Every change to the registry (a batch's proposal, return and issue in ``registry.batches``,
+orders, payment, retirement, cancellation) runs under one transaction-level advisory lock
+(``lock``): registry changes are rare and small, and one queue makes the invariants plain to
+reason about. The database enforces them anyway: the exclusion constraint on blocks, the
+primary key on allocations, the whole-tonne CHECK on batches, one batch in progress per
+methodology.
+
+The public registry shows issued batches only; a batch that is proposed, verified or
+returned is not there (404), as are its serials (it has none yet).
 """
 
 from __future__ import annotations
@@ -17,18 +21,14 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from carbon_inclusion.accounts import repository as accounts
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
 from carbon_inclusion.common.pagination import decode_one, page
-from carbon_inclusion.common.periods import programme_day
 from carbon_inclusion.core import serials as core_serials
-from carbon_inclusion.core.tonnes import split_tonnes
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
-from carbon_inclusion.ids import uuid7
-from carbon_inclusion.methodologies import repository as methodologies
 from carbon_inclusion.registry import repository as repo
 from carbon_inclusion.registry.schemas import (
-    BatchIn,
     BatchOut,
     BatchPage,
     CancelIn,
@@ -57,7 +57,7 @@ class BehaviourReads(Protocol):
     module in; the registry does not import behaviours, which imports the registry
     (``issued_among``)."""
 
-    async def credited_for_vintage(self, conn: AsyncConnection, methodology_code: str,
+    async def eligible_for_vintage(self, conn: AsyncConnection, methodology_code: str,
                                    day_from: dt.date, day_to: dt.date
                                    ) -> list[tuple[uuid.UUID, Decimal, int]]: ...
 
@@ -80,8 +80,9 @@ async def _no_certificates(conn: AsyncConnection, retirement_id: uuid.UUID) -> u
 
 async def issued_among(conn: AsyncConnection, behaviour_ids: list[uuid.UUID]
                        ) -> set[uuid.UUID]:
-    """Which of these behaviours back issued credits. Takes the registry lock, so no
-    issuance allocates any of them before the caller's transaction ends."""
+    """Which of these behaviours back credits: held by a batch that is proposed, verified or
+    issued (a returned batch held them no longer). Takes the registry lock, so no proposal
+    allocates any of them before the caller's transaction ends."""
     if not behaviour_ids:
         return set()
     await lock(conn)
@@ -104,69 +105,30 @@ class RegistryService:
         self.clock = clock
         self.certificate_of = certificate_of
 
-    # --- issuance -------------------------------------------------------------------------
-
-    async def issue(self, admin_id: uuid.UUID | None, body: BatchIn) -> BatchOut:
-        """Pool the credited, not yet issued reductions of one methodology and vintage into
-        whole tonnes; what is under a tonne is carried to the methodology's next batch."""
-        errors = []
-        today = programme_day(self.clock.now(), self.tz)
-        if body.vintage_to < body.vintage_from:
-            errors.append(FieldError("vintage_to", "is before vintage_from"))
-        if body.vintage_from.year != body.vintage_to.year:
-            errors.append(FieldError("vintage_to", "a vintage lies within one calendar year"))
-        if body.vintage_to >= today:
-            errors.append(FieldError("vintage_to", "must be a day that is over (before today)"))
-        async with self.db.connect() as conn:
-            if not await methodologies.code_is_published(conn, body.methodology_code):
-                errors.append(FieldError("methodology_code", "no published methodology has "
-                                                             "this code"))
-            if errors:
-                raise InvalidInput("The batch cannot be issued.", errors=errors)
-            await lock(conn)
-            credited = await self.behaviours.credited_for_vintage(
-                conn, body.methodology_code, body.vintage_from, body.vintage_to)
-            allocated = await repo.allocated_among(conn, [b for b, _, _ in credited])
-            pool = [(b, g, v) for b, g, v in credited if b not in allocated]
-            split = split_tonnes(await repo.last_carry_out(conn, body.methodology_code),
-                                 sum((g for _, g, _ in pool), Decimal(0)))
-            if split.quantity_t == 0:
-                raise Conflict(
-                    f"Not a whole tonne to issue: {split.total_g} g available (carry "
-                    "included).", code="nothing_to_issue", available_g=str(split.total_g))
-            prefix = serial_prefix(body.methodology_code, body.vintage_from.year)
-            first = await repo.next_serial(conn, prefix)
-            batch_id = uuid7()
-            await repo.insert_batch(conn, {
-                "id": batch_id, "code": body.methodology_code,
-                "versions": sorted({v for _, _, v in pool}), "from": body.vintage_from,
-                "to": body.vintage_to, "prefix": prefix, "first": first,
-                "q": split.quantity_t, "allocated": split.allocated_g,
-                "carry_in": split.carry_in_g, "carry_out": split.carry_out_g, "n": len(pool),
-                "by": admin_id})
-            written = await repo.allocate(conn, batch_id, [(b, g) for b, g, _ in pool])
-            if written != len(pool):  # cannot happen under the lock; the CHECK backs it
-                raise RuntimeError("allocation changed between pooling and issuing")
-            await repo.insert_block(conn, batch_id, first, first + split.quantity_t - 1)
-        return await self.batch(batch_id)
-
     # --- the public registry --------------------------------------------------------------
 
-    async def batches(self, *, limit: int, cursor: str | None) -> BatchPage:
+    async def batches(self, *, limit: int, cursor: str | None,
+                      status: str | None = "issued") -> BatchPage:
+        """Batches newest first: issued ones (the public registry) unless another ``status``
+        is asked for; every batch with ``status=None`` (administrators, verifiers)."""
         after = decode_one(cursor, uuid.UUID)
         async with self.db.engine.connect() as conn:
-            rows = await repo.batch_page(conn, after, limit + 1)
-        shown, next_cursor = page(rows, limit, lambda r: (r.id,))
-        return BatchPage([_batch_out(r) for r in shown], next_cursor)
+            rows = await repo.batch_page(conn, after, limit + 1, status)
+            shown, next_cursor = page(rows, limit, lambda r: (r.id,))
+            items = await batches_out(conn, shown)
+        return BatchPage(items, next_cursor)
 
-    async def batch(self, batch_id: uuid.UUID) -> BatchOut:
+    async def batch(self, batch_id: uuid.UUID, *, issued_only: bool = True) -> BatchOut:
+        """One batch with its provenance; unless it is issued, only with ``issued_only``
+        False (administrators, verifiers)."""
         async with self.db.engine.connect() as conn:
-            row = await repo.batch(conn, batch_id)
+            row = await repo.batch(conn, batch_id, "issued" if issued_only else None)
             if row is None:
                 raise NotFound("No such batch.")
-            out = _batch_out(row)
-            shares = await self.behaviours.provenance(conn,
-                                                      await repo.allocations_of(conn, batch_id))
+            out = (await batches_out(conn, [row]))[0]
+            held = (await repo.released_of(conn, batch_id) if row.status == "returned"
+                    else await repo.allocations_of(conn, batch_id))
+            shares = await self.behaviours.provenance(conn, held)
         grouped: dict[str, list[ShareOut]] = {"type": [], "district": [], "month": []}
         for s in shares:
             grouped[s.dimension].append(ShareOut(s.key, s.n, s.grams))
@@ -233,17 +195,26 @@ class RegistryService:
         return VerifyOut(ok=not problems, batches=batches, problems=problems)
 
 
-def _batch_out(r: Any) -> BatchOut:
-    return BatchOut(
-        id=r.id, methodology_code=r.methodology_code,
+async def batches_out(conn: AsyncConnection, rows: Sequence[Any]) -> list[BatchOut]:
+    """The batches of ``rows`` (``repo.batch_page``/``batch``), with the names of the
+    verification bodies that verified or returned them."""
+    bodies = {r.verification_body_id for r in rows if r.verification_body_id is not None}
+    names = {b: await accounts.organisation_name(conn, b) for b in sorted(bodies)}
+    return [BatchOut(
+        id=r.id, status=r.status, methodology_code=r.methodology_code,
         methodology_versions=list(r.methodology_versions), vintage_from=r.vintage_from,
         vintage_to=r.vintage_to,
-        serials=serial_range(r.serial_prefix, r.first_serial,
-                             r.first_serial + r.quantity - 1),
+        serials=(serial_range(r.serial_prefix, r.first_serial, r.first_serial + r.quantity - 1)
+                 if r.serial_prefix is not None else None),
         quantity=r.quantity, available=r.available, reserved=r.reserved, held=r.held,
         retired=r.retired, cancelled=r.cancelled, behaviours=r.behaviours,
         allocated_g=r.allocated_g, carry_in_g=r.carry_in_g, carry_out_g=r.carry_out_g,
-        created_at=r.created_at)
+        created_at=r.created_at, proposed_by=r.proposed_by, verified_by=r.verified_by,
+        verified_at=r.verified_at, verification_body_id=r.verification_body_id,
+        verification_body=names.get(r.verification_body_id),
+        verification_statement=r.verification_statement, returned_by=r.returned_by,
+        returned_at=r.returned_at, findings=list(r.findings), issued_by=r.issued_by,
+        issued_at=r.issued_at) for r in rows]
 
 
 async def narrow(conn: AsyncConnection, block: Any, lo: int, hi: int) -> None:

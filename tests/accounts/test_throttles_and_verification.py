@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import pytest
 from sqlalchemy import func, select, text
 
 from carbon_inclusion.accounts.models import User
@@ -38,6 +39,13 @@ async def own_app(settings, address: str = "198.51.100.20", clock=None, **overri
         await app.state.redis.close()
 
 
+@pytest.fixture
+def seeded(app, settings):
+    """The session's settings once the session's app has seeded the database (districts,
+    methodologies): an ``own_app`` shares that database."""
+    return settings
+
+
 def registration(phone: str) -> dict:
     return {"phone": phone, "password": PASSWORD, "nickname": "骑手", "district": "yuzhong",
             "privacy_notice_version": 1}
@@ -47,8 +55,8 @@ def registration(phone: str) -> dict:
 
 
 async def test_50_concurrent_wrong_passwords_get_at_most_5_checked_then_the_window_ends(
-        settings):
-    async with own_app(settings, login_window_s=2) as (app, c):
+        seeded):
+    async with own_app(seeded, login_window_s=2) as (app, c):
         phone = new_phone()
         await app.state.accounts.create_user(role="admin", phone=phone, password=PASSWORD,
                                              nickname="a")
@@ -67,9 +75,9 @@ async def test_50_concurrent_wrong_passwords_get_at_most_5_checked_then_the_wind
         assert r.status_code == 200, r.text
 
 
-async def test_100_citizens_behind_one_address_all_sign_in_at_once(settings):
+async def test_100_citizens_behind_one_address_all_sign_in_at_once(seeded):
     # Carrier-grade NAT: the per-address budget (default 60) counts failures, not sign-ins.
-    async with own_app(settings, address="100.64.0.1") as (app, c):
+    async with own_app(seeded, address="100.64.0.1") as (app, c):
         phones = [new_phone() for _ in range(100)]
         for phone in phones:
             await app.state.accounts.create_user(role="admin", phone=phone, password=PASSWORD,
@@ -79,8 +87,8 @@ async def test_100_citizens_behind_one_address_all_sign_in_at_once(settings):
         assert [r.status_code for r in answers] == [200] * 100
 
 
-async def test_failures_from_one_address_across_many_phones_are_capped_under_a_burst(settings):
-    async with own_app(settings, address="100.64.0.2", login_failures_per_ip=10) as (_, c):
+async def test_failures_from_one_address_across_many_phones_are_capped_under_a_burst(seeded):
+    async with own_app(seeded, address="100.64.0.2", login_failures_per_ip=10) as (_, c):
         answers = await asyncio.gather(*[
             c.post("/v1/auth/token", json={"phone": new_phone(), "password": "Wrong-pass-1"})
             for _ in range(40)])
@@ -92,8 +100,8 @@ async def test_failures_from_one_address_across_many_phones_are_capped_under_a_b
 
 
 async def test_40_concurrent_registrations_of_taken_phones_look_like_new_ones_and_are_throttled(
-        settings):
-    async with own_app(settings, address="198.51.100.31", registrations_per_ip=10) as (app, c):
+        seeded):
+    async with own_app(seeded, address="198.51.100.31", registrations_per_ip=10) as (app, c):
         taken = [new_phone() for _ in range(40)]
         for phone in taken:
             await app.state.accounts.create_user(role="admin", phone=phone, password=PASSWORD,
@@ -104,7 +112,7 @@ async def test_40_concurrent_registrations_of_taken_phones_look_like_new_ones_an
             c.post("/v1/auth/register", json=registration(p)) for p in taken])
         async with app.state.db.read() as s:
             assert await s.scalar(select(func.count()).select_from(User)) == before
-    async with own_app(settings, address="198.51.100.32", registrations_per_ip=10) as (_, c):
+    async with own_app(seeded, address="198.51.100.32", registrations_per_ip=10) as (_, c):
         on_new = await asyncio.gather(*[
             c.post("/v1/auth/register", json=registration(new_phone())) for _ in range(40)])
 
@@ -157,9 +165,9 @@ async def test_a_code_is_single_use(client, app):
     assert again.status_code == 422 and again.json()["code"] == "invalid_code"
 
 
-async def test_a_code_expires_after_five_minutes_and_resend_sends_a_new_one(settings):
+async def test_a_code_expires_after_five_minutes_and_resend_sends_a_new_one(seeded):
     clock = FixedClock(dt.datetime(2026, 6, 1, 9, tzinfo=dt.UTC))
-    async with own_app(settings, clock=clock) as (app, c):
+    async with own_app(seeded, clock=clock) as (app, c):
         phone = new_phone()
         assert (await c.post("/v1/auth/register", json=registration(phone))).status_code == 201
         old = await sent_code(app, phone)
@@ -176,8 +184,8 @@ async def test_a_code_expires_after_five_minutes_and_resend_sends_a_new_one(sett
         assert r.status_code == 204, r.text
 
 
-async def test_wrong_codes_are_throttled_even_when_raced(settings):
-    async with own_app(settings) as (app, c):
+async def test_wrong_codes_are_throttled_even_when_raced(seeded):
+    async with own_app(seeded) as (app, c):
         phone = new_phone()
         await c.post("/v1/auth/register", json=registration(phone))
         code = await sent_code(app, phone)
@@ -191,8 +199,8 @@ async def test_wrong_codes_are_throttled_even_when_raced(settings):
         assert r.status_code == 429
 
 
-async def test_resend_answers_the_same_for_any_phone_and_is_throttled(settings):
-    async with own_app(settings, phone_code_resends=2) as (app, c):
+async def test_resend_answers_the_same_for_any_phone_and_is_throttled(seeded):
+    async with own_app(seeded, phone_code_resends=2) as (app, c):
         unverified = new_phone()
         await c.post("/v1/auth/register", json=registration(unverified))
         verified = new_phone()

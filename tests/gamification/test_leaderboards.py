@@ -85,11 +85,14 @@ async def test_equal_grams_rank_the_earlier_citizen_first_on_every_rebuild(
 async def test_credits_and_take_backs_move_a_built_board_after_the_commit(
         app, client, make_citizen, partner, admin):
     slow, _ = await riders(client, make_citizen, partner, "wuxi", [["3.0"], ["6.0"]])
-    assert [x["nickname"] for x in (await board(client, "wuxi"))["items"]] == ["骑手1", "骑手0"]
+    before = await board(client, "wuxi", "all")
+    assert [x["nickname"] for x in before["items"]] == ["骑手1", "骑手0"]
     ref = card()  # a second card of the slower citizen
     await bind(client, slow, partner, ref)
-    await partner.push([trip(ref, days_ago(0, hour=8), km="30.0")])
-    after = await board(client, "wuxi")
+    # Yesterday: today before 08:00 Shanghai time, "today at 8" and the first trip's "today
+    # at 7" are the same moment, and the second would be the same trip.
+    await partner.push([trip(ref, days_ago(1, hour=8), km="30.0")])
+    after = await board(client, "wuxi", "all")
     assert [x["nickname"] for x in after["items"]] == ["骑手0", "骑手1"]
     assert [x["reduction_g"] for x in after["items"]] == await truth(app, "wuxi")
     # Taken back on review: the board goes down with the total.
@@ -98,7 +101,7 @@ async def test_credits_and_take_backs_move_a_built_board_after_the_commit(
     r = await client.post(f"/v1/admin/reviews/{biggest['id']}/reject", headers=admin.headers,
                           json={"reason": "card reported stolen"})
     assert r.status_code == 200, r.text
-    again = await board(client, "wuxi")
+    again = await board(client, "wuxi", "all")
     assert [x["nickname"] for x in again["items"]] == ["骑手1", "骑手0"]
     assert [x["reduction_g"] for x in again["items"]] == await truth(app, "wuxi")
 

@@ -16,13 +16,14 @@ from tests.behaviours.conftest import SHANGHAI, balance, claim, days_ago, key
 
 
 async def test_a_claim_is_scored_by_the_version_in_force_and_paid(client, citizen):
-    # CQ-TRANSIT v2, self-reported: 12.5 km × 46.8 g = 585.0 g, × 0.5 = 292.5 g → 29 points.
+    # CQ-TRANSIT v3 (in force since 2026-11-01), self-reported: 12.5 km × 46.8 g = 585.0 g,
+    # × 0.5 = 292.5 g → 29 points.
     r = await claim(client, citizen, "transit_trip", days_ago(1),
                     {"mode": "metro", "distance_km": "12.5"})
     assert r.status_code == 201, r.text
     b = r.json()
     assert (b["status"], b["reduction_g"], b["points"]) == ("credited", "292.5", 29)
-    assert b["methodology"] == {"code": "CQ-TRANSIT", "version": 2}
+    assert b["methodology"] == {"code": "CQ-TRANSIT", "version": 3}
     assert b["evidence"] == "self_reported" and b["reason"] is None
     assert b["explanation"]["intermediates"]["evidence_factor"] == "0.5"
     assert b["explanation"]["params"]["g_per_pkm"]["metro"] == "46.8"
@@ -33,8 +34,9 @@ async def test_a_claim_is_scored_by_the_version_in_force_and_paid(client, citize
 
 
 async def test_the_version_in_force_at_occurred_at_scores_it(app, citizen):
-    # v1 (to 2026-10-01 00:00 +08:00) pays a bus ride 120 g whatever the distance; v2 pays
-    # 8 km × 26.9 g. Self-reported, half: 60.0 g and 107.6 g. A long claim window reaches back.
+    # v1 (to 2026-10-01 00:00 +08:00) pays a bus ride 120 g whatever the distance; v2 (to
+    # 2026-11-01) pays 8 km × 26.9 g = 215.2 g; v3 pays min(8 × 26.9, 120) = 120 g.
+    # Self-reported, half: 60.0 g, 107.6 g and 60.0 g. A long claim window reaches back.
     s = app.state
     service = BehaviourService(s.db, s.settings.with_overrides(claim_window_days=3650),
                                s.methodologies, s.partners, s.limiter)
@@ -45,8 +47,11 @@ async def test_the_version_in_force_at_occurred_at_scores_it(app, citizen):
     data = {"mode": "bus", "distance_km": "8"}
     v1, _ = await service.claim(cid, "yuzhong", key(), ClaimIn("transit_trip", before, data))
     v2, _ = await service.claim(cid, "yuzhong", key(), ClaimIn("transit_trip", after, data))
+    v3_from = dt.datetime(2026, 11, 1, 0, 0, 0, tzinfo=SHANGHAI)
+    v3, _ = await service.claim(cid, "yuzhong", key(), ClaimIn("transit_trip", v3_from, data))
     assert (v1.methodology.version, v1.reduction_g) == (1, "60.0")
     assert (v2.methodology.version, v2.reduction_g) == (2, "107.6")
+    assert (v3.methodology.version, v3.reduction_g) == (3, "60.0")
 
 
 async def test_the_explanation_shows_inputs_and_parameters(client, citizen):
@@ -54,8 +59,12 @@ async def test_the_explanation_shows_inputs_and_parameters(client, citizen):
     b = (await client.get(f"/v1/behaviours/{r.json()['id']}", headers=citizen.headers)).json()
     x = b["explanation"]
     assert x["inputs"] == {"mode": "bus", "distance_km": "0"}  # the default is recorded
-    assert x["params"]["g_per_ride"]["bus"] == "120"
-    assert (x["computed_reduction_g"], x["computed_points"]) == ("60.0", 6)
+    # CQ-TRANSIT v3: a ride without a distance is the shortest ride, 0.5 km × 26.9 g =
+    # 13.45 → 13.4 g; self-reported, half: 6.7 g → 0 points.
+    assert x["params"]["bus_min_ride_km"] == "0.5"
+    assert x["params"]["bus_g_per_ride"] == "120"
+    assert x["intermediates"]["credited_km"] == "0.5"
+    assert (x["computed_reduction_g"], x["computed_points"]) == ("6.7", 0)
 
 
 async def test_a_replay_returns_the_first_answer_and_another_body_is_refused(client, citizen):
@@ -125,14 +134,14 @@ async def test_outside_the_claim_window_is_recorded_but_not_paid(client, citizen
 
 async def test_two_self_reports_of_overlapping_trips_wait_for_review(client, citizen):
     at = days_ago(1, hour=8)
-    first = await claim(client, citizen, "transit_trip", at, {"mode": "bus"})
-    second = await claim(client, citizen, "transit_trip", at + dt.timedelta(minutes=3),
-                         {"mode": "bus"})
+    ride = {"mode": "bus", "distance_km": "4"}  # v3: 4 × 26.9 = 107.6 g, × 0.5 = 53.8 → 5
+    first = await claim(client, citizen, "transit_trip", at, ride)
+    second = await claim(client, citizen, "transit_trip", at + dt.timedelta(minutes=3), ride)
     assert first.json()["status"] == "credited"
     assert (second.json()["status"], second.json()["flags"]) == ("pending_review",
                                                                  ["overlapping"])
     wallet = (await client.get("/v1/wallet/", headers=citizen.headers)).json()
-    assert wallet == {"balance": 6, "lifetime_earned": 6, "pending": 6, "next_expiry": None}
+    assert wallet == {"balance": 5, "lifetime_earned": 5, "pending": 5, "next_expiry": None}
 
 
 async def test_another_citizens_behaviour_is_not_found(client, citizen, make_citizen):

@@ -20,38 +20,41 @@ SEED = Path(__file__).resolve().parents[2] / "seed" / "methodologies"
 
 
 async def test_a_self_reported_drop_waits_for_review_then_is_paid(client, citizen, admin):
-    # CQ-WASTE: 1.20 kg kitchen waste × 916.56 g/kg × 0.5 = 549.936 → 549.9 g → 54 points.
+    # CQ-WASTE v2: 1.20 kg of recyclables × (−130.12 − (−230.17)) g/kg = 1.20 × 100.05 =
+    # 120.06 → 120.1 g → 12 points (self-reported drops pay in full once reviewed).
     r = await claim(client, citizen, "waste_sorting", days_ago(1),
-                    {"category": "kitchen", "weight_kg": "1.20"})
+                    {"category": "recyclable", "weight_kg": "1.20"})
     b = r.json()
     assert (b["status"], b["points"], b["reason"]) == ("pending_review", 0, "needs_review")
     wallet = (await client.get("/v1/wallet/", headers=citizen.headers)).json()
-    assert (wallet["balance"], wallet["pending"]) == (0, 54)
+    assert (wallet["balance"], wallet["pending"]) == (0, 12)
     queue = (await client.get("/v1/admin/reviews/?limit=100", headers=admin.headers)).json()
     assert b["id"] in [x["id"] for x in queue["items"]]
     r = await client.post(f"/v1/admin/reviews/{b['id']}/approve", headers=admin.headers,
                           json={"reason": "photo of the station receipt"})
     assert r.status_code == 200, r.text
     assert (r.json()["status"], r.json()["reduction_g"], r.json()["points"]) == (
-        "credited", "549.9", 54)
-    assert await balance(client, citizen) == 54
+        "credited", "120.1", 12)
+    assert await balance(client, citizen) == 12
     again = await client.post(f"/v1/admin/reviews/{b['id']}/approve", headers=admin.headers,
                               json={"reason": "twice"})
     assert again.status_code == 409
-    assert await balance(client, citizen) == 54
+    assert await balance(client, citizen) == 12
 
 
 async def test_rejecting_a_credited_behaviour_posts_a_reversal(client, citizen, admin):
-    r = await claim(client, citizen, "transit_trip", days_ago(1), {"mode": "bus"})
+    # CQ-TRANSIT v3, self-reported: 4 km × 26.9 g = 107.6 g, × 0.5 = 53.8 g → 5 points.
+    r = await claim(client, citizen, "transit_trip", days_ago(1),
+                    {"mode": "bus", "distance_km": "4"})
     b = r.json()
-    assert await balance(client, citizen) == 6
+    assert await balance(client, citizen) == 5
     r = await client.post(f"/v1/admin/reviews/{b['id']}/reject", headers=admin.headers,
                           json={"reason": "no such bus line"})
     assert r.status_code == 200 and r.json()["status"] == "rejected"
     assert await balance(client, citizen) == 0
     entries = (await client.get("/v1/wallet/entries", headers=citizen.headers)).json()["items"]
-    assert [(e["kind"], e["points"]) for e in entries] == [("reversal", -6),
-                                                           ("behaviour_credit", 6)]
+    assert [(e["kind"], e["points"]) for e in entries] == [("reversal", -5),
+                                                           ("behaviour_credit", 5)]
     assert entries[0]["reverses_id"] == entries[1]["id"]
     wallet = (await client.get("/v1/wallet/", headers=citizen.headers)).json()
     assert wallet["lifetime_earned"] == 0
@@ -153,8 +156,8 @@ async def test_simulate_compares_a_draft_with_what_was_paid(client, citizen, adm
     await bind(client, citizen, partner, ref)
     at = days_ago(1, hour=6)
     await partner.push([trip(ref, at + dt.timedelta(hours=i), km="10.0") for i in range(3)])
-    doc = json.loads((SEED / "cq-transit-v2.json").read_text())
-    doc.update(version=3, effective_from="2030-01-01T00:00:00+08:00")
+    doc = json.loads((SEED / "cq-transit-v3.json").read_text())
+    doc.update(version=4, effective_from="2030-01-01T00:00:00+08:00")
     doc["params"]["g_per_pkm"]["value"]["metro"] = "78.4"  # a Wuhan-2025-like factor
     r = await client.post("/v1/admin/methodologies/", headers=admin.headers, json=doc)
     assert r.status_code == 201, r.text

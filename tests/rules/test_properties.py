@@ -15,6 +15,10 @@ from tests.rules.conftest import compiled, seed_document
 TRANSIT = compiled("cq-transit-v2")
 WASTE = compiled("cq-waste-v1")
 EV = compiled("cq-ev-v1")
+# The conservative versions in force since 2026-11-01.
+TRANSIT_V3 = compiled("cq-transit-v3")
+WASTE_V2 = compiled("cq-waste-v2")
+EV_V2 = compiled("cq-ev-v2")
 
 tenths = st.integers(min_value=1, max_value=600).map(lambda n: str(Decimal(n) / 10))
 transit_data = st.one_of(
@@ -41,9 +45,12 @@ def test_evaluation_is_deterministic_and_survives_a_reload(data, tier):
     assert again.sha256 == TRANSIT.sha256
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(case=st.one_of(transit_data.map(lambda d: (TRANSIT, d)),
-                      waste_data.map(lambda d: (WASTE, d)), ev_data.map(lambda d: (EV, d))),
+                      waste_data.map(lambda d: (WASTE, d)), ev_data.map(lambda d: (EV, d)),
+                      transit_data.map(lambda d: (TRANSIT_V3, d)),
+                      waste_data.map(lambda d: (WASTE_V2, d)),
+                      ev_data.map(lambda d: (EV_V2, d))),
        tier=evidence)
 def test_seed_grams_are_never_negative_and_points_are_the_peg(case, tier):
     methodology, data = case
@@ -54,6 +61,29 @@ def test_seed_grams_are_never_negative_and_points_are_the_peg(case, tier):
     for value in result.intermediates.values():
         if isinstance(value, str):
             assert str(Decimal(value)) == value  # exact decimals, never a float's digits
+
+
+bus_km = tenths.filter(lambda d: Decimal(d) <= 40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=bus_km, b=bus_km, tier=evidence)
+def test_a_longer_bus_ride_never_pays_less_and_no_distance_pays_least(a, b, tier):
+    shorter, longer = sorted([a, b], key=Decimal)
+    short = TRANSIT_V3.evaluate({"mode": "bus", "distance_km": shorter}, tier)
+    long = TRANSIT_V3.evaluate({"mode": "bus", "distance_km": longer}, tier)
+    none = TRANSIT_V3.evaluate({"mode": "bus"}, tier)
+    assert none.reduction_g <= short.reduction_g <= long.reduction_g
+    assert none.points <= short.points <= long.points
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=waste_data, tier=evidence)
+def test_a_drop_without_a_weight_never_pays_more_than_a_weighed_one(data, tier):
+    weighed = WASTE_V2.evaluate(data, tier)
+    unweighed = WASTE_V2.evaluate({"category": data["category"]}, tier)
+    assert unweighed.reduction_g <= weighed.reduction_g
+    assert unweighed.points <= weighed.points
 
 
 NEGATIVE = document("T-NEG", reduction_g={"formula": "factor_g_per_pkm - distance_km * 10",

@@ -9,6 +9,7 @@
 
 from carbon_inclusion.rules.calendar import day_bounds, programme_day
 from carbon_inclusion.rules.document import (
+    DEFAULT_PLAUSIBILITY_PERCENTILE,
     EVIDENCE_TIERS,
     DailyLimits,
     Document,
@@ -16,12 +17,14 @@ from carbon_inclusion.rules.document import (
     canonical_json,
     load_document,
     methodology_schema,
+    plausibility_percentile,
 )
 from carbon_inclusion.rules.errors import DocumentError, InputError, Problem, RulesError
 from carbon_inclusion.rules.evaluate import CompiledMethodology, Evaluation, compile_methodology
 from carbon_inclusion.rules.limits import DayUsage, Paid, apply_daily_limits
 
 __all__ = [
+    "DEFAULT_PLAUSIBILITY_PERCENTILE",
     "EVIDENCE_TIERS",
     "CompiledMethodology",
     "DailyLimits",
@@ -40,5 +43,6 @@ __all__ = [
     "day_bounds",
     "load_document",
     "methodology_schema",
+    "plausibility_percentile",
     "programme_day",
 ]

@@ -40,6 +40,10 @@ CODE_PATTERN = r"^[A-Z][A-Z0-9-]{1,31}$"
 BEHAVIOUR_PATTERN = r"^[a-z][a-z0-9_]{1,47}$"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 LIMIT = Decimal("1e12")  # no factor, bound or cap in a methodology is anywhere near this
+# Behaviours above this percentile of their type's grams are outliers in a batch's
+# monitoring report; a document may set its own (``plausibility_percentile``).
+DEFAULT_PLAUSIBILITY_PERCENTILE = Decimal(99)
+PLAUSIBILITY_BOUNDS = (Decimal(50), Decimal(100))
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 LongText = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
@@ -149,6 +153,10 @@ class Document(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     allow_negative: bool = False
     summary: LongText | None = None
     notes: list[LongText] = msgspec.field(default_factory=list)
+    # Optional, and left out of the stored document when absent, so that documents written
+    # before it existed keep their hash; ``Methodology.plausibility_percentile`` applies
+    # the default. 50..100, checked in load_document.
+    plausibility_percentile: Decimal | None = None
 
 
 EVIDENCE_TIERS = ("partner_verified", "self_reported")
@@ -171,8 +179,17 @@ class Methodology:
     effective_from = property(lambda self: self.doc.effective_from)
     effective_to = property(lambda self: self.doc.effective_to)
 
+    @property
+    def plausibility_percentile(self) -> Decimal:
+        """The percentile of a behaviour type's grams above which a behaviour is an outlier
+        in a batch's monitoring report (the document's, else 99)."""
+        value = self.doc.plausibility_percentile
+        return DEFAULT_PLAUSIBILITY_PERCENTILE if value is None else value
+
     def to_dict(self) -> dict[str, Any]:
         out = msgspec.to_builtins(self.doc)
+        if self.doc.plausibility_percentile is None:  # absent, as before the field existed
+            del out["plausibility_percentile"]
         out["inputs"] = msgspec.to_builtins(self.inputs)
         out["params"] = msgspec.to_builtins(self.params)
         out["evidence"] = msgspec.to_builtins(self.evidence)
@@ -199,11 +216,29 @@ class _DocumentShape(Document, kw_only=True):
     evidence: dict[str, EvidenceTier]
 
 
+def plausibility_percentile(document: dict[str, Any]) -> Decimal:
+    """``plausibility_percentile`` of a stored (or loaded) document, else the default 99."""
+    value = document.get("plausibility_percentile")
+    return DEFAULT_PLAUSIBILITY_PERCENTILE if value is None else Decimal(str(value))
+
+
+PLAUSIBILITY_SCHEMA = {
+    "anyOf": [{"type": "number", "minimum": 50, "maximum": 100},
+              {"type": "string", "format": "decimal"}],
+    "default": "99",
+    "description": "Optional. Behaviours whose grams lie above this percentile of their "
+                   "type's grams in a batch are listed as outliers in the batch's monitoring "
+                   "report. A number from 50 to 100 (a JSON number or a decimal string); "
+                   "absent means 99.",
+}
+
+
 def methodology_schema() -> dict[str, Any]:
     """JSON Schema of the document's shape (the semantic checks come on top)."""
     schema = msgspec.json.schema(_DocumentShape)
     defs = schema["$defs"]
     defs["Document"] = defs.pop("_DocumentShape") | {"title": "Methodology document"}
+    defs["Document"]["properties"]["plausibility_percentile"] = PLAUSIBILITY_SCHEMA
     schema["$ref"] = "#/$defs/Document"
     return schema
 
@@ -329,6 +364,9 @@ def _check_header(doc: Document, problems: list[Problem]) -> None:
             problems.append(Problem("effective_to", "must be later than effective_from"))
     if not doc.inputs:
         problems.append(Problem("inputs", "declare at least one input"))
+    pct, (lo, hi) = doc.plausibility_percentile, PLAUSIBILITY_BOUNDS
+    if pct is not None and not (pct.is_finite() and lo <= pct <= hi):
+        problems.append(Problem("plausibility_percentile", f"must be between {lo} and {hi}"))
     per_day = doc.limits.per_day
     if per_day is not None and per_day.grams is not None and not (
             per_day.grams.is_finite() and 0 < per_day.grams < LIMIT):
@@ -422,5 +460,5 @@ def _param_type(param: Param, path: str, problems: list[Problem]) -> Type:
                   integer=param.value == param.value.to_integral_value())
 
 
-__all__ = ["BOOL", "Document", "Methodology", "canonical_json", "load_document",
-           "methodology_schema"]
+__all__ = ["BOOL", "DEFAULT_PLAUSIBILITY_PERCENTILE", "Document", "Methodology",
+           "canonical_json", "load_document", "methodology_schema", "plausibility_percentile"]

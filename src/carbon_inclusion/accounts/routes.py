@@ -168,7 +168,8 @@ class AdminAccountsController(Controller):
                             accounts: NamedDependency[AccountsService]) -> UserOut:
         org = await accounts.organisation(organisation_id)
         return await accounts.create_user(
-            role="verifier" if org.kind == "verification_body" else "enterprise", phone=data.phone, password=data.password,
+            role="verifier" if org.kind == "verification_body" else "enterprise",
+            phone=data.phone, password=data.password,
             nickname=data.nickname, organisation_id=organisation_id,
         )
 

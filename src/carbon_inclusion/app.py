@@ -36,6 +36,12 @@ from carbon_inclusion.behaviours.routes import (
 from carbon_inclusion.behaviours.service import BehaviourService
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
 from carbon_inclusion.db import Database
+from carbon_inclusion.emissions.routes import (
+    AdminEmissionsController,
+    OrganisationEmissionsController,
+    VerifierEmissionsController,
+)
+from carbon_inclusion.emissions.service import EmissionsService
 from carbon_inclusion.events import repository as events_repository
 from carbon_inclusion.events.routes import (
     AdminCertificateController,
@@ -141,6 +147,9 @@ ROUTE_HANDLERS = [
     ComplianceController,
     CertificateController,
     AdminCertificateController,
+    VerifierEmissionsController,
+    OrganisationEmissionsController,
+    AdminEmissionsController,
 ]
 
 
@@ -165,6 +174,8 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
                                certificate_of=events_repository.valid_certificate_of)
     orders = OrderService(db, settings, clock)
     events = EventService(db, settings, clock)
+    emissions = EmissionsService(db, settings, clock,
+                                 offsets_used=events_repository.compliance_used_t)
     behaviours = BehaviourService(
         db, settings, methodologies, partners, limiter, on_change=leaderboards.touched,
         on_credited=[badges.on_credited, challenges.on_credited],
@@ -194,6 +205,7 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
             "registry": registry,
             "orders": orders,
             "events": events,
+            "emissions": emissions,
         }
     )
 
@@ -222,6 +234,8 @@ TAGS = {
     "registry": "Serial-numbered carbon credits: batches, serials, holdings and orders.",
     "events": "Enterprise events, their footprints, neutralisation, compliance offsets and "
     "certificates.",
+    "compliance": "Compliance offsets (碳履约): the register of organisations' verified annual "
+    "emissions, entered by verification bodies, that caps them.",
     "privacy": "Personal data (PIPL): the privacy notice and consent to it, export of "
     "one's own data and deletion of one's account.",
     "admin": "Programme administration; administrators only.",
@@ -333,6 +347,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             "registry": _from_state("registry"),
             "orders": _from_state("orders"),
             "events": _from_state("events"),
+            "emissions": _from_state("emissions"),
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         middleware=[BearerAuthMiddleware],

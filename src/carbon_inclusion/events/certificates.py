@@ -47,6 +47,10 @@ def _lines(content: dict[str, Any]) -> list[tuple[str, str]]:
         rows += [("履约年度 Year", str(c["year"])),
                  ("核查排放量 Verified emissions", f"{c['verified_emissions_t']} t CO2e"),
                  ("抵销上限 Cap", f"{c['cap_t']} t ({c['cap_share']})")]
+        if c.get("verified_by"):  # checked against the register (older ones were stated)
+            rows.append(("核查机构 Verified by", f"{c['verified_by']['name']}"
+                         f" ({c.get('report_reference') or 'no report reference'}, "
+                         f"revision {c['register_revision']})"))
     rows.append(("注销减排量 Retired", f"{content['retired']['quantity_t']} t CO2e"))
     rows += [("序列号 Serials", f"{s['first']} … {s['last']} ({s['quantity']} t; "
               f"{s['methodology_code']}, vintage {s['vintage_from']} – {s['vintage_to']})")

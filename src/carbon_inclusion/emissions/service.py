@@ -23,7 +23,7 @@ from carbon_inclusion.audit.service import record
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
 from carbon_inclusion.common.idempotency import check_replay, request_hash
 from carbon_inclusion.common.idempotency import lock_key as idempotency_lock_key
-from carbon_inclusion.common.pagination import decode_one, encode_cursor
+from carbon_inclusion.common.pagination import decode_cursor, encode_cursor
 from carbon_inclusion.common.periods import programme_day
 from carbon_inclusion.core.footprint import compliance_cap_t
 from carbon_inclusion.db import Database
@@ -125,7 +125,9 @@ class EmissionsService:
                        ) -> EmissionsRegisterOut:
         """The organisation's register, newest year first, each year with every revision and
         what is left under its cap."""
-        before = decode_one(cursor, int)
+        # The cursor is (year, organisation): a crafted one of another shape is a 422.
+        after = decode_cursor(cursor, int, uuid.UUID)
+        before = None if after is None else after[0]
         async with self.db.read() as session:
             await _enterprise(session, organisation_id)
             conn = await session.connection()
@@ -142,7 +144,8 @@ class EmissionsService:
                     year=year, verified_emissions_t=revisions[0].verified_emissions_t,
                     cap_t=cap, offset_t=used, remaining_t=max(cap - used, 0),
                     entries=[await self._entry_out(session, r) for r in revisions]))
-        next_cursor = encode_cursor(shown[-1][0]) if len(by_year) > limit else None
+        next_cursor = (encode_cursor(shown[-1][0], organisation_id) if len(by_year) > limit
+                       else None)
         return EmissionsRegisterOut(organisation_id=organisation_id,
                                     cap_share=self.cap_share, items=items,
                                     next_cursor=next_cursor)

@@ -58,6 +58,7 @@ ACCESS = {
     "POST /v1/admin/orders/{order_id}/confirm-payment": ADMIN,
     "POST /v1/admin/organisations": ADMIN,
     "POST /v1/admin/organisations/{organisation_id}/users": ADMIN,
+    "GET /v1/admin/organisations/{organisation_id}/emissions": ADMIN,
     "GET /v1/admin/partners": ADMIN,
     "POST /v1/admin/partners": ADMIN,
     "POST /v1/admin/partners/{partner_id}/rotate-secret": ADMIN,
@@ -115,6 +116,7 @@ ACCESS = {
     "POST /v1/orders": ENTERPRISE,
     "GET /v1/orders/{order_id}": ENTERPRISE,
     "GET /v1/organisation": ENTERPRISE,
+    "GET /v1/organisation/emissions": ENTERPRISE,
     "POST /v1/partner/behaviours": PARTNER,
     "POST /v1/partner/binding-codes": PARTNER,
     "POST /v1/partner/bindings/confirm": PARTNER,
@@ -135,6 +137,8 @@ ACCESS = {
     "POST /v1/verifier/batches/{batch_id}/return": VERIFIER,
     "GET /v1/wallet": CITIZEN,
     "GET /v1/wallet/entries": CITIZEN,
+    "GET /v1/verifier/organisations/{organisation_id}/emissions": VERIFIER,
+    "POST /v1/verifier/organisations/{organisation_id}/emissions": VERIFIER,
 }
 
 # Operations on one owner's objects: whose they are.

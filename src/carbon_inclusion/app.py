@@ -38,6 +38,12 @@ from carbon_inclusion.behaviours.routes import (
 from carbon_inclusion.behaviours.service import BehaviourService
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
 from carbon_inclusion.db import Database
+from carbon_inclusion.emissions.routes import (
+    AdminEmissionsController,
+    OrganisationEmissionsController,
+    VerifierEmissionsController,
+)
+from carbon_inclusion.emissions.service import EmissionsService
 from carbon_inclusion.events import repository as events_repository
 from carbon_inclusion.events.routes import (
     AdminCertificateController,
@@ -148,6 +154,9 @@ ROUTE_HANDLERS = [
     ComplianceController,
     CertificateController,
     AdminCertificateController,
+    VerifierEmissionsController,
+    OrganisationEmissionsController,
+    AdminEmissionsController,
 ]
 
 
@@ -173,6 +182,8 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
     batches = BatchService(db, settings, registry, clock, behaviours=behaviours_repository)
     orders = OrderService(db, settings, clock)
     events = EventService(db, settings, clock)
+    emissions = EmissionsService(db, settings, clock,
+                                 offsets_used=events_repository.compliance_used_t)
     behaviours = BehaviourService(
         db, settings, methodologies, partners, limiter, on_change=leaderboards.touched,
         on_credited=[badges.on_credited, challenges.on_credited],
@@ -204,6 +215,7 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
             "batches": batches,
             "orders": orders,
             "events": events,
+            "emissions": emissions,
         }
     )
 
@@ -232,6 +244,8 @@ TAGS = {
     "registry": "Serial-numbered carbon credits: batches, serials, holdings and orders.",
     "events": "Enterprise events, their footprints, neutralisation, compliance offsets and "
     "certificates.",
+    "compliance": "Compliance offsets (碳履约): the register of organisations' verified annual "
+    "emissions, entered by verification bodies, that caps them.",
     "privacy": "Personal data (PIPL): the privacy notice and consent to it, export of "
     "one's own data and deletion of one's account.",
     "admin": "Programme administration; administrators only.",
@@ -347,6 +361,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             "batches": _from_state("batches"),
             "orders": _from_state("orders"),
             "events": _from_state("events"),
+            "emissions": _from_state("emissions"),
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         middleware=[BearerAuthMiddleware],

@@ -210,43 +210,6 @@ async def test_the_certificate_is_public_as_json_html_and_a_pdf(
                                {"id": new["id"]})
 
 
-async def test_compliance_offsets_stay_under_the_cap(app, client, admin, verifier, citizen,
-                                                     methodology, org):
-    await buy(app, client, admin, verifier, citizen, methodology, org, 8)
-
-    async def offset(quantity, key=None):
-        return await client.post("/v1/compliance-offsets/", json={
-            "year": 2025, "verified_emissions_t": "100", "quantity_t": quantity},
-            headers={**org.headers, "Idempotency-Key": key or "c-" + secrets.token_hex(6)})
-
-    over = await offset(6)  # the cap is 5 % of 100 t
-    assert over.status_code == 409 and over.json()["code"] == "over_compliance_cap"
-    key = "c-" + secrets.token_hex(6)
-    first = await offset(2, key)
-    assert first.status_code == 201, first.text
-    assert first.json()["content"]["compliance"]["cap_t"] == 5
-    again = await offset(2, key)
-    assert (again.status_code, again.json()) == (201, first.json())
-    assert again.headers["Idempotent-Replayed"] == "true"
-    for changed in ({"quantity_t": 3}, {"verified_emissions_t": "100.5"}, {"year": 2024}):
-        reused = await client.post("/v1/compliance-offsets/", headers={
-            **org.headers, "Idempotency-Key": key},
-            json={"year": 2025, "verified_emissions_t": "100", "quantity_t": 2} | changed)
-        assert (reused.status_code, reused.json()["code"]) == (422, "idempotency_key_reused")
-    same = await client.post("/v1/compliance-offsets/", headers={
-        **org.headers, "Idempotency-Key": key},
-        json={"year": 2025, "verified_emissions_t": "100.000", "quantity_t": 2})
-    assert same.json()["id"] == first.json()["id"]  # the same amount, written otherwise
-    assert (await offset(4)).status_code == 409  # 2 + 4 > 5
-    assert (await offset(3)).status_code == 201
-    holdings = (await client.get("/v1/holdings", headers=org.headers)).json()
-    assert (holdings["held_t"], holdings["retired_t"]) == (3, 5)
-    bad = await client.post("/v1/compliance-offsets/", headers={
-        **org.headers, "Idempotency-Key": "c-" + secrets.token_hex(6)},
-        json={"year": 2025, "verified_emissions_t": "-1", "quantity_t": 1})
-    assert bad.status_code == 422
-
-
 async def test_the_footprint_methodology_never_scores_a_citizen(client, citizen):
     r = await claim(client, citizen, "event_footprint", days_ago(1),
                     {"category": "meal", "quantity": "1"})

@@ -4,6 +4,7 @@ from carbon_inclusion.accounts import models as accounts_models  # noqa: F401
 from carbon_inclusion.audit import models as audit_models  # noqa: F401
 from carbon_inclusion.behaviours import models as behaviour_models  # noqa: F401
 from carbon_inclusion.db.base import metadata
+from carbon_inclusion.emissions import models as emissions_models  # noqa: F401
 from carbon_inclusion.events import models as event_models  # noqa: F401
 from carbon_inclusion.gamification import models as gamification_models  # noqa: F401
 from carbon_inclusion.ledger import models as ledger_models  # noqa: F401

@@ -201,6 +201,10 @@ def view(content: dict[str, Any], sha256: str, status: str, url: str, *, tz: Zon
         rows += [("履约年度 Year", str(c["year"])),
                  ("核查排放量 Verified emissions", f"{tonnes(c['verified_emissions_t'])} CO2e"),
                  ("抵销上限 Cap", f"{tonnes(c['cap_t'])} ({c['cap_share']})")]
+        if c.get("verified_by"):  # checked against the register (older ones were stated)
+            rows.append(("核查机构 Verified by", f"{c['verified_by']['name']}"
+                         f" ({c.get('report_reference') or 'no report reference'}, "
+                         f"revision {c['register_revision']})"))
     rows.append(("注销减排量 Retired", f"{retired_t} CO2e"))
     serials = [(range_text(s["first"], s["last"]),
                 f"{tonnes(s['quantity'])} · {s['methodology_code']} · vintage "

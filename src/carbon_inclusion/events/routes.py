@@ -104,15 +104,20 @@ class EventController(Controller):
 
 class ComplianceController(Controller):
     path = "/v1/compliance-offsets"
-    tags = ["events"]  # noqa: RUF012
+    tags = ["events", "compliance"]  # noqa: RUF012
     opt = ENTERPRISE
 
     @post("/", operation_id="offsetCompliance",
           responses=problems(401, 403, 409), status_code=201, response_headers=REPLAY_HEADERS,
           summary="Retire credits against verified emissions (碳履约), with a certificate",
-          description="Refused above the programme's cap (`COMPLIANCE_OFFSET_CAP` of verified "
-          "emissions per year, 409 `over_compliance_cap`) or beyond the holding (409 "
-          "`insufficient_credits`).")
+          description="The year's verified emissions are the register's (entered by a "
+          "verification body, `POST /v1/verifier/organisations/{id}/emissions`; its latest "
+          "revision): 409 `no_verified_emissions` when the year has none; a "
+          "`verified_emissions_t` stated here is optional and only checked against it (422 "
+          "`verified_emissions_mismatch` naming the field). The cap "
+          "(`COMPLIANCE_OFFSET_CAP` of those emissions, whole tonnes rounded down) applies "
+          "to the year's offsets together: 409 `over_compliance_cap` with `remaining_t`; "
+          "beyond the holding, 409 `insufficient_credits`.")
     async def offset(self, data: JSONBody[ComplianceIn], principal: NamedDependency[Principal],
                      events: NamedDependency[EventService],
                      idempotency_key: IdempotencyKey = None) -> Response[CertificateOut]:

@@ -146,5 +146,7 @@ class CertificateCancellationIn(msgspec.Struct, forbid_unknown_fields=True, kw_o
 
 class ComplianceIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     year: Annotated[int, msgspec.Meta(ge=2000, le=2100)]
-    verified_emissions_t: Amount
     quantity_t: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)]
+    # The cap comes from the register of verified emissions; a figure stated here is only
+    # checked against it (422 when it disagrees).
+    verified_emissions_t: Amount | None = None

@@ -33,6 +33,7 @@ from carbon_inclusion.common.pagination import decode_one, page
 from carbon_inclusion.common.periods import programme_day
 from carbon_inclusion.core import footprint
 from carbon_inclusion.db import Database
+from carbon_inclusion.emissions import repository as emissions
 from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
 from carbon_inclusion.events import certificates
 from carbon_inclusion.events import repository as repo
@@ -210,30 +211,51 @@ class EventService:
 
     async def offset_compliance(self, organisation_id: uuid.UUID, user_id: uuid.UUID,
                                 key: str, body: ComplianceIn) -> tuple[CertificateOut, bool]:
-        """Retire credits against verified emissions, within the programme's cap;
-        ``(certificate, new)``: the same Idempotency-Key answers the first certificate."""
-        emissions = body.verified_emissions_t
-        if not emissions.is_finite() or not 0 < emissions <= Decimal(10) ** 9:
+        """Retire credits against the year's verified emissions as the register holds them
+        (``emissions``), within the programme's cap on the year's total; ``(certificate,
+        new)``: the same Idempotency-Key answers the first certificate."""
+        stated = body.verified_emissions_t
+        if stated is not None and (not stated.is_finite()
+                                   or not 0 < stated <= Decimal(10) ** 9):
             raise InvalidInput.field("verified_emissions_t", "must be above 0 and at most 10^9")
-        cap = footprint.compliance_cap_t(emissions, self.compliance_cap)
         async with self.db.connect() as conn:
+            # The organisation-year first (a correction of the register waits, and so does
+            # any other offset of the year), then the registry, as every retirement does.
+            await emissions.lock_year(conn, organisation_id, body.year)
             await lock(conn)
             done = await repo.compliance_by_key(conn, organisation_id, key)
             if done is not None:
                 # What was asked is stored in the retirement's purpose, not as a request hash:
-                # the same three values are the same request.
-                check_replay(_asked(done.quantity_t, done.asked["year"],
-                                    Decimal(done.asked["verified_emissions_t"])),
-                             _asked(body.quantity_t, body.year, emissions),
+                # the same year and quantity (and emissions, when stated) is the same request.
+                certified = Decimal(done.asked["verified_emissions_t"])
+                check_replay(_asked(done.quantity_t, done.asked["year"], certified),
+                             _asked(body.quantity_t, body.year,
+                                    certified if stated is None else stated),
                              "compliance offset")
                 return await self._certificate(conn, done.id), False
+            entry = await emissions.current(conn, organisation_id, body.year)
+            if entry is None:
+                raise Conflict(f"No verified emissions of the organisation for {body.year} "
+                               "are in the register: a verification body enters them first.",
+                               code="no_verified_emissions", errors=[FieldError(
+                                   "year", "no verified emissions registered for this year")])
+            verified = entry.verified_emissions_t
+            if stated is not None and stated != verified:
+                raise InvalidInput(
+                    f"The register holds {verified} t of verified emissions for {body.year}.",
+                    code="verified_emissions_mismatch", registered_t=verified, errors=[
+                        FieldError("verified_emissions_t",
+                                   f"disagrees with the register's {verified} t")])
+            cap = footprint.compliance_cap_t(verified, self.compliance_cap)
             already = await repo.compliance_used_t(conn, organisation_id, body.year)
             if already + body.quantity_t > cap:
                 raise Conflict(
                     f"The programme caps offsets at {self.compliance_cap:.0%} of verified "
                     f"emissions: {cap} t for {body.year}, {already} t used.",
                     code="over_compliance_cap", cap_t=cap, used_t=already,
-                    errors=[FieldError("quantity_t", f"over the cap of {cap - already} t left")])
+                    remaining_t=max(cap - already, 0),
+                    errors=[FieldError("quantity_t",
+                                       f"over the cap of {max(cap - already, 0)} t left")])
             held = await tonnes_in(conn, "held", organisation_id)
             if held < body.quantity_t:
                 raise Conflict(f"The organisation holds {held} t.", code="insufficient_credits",
@@ -242,7 +264,12 @@ class EventService:
             purpose = {"kind": "compliance",
                        "organisation": await _organisation(conn, organisation_id),
                        "compliance": {"year": body.year,
-                                      "verified_emissions_t": str(emissions),
+                                      "verified_emissions_t": str(verified),
+                                      "register_entry_id": str(entry.id),
+                                      "register_revision": entry.revision,
+                                      "report_reference": entry.report_reference,
+                                      "verified_by": await _organisation(
+                                          conn, entry.verification_body_id),
                                       "cap_share": f"{self.compliance_cap:.0%}",
                                       "cap_t": cap}}
             cert_id = await self._retire_and_certify(conn, organisation_id, user_id,

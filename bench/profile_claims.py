@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import os
 import secrets
+import tempfile
 import time
 from pathlib import Path
 
@@ -89,7 +90,7 @@ async def drive(database_url: str, redis_url: str, claims: int, citizens: int,
                 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
                 if profiler is not None:
                     profiler.stop()
-                    out = Path("/tmp/claims-profile.txt")
+                    out = Path(tempfile.gettempdir()) / "claims-profile.txt"
                     out.write_text(profiler.output_text(unicode=True, show_all=False))
                     print(f"profile written to {out}")
             print(json.dumps({"claims": claims, "cpu_ms_per_claim": round(cpu / claims * 1e3, 3),

@@ -79,9 +79,9 @@ def html_paths(app, samples: dict[str, str]) -> list[str]:
     return sorted(set(paths))
 
 
-async def test_no_page_or_asset_refers_to_another_host(on_8203, admin, citizen, methodology,
-                                                      org):
-    cert = await neutralised(on_8203, admin, citizen, methodology, org, SMALL)
+async def test_no_page_or_asset_refers_to_another_host(on_8203, admin, verifier, citizen,
+                                                      methodology, org):
+    cert = await neutralised(on_8203, admin, verifier, citizen, methodology, org, SMALL)
     app, client = on_8203
     base = str(client.base_url)
     host = urlsplit(base).netloc

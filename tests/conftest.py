@@ -8,6 +8,7 @@ session and dropped at the end; Redis keys live under ``test:<random>:`` and are
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -79,6 +80,28 @@ def settings(storage: Storage, tmp_path_factory: pytest.TempPathFactory) -> Sett
         db_pool_timeout=60,
         log_json=False,
     )
+
+
+@contextlib.asynccontextmanager
+async def own_app(settings: Settings, *, clock=None, **overrides) -> AsyncIterator:
+    """An app of the test's own on the session's stores (other settings, another clock),
+    closed as the service closes."""
+    kwargs = {} if clock is None else {"clock": clock}
+    application = create_app(settings.with_overrides(**overrides) if overrides else settings,
+                             **kwargs)
+    try:
+        yield application
+    finally:
+        await application.state.notifier.close()
+        await application.state.db.dispose()
+        await application.state.redis.close()
+
+
+def client_of(application, address: str, base_url: str = "http://testserver"
+              ) -> httpx.AsyncClient:
+    """A client calling ``application`` in process, from ``address``."""
+    transport = httpx.ASGITransport(app=application, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url=base_url)
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import func, select, text
 
 from carbon_inclusion.accounts.models import User
-from carbon_inclusion.app import create_app
 from carbon_inclusion.common.clock import FixedClock
-from tests.conftest import PASSWORD, new_phone, sent_code, sign_in, verify_phone
+from tests.conftest import PASSWORD, client_of, new_phone, sent_code, sign_in, verify_phone
+from tests.conftest import own_app as shared_own_app
 
 
 @asynccontextmanager
@@ -28,15 +28,9 @@ async def own_app(settings, address: str = "198.51.100.20", clock=None, **overri
     """An app of the test's own (own throttle settings, own Redis prefix) on the session's
     database, and a client calling it from ``address``."""
     prefix = f"{settings.redis_prefix}{secrets.token_hex(3)}:"
-    kwargs = {} if clock is None else {"clock": clock}
-    app = create_app(settings.with_overrides(redis_prefix=prefix, **overrides), **kwargs)
-    transport = httpx.ASGITransport(app=app, client=(address, 1))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            yield app, c
-    finally:
-        await app.state.db.dispose()
-        await app.state.redis.close()
+    async with shared_own_app(settings, clock=clock, redis_prefix=prefix, **overrides) as app, \
+            client_of(app, address, "http://t") as c:
+        yield app, c
 
 
 @pytest.fixture

@@ -9,15 +9,14 @@ import re
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-import httpx
 import pypdfium2
 import pytest
 import zxingcpp
 from PIL import Image, ImageDraw
 from pypdf import PdfReader
 
-from carbon_inclusion.app import create_app
 from carbon_inclusion.events import certificates
+from tests.conftest import client_of, own_app
 from tests.events.test_events import EVENT, buy, org
 from tests.registry.conftest import methodology
 
@@ -87,13 +86,9 @@ def test_long_text_wraps_inside_its_column():
 async def on_8203(settings):
     """The service as ``PORT=8203 make run`` starts it (PUBLIC_BASE_URL unset)."""
     assert settings.public_base_url == ""
-    application = create_app(settings.with_overrides(port=8203))
-    transport = httpx.ASGITransport(app=application, client=("203.0.113.9", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8203") as c:
+    async with own_app(settings, port=8203) as application, \
+            client_of(application, "203.0.113.9", "http://127.0.0.1:8203") as c:
         yield application, c
-    await application.state.notifier.close()
-    await application.state.db.dispose()
-    await application.state.redis.close()
 
 
 async def neutralised(on_8203, admin, verifier, citizen, methodology, org, event: dict

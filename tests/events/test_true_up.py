@@ -24,9 +24,9 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import text
 
-from carbon_inclusion.app import create_app
 from carbon_inclusion.common.clock import FixedClock
 from tests.behaviours.conftest import SHANGHAI
+from tests.conftest import client_of, own_app
 from tests.events.test_events import buy, org
 from tests.registry.conftest import methodology
 
@@ -42,16 +42,13 @@ MILLION = Decimal(1_000_000)
 @pytest.fixture(scope="module")
 async def app(app, settings) -> AsyncIterator:
     """The session's app (migrated and seeded) again, standing at ``CLOCK``."""
-    application = create_app(settings, clock=CLOCK)
-    yield application
-    await application.state.db.dispose()
-    await application.state.redis.close()
+    async with own_app(settings, clock=CLOCK) as application:
+        yield application
 
 
 @pytest.fixture(scope="module")
 async def client(app) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    async with client_of(app, "203.0.113.7") as c:
         yield c
 
 

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from carbon_inclusion.app import create_app
 from carbon_inclusion.common.clock import FixedClock
 from tests.behaviours.conftest import SHANGHAI, bind, card, claim, partner
+from tests.conftest import client_of, own_app
 from tests.registry.conftest import issue, propose, verify_batch
 
 __all__ = ["partner"]  # the fixture, used by name
@@ -37,16 +37,13 @@ CLOCK = FixedClock(pinned_now())
 @pytest.fixture(scope="module")
 async def app(app, settings) -> AsyncIterator:
     """The session's app (migrated and seeded) again, standing at ``CLOCK``."""
-    application = create_app(settings, clock=CLOCK)
-    yield application
-    await application.state.db.dispose()
-    await application.state.redis.close()
+    async with own_app(settings, clock=CLOCK) as application:
+        yield application
 
 
 @pytest.fixture(scope="module")
 async def client(app) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    async with client_of(app, "203.0.113.7") as c:
         yield c
 
 

@@ -152,7 +152,7 @@ class Notifier:
                     stream_id, int(self.clock.now().timestamp() * 1000),
                     self.streams_per_citizen, LEASES_TTL_S])
                 if trimmed:
-                    ended = [t.decode() if isinstance(t, bytes) else t for t in trimmed]
+                    ended = [t.decode() for t in trimmed]
                     self._end(ended)  # those held here end now, the rest when told
                     await self.redis.client.publish(self.control_channel,
                                                     msgspec.json.encode(ended))
@@ -195,7 +195,7 @@ class Notifier:
         """One subscription for the whole process; reconnects until closed."""
         decoder = msgspec.json.Decoder(list[Addressed])
         ids = msgspec.json.Decoder(list[str])
-        control = self.control_channel.encode()
+        control = self.control_channel.encode()  # the store's replies are bytes
         while True:
             pubsub = self.redis.client.pubsub(ignore_subscribe_messages=True)
             try:
@@ -209,7 +209,7 @@ class Notifier:
                         continue
                     channel = message["channel"]
                     try:
-                        if channel == control or channel == self.control_channel:
+                        if channel == control:
                             self._end(ids.decode(message["data"]))
                             continue
                         addressed = decoder.decode(message["data"])

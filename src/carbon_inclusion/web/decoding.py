@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import weakref
 from decimal import Decimal
 from itertools import accumulate
 from typing import Any
@@ -217,17 +218,18 @@ def is_json(content_type: str) -> bool:
                                              and media.endswith("+json"))
 
 
-_BODY_TYPES: dict[int, Any] = {}
+# By handler object, not ``id()``: a process that builds more than one app (the tests do)
+# could see an id used again by another app's handler once the first one is gone.
+_BODY_TYPES: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def _body_type(request: Request) -> Any:
     """The type the handler declares for its body (``data``), or None."""
     handler = request.route_handler
-    key = id(handler)
-    if key not in _BODY_TYPES:
+    if handler not in _BODY_TYPES:
         param = handler.parsed_fn_signature.parameters.get("data")
-        _BODY_TYPES[key] = None if param is None else param.annotation
-    return _BODY_TYPES[key]
+        _BODY_TYPES[handler] = None if param is None else param.annotation
+    return _BODY_TYPES[handler]
 
 
 async def check_request(request: Request) -> None:

@@ -131,13 +131,18 @@ class Flow:
         page.setFillColorRGB(0, 0, 0)
 
     def heading(self, text: str, size: float = 11.0) -> None:
-        """A green heading with a rule under it; never alone at the foot of a page."""
+        """A green heading (wrapped) with a rule under it; never alone at the foot of a
+        page."""
         page = self.page
-        self.room(40)
+        lines = wrap(text, self.font, size, self.width)
+        self.room(40 + (len(lines) - 1) * size * 1.3)
         self.y -= 6
         page.setFillColorRGB(*GREEN)
         page.setFont(self.font, size)
-        page.drawString(self.left, self.y, text)
+        for i, line in enumerate(lines):
+            if i:
+                self.y -= size * 1.3
+            page.drawString(self.left, self.y, line)
         page.setStrokeColorRGB(*GREEN)
         page.setLineWidth(0.5)
         page.line(self.left, self.y - 4, self.right, self.y - 4)

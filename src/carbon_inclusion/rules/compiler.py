@@ -89,7 +89,7 @@ class Source:
         return self._expr(node)
 
     def _fold(self, node: ast.expr) -> str | None:
-        """A sub-tree of constants only (literals and the document's number parameters) as
+        """A sub-tree of constants only (literals, number parameters, tables by a quoted key) as
         the one constant it gives, worked out now under the same decimal context the call
         would use, so the value is the one the call would make; one that raises is left
         to raise at run time, as it did."""

@@ -28,6 +28,8 @@ from carbon_inclusion.accounts.routes import (
     OrganisationController,
 )
 from carbon_inclusion.accounts.service import AccountsService
+from carbon_inclusion.admin.routes import AdminStatsController
+from carbon_inclusion.admin.service import ProgrammeStats
 from carbon_inclusion.audit.routes import AdminAuditController
 from carbon_inclusion.audit.service import AuditLog
 from carbon_inclusion.behaviours import repository as behaviours_repository
@@ -162,6 +164,7 @@ ROUTE_HANDLERS = [
     OrganisationEmissionsController,
     AdminEmissionsController,
     AdminAuditController,
+    AdminStatsController,
 ]
 
 
@@ -200,6 +203,7 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
     directory = Directory(db, accounts.phones)
     certificates = CertificateList(db, settings)
     audit = AuditLog(db)
+    stats = ProgrammeStats(db, settings, clock)
     return State(
         {
             "settings": settings,
@@ -227,6 +231,7 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
             "directory": directory,
             "certificates": certificates,
             "audit": audit,
+            "stats": stats,
         }
     )
 
@@ -376,6 +381,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             "directory": _from_state("directory"),
             "certificates": _from_state("certificates"),
             "audit": _from_state("audit"),
+            "stats": _from_state("stats"),
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         middleware=[BearerAuthMiddleware],

@@ -11,6 +11,8 @@ import datetime as dt
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from carbon_inclusion.errors import InvalidInput
+
 Period = Literal["day", "week", "month", "all"]
 PERIODS: tuple[str, ...] = ("day", "week", "month", "all")
 
@@ -48,5 +50,25 @@ def instant_bounds(period: str, at: dt.datetime, tz: dt.tzinfo) -> tuple[dt.date
     return local_midnight(start, tz), local_midnight(end, tz)
 
 
-__all__ = ["PERIODS", "Period", "ZoneInfo", "date_bounds", "instant_bounds", "local_midnight",
-           "programme_day"]
+DEFAULT_RANGE_DAYS = 30
+MAX_RANGE_DAYS = 366
+
+
+def day_range(first: dt.date | None, last: dt.date | None, today: dt.date, *,
+              default_days: int = DEFAULT_RANGE_DAYS,
+              max_days: int = MAX_RANGE_DAYS) -> tuple[dt.date, dt.date]:
+    """The programme days ``first``..``last`` (both included) a statistic covers: ``last``
+    defaults to ``today``, ``first`` to ``default_days`` days up to ``last``. 422 naming
+    ``from`` when it is after ``to`` or the range is longer than ``max_days`` days."""
+    last = last or today
+    first = first or last - dt.timedelta(days=default_days - 1)
+    if first > last:
+        raise InvalidInput.field("from", f"must not be after to ({last.isoformat()})")
+    if (last - first).days + 1 > max_days:
+        raise InvalidInput.field("from", f"at most {max_days} days up to to "
+                                         f"({last.isoformat()}), both included")
+    return first, last
+
+
+__all__ = ["DEFAULT_RANGE_DAYS", "MAX_RANGE_DAYS", "PERIODS", "Period", "ZoneInfo", "date_bounds",
+           "day_range", "instant_bounds", "local_midnight", "programme_day"]

@@ -125,6 +125,7 @@ ACCESS = {
     "POST /v1/me/consents": CITIZEN,
     "GET /v1/me/export": SIGNED_IN,
     "GET /v1/privacy-notice": PUBLIC,
+    "GET /v1/public/overview": PUBLIC,
     "GET /v1/me/badges": CITIZEN,
     "GET /v1/me/events": CITIZEN,
     "GET /v1/methodologies": PUBLIC,

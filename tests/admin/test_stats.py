@@ -242,7 +242,10 @@ async def test_credits_by_batch_status_and_state_equal_what_was_done(
     ({"from": "２０２６-01-01"}, "from"),  # full-width digits are not a date here
     ({"from": "2026-03-02", "to": "2026-03-01"}, "from"),  # after to
     ({"from": "2025-01-01", "to": "2026-01-02"}, "from"),  # 367 days
-    ({"from": "1999-01-01"}, "from"),  # more than 366 days before today
+    ({"from": "2001-01-01"}, "from"),  # more than 366 days before today
+    ({"from": "0001-01-01", "to": "0001-01-02"}, "from"),  # not the programme's calendar
+    ({"from": "9999-12-30", "to": "9999-12-31"}, "from"),
+    ({"from": "2100-12-31", "to": "9999-12-31"}, "to"),
 ])
 async def test_a_bad_range_is_422_naming_the_field(client, admin, path, params, field):
     r = await client.get(path, params=params, headers=admin.headers)

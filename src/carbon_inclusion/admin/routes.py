@@ -8,10 +8,12 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
+from carbon_inclusion.admin.overview import PublicOverview
 from carbon_inclusion.admin.schemas import (
     BehaviourDay,
     BehaviourStats,
     CreditStats,
+    OverviewOut,
     PointsDay,
     PointsStats,
     RewardDay,
@@ -19,7 +21,7 @@ from carbon_inclusion.admin.schemas import (
     StatsBy,
 )
 from carbon_inclusion.admin.service import ProgrammeStats
-from carbon_inclusion.web.auth import ADMIN
+from carbon_inclusion.web.auth import ADMIN, PUBLIC
 from carbon_inclusion.web.csv import CSV, TABLE_NOTE, csv_operation, csv_paths, table_or_csv
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.query import day
@@ -81,3 +83,23 @@ class AdminStatsController(Controller):
                       ) -> Response[CreditStats]:
         body = await stats.credits()
         return table_or_csv(request, body, [body], CreditStats, "credits")
+
+
+class PublicOverviewController(Controller):
+    path = "/v1/public"
+    tags = ["programme"]  # noqa: RUF012
+    opt = PUBLIC
+
+    @get("/overview", operation_id="getPublicOverview", responses=problems(),
+         summary="The programme in figures: reductions, participants, credits, certificates",
+         description="Public, and personal data free: every credited behaviour's grams and "
+         "count, how many citizens made them (`participants`), the same by district (every "
+         "district, most grams first) and by behaviour type; credits issued, retired and "
+         "available; the 10 newest valid certificates. Kept for `OVERVIEW_CACHE_S` seconds "
+         "(`as_of` says when it was read), and so may a proxy (`Cache-Control`).")
+    async def overview(self, overview: NamedDependency[PublicOverview]
+                       ) -> Response[OverviewOut]:
+        body = await overview.overview()
+        return Response(body, headers={
+            "Cache-Control": f"public, max-age={overview.ttl_s}" if overview.ttl_s
+            else "no-cache"})

@@ -52,6 +52,9 @@ def instant_bounds(period: str, at: dt.datetime, tz: dt.tzinfo) -> tuple[dt.date
 
 DEFAULT_RANGE_DAYS = 30
 MAX_RANGE_DAYS = 366
+# The days a statistic may ask about: far wider than the programme, and far from the ends of
+# the calendar (a day's end past 9999-12-31 is no instant).
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
 
 
 def day_range(first: dt.date | None, last: dt.date | None, today: dt.date, *,
@@ -59,7 +62,12 @@ def day_range(first: dt.date | None, last: dt.date | None, today: dt.date, *,
               max_days: int = MAX_RANGE_DAYS) -> tuple[dt.date, dt.date]:
     """The programme days ``first``..``last`` (both included) a statistic covers: ``last``
     defaults to ``today``, ``first`` to ``default_days`` days up to ``last``. 422 naming
-    ``from`` when it is after ``to`` or the range is longer than ``max_days`` days."""
+    ``from`` when it is after ``to`` or the range is longer than ``max_days`` days, and
+    naming either when it lies outside ``FIRST_DAY``..``LAST_DAY``."""
+    for name, value in (("from", first), ("to", last)):
+        if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+            raise InvalidInput.field(name, f"must be between {FIRST_DAY.isoformat()} and "
+                                           f"{LAST_DAY.isoformat()}")
     last = last or today
     first = first or last - dt.timedelta(days=default_days - 1)
     if first > last:

@@ -101,7 +101,7 @@ def test_0017_makes_earlier_batches_issued_and_takes_back_only_unissued_ones(sto
         assert [(r.created_by, r.serial_prefix) for r in rows] == [(admin, "CQTHT-TRANSIT-2026")]
 
 
-def test_0020_numbers_the_behaviours_each_batch_held_by_programme_day_both_ways(storage):
+def test_0022_numbers_the_behaviours_each_batch_held_by_programme_day_both_ways(storage):
     """Existing allocations (held, and released by a returned batch) get lines 1.. per batch
     by programme day then behaviour; downgrading drops the lines and keeps the rows."""
     citizen = uuid.uuid4()
@@ -109,7 +109,7 @@ def test_0020_numbers_the_behaviours_each_batch_held_by_programme_day_both_ways(
     ids = sorted(uuid.uuid4() for _ in days)
     held, returned = uuid.uuid4(), uuid.uuid4()
     with fresh_database(storage.database_url) as url:
-        upgrade(url, "0019")
+        upgrade(url, "0021")
         asyncio.run(_sql(url, """
             INSERT INTO users (id, role, password_hash, nickname, status, phone_index,
                                phone_ciphertext)
@@ -142,12 +142,12 @@ def test_0020_numbers_the_behaviours_each_batch_held_by_programme_day_both_ways(
             INSERT INTO credit_allocations_released (behaviour_id, batch_id, grams)
             VALUES (:d, :r, 500000), (:e, :r, 500000)""",
             {"d": ids[3], "e": ids[4], "r": returned}))
-        upgrade(url, "0020")
+        upgrade(url, "0022")
         lines = {(r.batch_id, r.line): r.behaviour_id for r in asyncio.run(_sql(url, """
             SELECT batch_id, line, behaviour_id FROM credit_allocations UNION ALL
             SELECT batch_id, line, behaviour_id FROM credit_allocations_released"""))}
         # held: ids[1] (1 Jan), ids[2] (2 Jan), ids[0] (3 Jan); released: ids[4], ids[3]
         assert lines == {(held, 1): ids[1], (held, 2): ids[2], (held, 3): ids[0],
                          (returned, 1): ids[4], (returned, 2): ids[3]}
-        command.downgrade(alembic_config(url), "0019")
+        command.downgrade(alembic_config(url), "0021")
         assert len(asyncio.run(_sql(url, "SELECT * FROM credit_allocations"))) == 3

@@ -19,6 +19,7 @@ from litestar.openapi.spec import Components, Contact, License, SecurityScheme, 
 from litestar.routes import HTTPRoute
 from litestar.types import Message, Receive, Scope, Send
 
+from carbon_inclusion.accounts.directory import Directory
 from carbon_inclusion.accounts.routes import (
     AdminAccountsController,
     AuthController,
@@ -27,6 +28,11 @@ from carbon_inclusion.accounts.routes import (
     OrganisationController,
 )
 from carbon_inclusion.accounts.service import AccountsService
+from carbon_inclusion.admin.overview import PublicOverview
+from carbon_inclusion.admin.routes import AdminStatsController, PublicOverviewController
+from carbon_inclusion.admin.service import ProgrammeStats
+from carbon_inclusion.audit.routes import AdminAuditController
+from carbon_inclusion.audit.service import AuditLog
 from carbon_inclusion.behaviours import repository as behaviours_repository
 from carbon_inclusion.behaviours.routes import (
     AdminReviewController,
@@ -45,6 +51,7 @@ from carbon_inclusion.emissions.routes import (
 )
 from carbon_inclusion.emissions.service import EmissionsService
 from carbon_inclusion.events import repository as events_repository
+from carbon_inclusion.events.listing import CertificateList
 from carbon_inclusion.events.routes import (
     AdminCertificateController,
     CertificateController,
@@ -158,6 +165,9 @@ ROUTE_HANDLERS = [
     VerifierEmissionsController,
     OrganisationEmissionsController,
     AdminEmissionsController,
+    AdminAuditController,
+    AdminStatsController,
+    PublicOverviewController,
 ]
 
 
@@ -195,6 +205,11 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
     rewards = RewardService(db, settings, clock)
     privacy = PrivacyService(db, accounts, settings, clock)
     progress = ProgressService(db, settings, clock)
+    directory = Directory(db, accounts.phones)
+    certificates = CertificateList(db, settings)
+    audit = AuditLog(db)
+    stats = ProgrammeStats(db, settings, clock)
+    overview = PublicOverview(db, redis, settings, clock)
     return State(
         {
             "settings": settings,
@@ -220,6 +235,11 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
             "orders": orders,
             "events": events,
             "emissions": emissions,
+            "directory": directory,
+            "certificates": certificates,
+            "audit": audit,
+            "stats": stats,
+            "overview": overview,
         }
     )
 
@@ -255,6 +275,8 @@ TAGS = {
     "admin": "Programme administration; administrators only.",
     "verifier": "Independent verification bodies (核证机构): checking proposed credit "
     "batches; verifiers only.",
+    "programme": "The programme in public figures: reductions, participants, credits and "
+    "the newest certificates.",
     "operations": "Health, readiness and metrics of the service.",
 }
 
@@ -367,6 +389,11 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             "orders": _from_state("orders"),
             "events": _from_state("events"),
             "emissions": _from_state("emissions"),
+            "directory": _from_state("directory"),
+            "certificates": _from_state("certificates"),
+            "audit": _from_state("audit"),
+            "stats": _from_state("stats"),
+            "overview": _from_state("overview"),
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         middleware=[BearerAuthMiddleware],

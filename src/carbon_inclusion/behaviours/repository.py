@@ -22,7 +22,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from carbon_inclusion.behaviours.models import Behaviour, PartnerRecord
+from carbon_inclusion.behaviours.models import Behaviour, BehaviourKey, PartnerRecord
 from carbon_inclusion.core.caps import Usage
 from carbon_inclusion.ledger import service as ledger
 
@@ -174,9 +174,13 @@ def _json(raw: Any) -> list[Any]:
 # --- reading and deciding ---------------------------------------------------------------
 
 async def by_key(conn: AsyncConnection, citizen_id: uuid.UUID, key: str) -> Any:
-    """The citizen's behaviour recorded under the Idempotency-Key ``key``, if any."""
-    return (await conn.execute(select(_T).where(
-        _T.c.citizen_id == citizen_id, _T.c.idempotency_key == key))).first()
+    """The citizen's behaviour recorded under the Idempotency-Key ``key``, if any: found by
+    its key row (``behaviour_keys``), so the read goes to the behaviour's month only."""
+    k = BehaviourKey.__table__
+    return (await conn.execute(select(_T).join(k, and_(
+        k.c.behaviour_id == _T.c.id, k.c.occurred_at == _T.c.occurred_at,
+        k.c.citizen_id == _T.c.citizen_id)).where(
+        k.c.citizen_id == citizen_id, k.c.idempotency_key == key))).first()
 
 
 async def get(conn: AsyncConnection, behaviour_id: uuid.UUID,
@@ -254,9 +258,10 @@ async def scored_in_window(conn: AsyncConnection, behaviour: str, occurred_from:
 # --- partner records ----------------------------------------------------------------------
 
 _R = PartnerRecord.__table__
-_RECORDS_INSERT = (pg_insert(_R).on_conflict_do_nothing(index_elements=["partner_id",
-                                                                          "external_id"])
-                   .returning(_R.c.external_id, _R.c.id))
+# No ON CONFLICT: the de-duplication key is ``partner_record_keys`` (it must hold across
+# months, which no unique index of the partitioned table can), whose BEFORE INSERT trigger
+# skips a record already received, so RETURNING names only the records inserted now.
+_RECORDS_INSERT = pg_insert(_R).returning(_R.c.external_id, _R.c.id)
 
 
 async def receive(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[str, uuid.UUID]:

@@ -29,6 +29,7 @@ from decimal import Decimal
 from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -112,26 +113,42 @@ class CreditBatch(Base):
 
 class CreditAllocation(Base):
     __tablename__ = "credit_allocations"
-    __table_args__ = (CheckConstraint("grams > 0", name="grams_positive"),)
+    # One allocation per behaviour: the primary key. The foreign key names the behaviour's
+    # whole key (behaviours are partitioned by month of ``occurred_at``).
+    __table_args__ = (
+        CheckConstraint("grams > 0", name="grams_positive"),
+        ForeignKeyConstraint(["behaviour_id", "behaviour_occurred_at", "citizen_id"],
+                             ["behaviours.id", "behaviours.occurred_at",
+                              "behaviours.citizen_id"],
+                             name="fk_credit_allocations_behaviour_id_behaviours"),
+    )
 
-    behaviour_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("behaviours.id"),
-                                                    primary_key=True)
+    behaviour_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     batch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("credit_batches.id"), index=True)
     grams: Mapped[Decimal] = mapped_column(Numeric(20, 3))
+    citizen_id: Mapped[uuid.UUID]
+    behaviour_occurred_at: Mapped[dt.datetime]
 
 
 class ReleasedAllocation(Base):
     """What a returned batch held: kept so the returned batch stays readable."""
 
     __tablename__ = "credit_allocations_released"
-    __table_args__ = (CheckConstraint("grams > 0", name="grams_positive"),)
+    __table_args__ = (
+        CheckConstraint("grams > 0", name="grams_positive"),
+        ForeignKeyConstraint(["behaviour_id", "behaviour_occurred_at", "citizen_id"],
+                             ["behaviours.id", "behaviours.occurred_at",
+                              "behaviours.citizen_id"],
+                             name="fk_credit_allocations_released_behaviour_id_behaviours"),
+    )
 
     batch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("credit_batches.id"),
                                                 primary_key=True)
-    behaviour_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("behaviours.id"),
-                                                    primary_key=True)
+    behaviour_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     grams: Mapped[Decimal] = mapped_column(Numeric(20, 3))
     released_at: Mapped[dt.datetime] = timestamp_now()
+    citizen_id: Mapped[uuid.UUID]
+    behaviour_occurred_at: Mapped[dt.datetime]
 
 
 class CreditOrder(Base):

@@ -97,10 +97,13 @@ async def mark_returned(conn: AsyncConnection, batch_id: uuid.UUID, values: dict
     if returned:
         await conn.execute(text("""
             WITH held AS (DELETE FROM credit_allocations WHERE batch_id = :id
-                          RETURNING batch_id, behaviour_id, grams)
+                          RETURNING batch_id, behaviour_id, grams, citizen_id,
+                                    behaviour_occurred_at)
             INSERT INTO credit_allocations_released (batch_id, behaviour_id, grams,
-                                                     released_at)
-            SELECT batch_id, behaviour_id, grams, :at FROM held"""),
+                                                     released_at, citizen_id,
+                                                     behaviour_occurred_at)
+            SELECT batch_id, behaviour_id, grams, :at, citizen_id, behaviour_occurred_at
+              FROM held"""),
             {"id": batch_id, "at": values["at"]})
     return returned == 1
 
@@ -118,9 +121,14 @@ async def allocate(conn: AsyncConnection, batch_id: uuid.UUID,
                    behaviours: Sequence[tuple[uuid.UUID, Decimal]]) -> int:
     """Allocate ``(behaviour, grams)`` to the batch; returns how many rows were written."""
     return (await conn.execute(text(
-        "INSERT INTO credit_allocations (behaviour_id, batch_id, grams) "
-        "SELECT b, :batch, g FROM unnest(CAST(:ids AS uuid[]), CAST(:grams AS numeric[])) "
-        "AS x(b, g)"), {"batch": batch_id, "ids": [b for b, _ in behaviours],
+        "INSERT INTO credit_allocations (behaviour_id, batch_id, grams, citizen_id, "
+        "behaviour_occurred_at) "
+        "SELECT x.b, :batch, x.g, bh.citizen_id, bh.occurred_at "
+        "FROM unnest(CAST(:ids AS uuid[]), CAST(:grams AS numeric[])) AS x(b, g) "
+        # The behaviour's whole key, for the foreign key to the partitioned behaviours (an
+        # unknown behaviour leaves it NULL and fails NOT NULL, as the foreign key did).
+        "LEFT JOIN behaviours bh ON bh.id = x.b"),
+        {"batch": batch_id, "ids": [b for b, _ in behaviours],
                         "grams": [g for _, g in behaviours]})).rowcount
 
 

@@ -85,7 +85,9 @@ class Posting(Base):
                              ["journal_entries.id", "journal_entries.created_at",
                               "journal_entries.citizen_id"],
                              name="fk_postings_entry_id_journal_entries"),
-        Index("ix_postings_entry", "entry_id", "created_at"),
+        CheckConstraint("account_citizen_id IS NULL OR account_citizen_id = citizen_id",
+                        name="account_is_entry_citizen"),
+        Index("ix_postings_entry", "entry_id", "created_at", "citizen_id"),
         Index("ix_postings_account_citizen", "account_citizen_id", "id",
               postgresql_where="account_citizen_id IS NOT NULL"),
     )

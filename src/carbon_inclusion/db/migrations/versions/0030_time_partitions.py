@@ -182,7 +182,11 @@ def upgrade() -> None:
     op.execute("ALTER TABLE postings ADD CONSTRAINT fk_postings_entry_id_journal_entries "
                "FOREIGN KEY (entry_id, created_at, citizen_id) "
                "REFERENCES journal_entries (id, created_at, citizen_id)")
-    op.execute("CREATE INDEX ix_postings_entry ON postings (entry_id, created_at)")
+    op.execute("CREATE INDEX ix_postings_entry ON postings (entry_id, created_at, citizen_id)")
+    # A citizen's lines are its entry's citizen's (the account column is then the citizen id,
+    # so an index on it is a citizen index, and on Citus on the citizen's shard).
+    op.execute("ALTER TABLE postings ADD CONSTRAINT ck_postings_account_is_entry_citizen "
+               "CHECK (account_citizen_id IS NULL OR account_citizen_id = citizen_id)")
     op.execute("ALTER TABLE behaviours ADD CONSTRAINT fk_behaviours_citizen_id_users "
                "FOREIGN KEY (citizen_id) REFERENCES users (id) ON DELETE RESTRICT")
     op.execute("ALTER TABLE behaviours ADD CONSTRAINT "

@@ -70,8 +70,8 @@ async def _behaviour(conn, citizen_id: uuid.UUID, at: dt.datetime, key: str | No
             data, computed_reduction_g, computed_points, reduction_g, points)
         VALUES (:id, :c, 'transit_trip', :at, :day, 'yuzhong', :source, 'self_reported',
                 CAST(:k AS text),
-                CASE WHEN CAST(:k AS text) IS NULL THEN NULL ELSE '\\x00'::bytea END, :p, :x, 'rejected',
-                '{}', 0, 0, 0, 0)"""), {
+                CASE WHEN CAST(:k AS text) IS NULL THEN NULL ELSE '\\x00'::bytea END, :p, :x,
+                'rejected', '{}', 0, 0, 0, 0)"""), {
         "id": bid, "c": citizen_id, "at": at, "day": at.date(), "k": key,
         "source": "app" if key else "partner", "p": None if key else "test",
         "x": None if key else secrets.token_hex(4)})

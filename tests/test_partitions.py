@@ -127,6 +127,18 @@ async def test_a_partner_record_sent_again_in_a_later_month_is_still_a_duplicate
         # Forgetting a record forgets its key, as deleting the row did.
         await behaviours.forget_records(conn, [first["b"]])
         assert list(await behaviours.receive(conn, [record("b", now)])) == ["b"]
+    # An insert past ingestion gets its key from the trigger, and a duplicate is refused.
+    direct = ("INSERT INTO partner_records (id, partner_id, external_id, ref_hash, type, "
+              "occurred_at, data, status) VALUES (gen_random_uuid(), :p, :x, '\\x00', 't', "
+              "now(), '{}', 'received')")
+    async with app.state.db.connect() as conn:
+        await conn.execute(text(direct), {"p": partner, "x": "d"})
+        assert list(await behaviours.receive(conn, [record("d", now)])) == []
+    with pytest.raises(DBAPIError) as refused:
+        async with app.state.db.connect() as conn:
+            await conn.execute(text(direct), {"p": partner, "x": "a"})
+    assert refused.value.orig.__cause__.constraint_name == (
+        "uq_partner_records_partner_id_external_id")
 
 
 async def _entry(conn, citizen_id: uuid.UUID, at: dt.datetime, key: str,

@@ -19,7 +19,6 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import and_, bindparam, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion.behaviours.models import Behaviour, BehaviourKey, PartnerRecord
@@ -258,15 +257,41 @@ async def scored_in_window(conn: AsyncConnection, behaviour: str, occurred_from:
 # --- partner records ----------------------------------------------------------------------
 
 _R = PartnerRecord.__table__
-# No ON CONFLICT: the de-duplication key is ``partner_record_keys`` (it must hold across
-# months, which no unique index of the partitioned table can), whose BEFORE INSERT trigger
-# skips a record already received, so RETURNING names only the records inserted now.
-_RECORDS_INSERT = pg_insert(_R).returning(_R.c.external_id, _R.c.id)
-
+# The de-duplication key is ``partner_record_keys`` (it must hold across months, which no
+# unique index of the partitioned table can): a batch claims its keys first, in key order
+# (concurrent batches wait for each other's, never in a circle), and inserts only the
+# records whose key it got, so RETURNING names the records inserted now; a record already
+# received, or twice in the batch, is skipped as ``ON CONFLICT DO NOTHING`` skipped it.
+_RECORD_COLUMNS = (("id", "uuid"), ("partner_id", "text"), ("external_id", "text"),
+                   ("ref_hash", "bytea"), ("type", "text"), ("occurred_at", "timestamptz"),
+                   ("data", "jsonb"), ("status", "text"))
+_RECORDS_INSERT = text("""
+    WITH u AS (
+        SELECT * FROM unnest(CAST(:id AS uuid[]), CAST(:partner_id AS text[]),
+                             CAST(:external_id AS text[]), CAST(:ref_hash AS bytea[]),
+                             CAST(:type AS text[]), CAST(:occurred_at AS timestamptz[]),
+                             CAST(:data AS jsonb[]), CAST(:status AS text[]))
+               AS u(id, partner_id, external_id, ref_hash, type, occurred_at, data, status)),
+    claimed AS (
+        INSERT INTO partner_record_keys (partner_id, external_id, record_id, received_at)
+        SELECT partner_id, external_id, id, now() FROM u ORDER BY partner_id, external_id
+        ON CONFLICT DO NOTHING RETURNING record_id)
+    INSERT INTO partner_records (id, partner_id, external_id, ref_hash, type, occurred_at,
+                                 data, status, received_at)
+    SELECT u.id, u.partner_id, u.external_id, u.ref_hash, u.type, u.occurred_at, u.data,
+           u.status, now()
+      FROM u JOIN claimed c ON c.record_id = u.id
+    RETURNING external_id, id""")
 
 async def receive(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[str, uuid.UUID]:
     """Insert records not received before; ``external_id → id`` of those inserted now."""
-    return {row.external_id: row.id for row in (await conn.execute(_RECORDS_INSERT, rows)).all()}
+    params: dict[str, list[Any]] = {n: [] for n, _ in _RECORD_COLUMNS}
+    for row in rows:
+        for n, _ in _RECORD_COLUMNS:
+            value = row.get(n)
+            params[n].append(_encode(value).decode() if n == "data" else value)
+    return {row.external_id: row.id
+            for row in (await conn.execute(_RECORDS_INSERT, params)).all()}
 
 
 async def set_record_statuses(conn: AsyncConnection, statuses: list[dict[str, Any]]) -> None:

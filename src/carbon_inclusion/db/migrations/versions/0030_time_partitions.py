@@ -21,9 +21,11 @@ the same statement, whose violation is the error the code already knew:
 
 * ``behaviour_keys (citizen_id, idempotency_key)``: a claim's Idempotency-Key; its primary
   key keeps the old name ``uq_behaviours_citizen_id_idempotency_key`` (claims.KEY_USED);
-* ``partner_record_keys (partner_id, external_id)``: the partner's de-duplication key; a
-  BEFORE trigger skips a record already received (what ``ON CONFLICT DO NOTHING`` did), and
-  the key outlives a detached month, so a month-old resend is still a duplicate;
+* ``partner_record_keys (partner_id, external_id)``: the partner's de-duplication key;
+  ingestion claims the key first and inserts only the records whose key it got (what
+  ``ON CONFLICT DO NOTHING`` did), a trigger gives any other insert its key (or fails it as
+  a duplicate), and the key outlives a detached month, so a month-old resend is still a
+  duplicate;
 * ``journal_entry_keys (citizen_id, idempotency_key)`` (name
   ``uq_journal_entries_citizen_idempotency``), which also holds ``(citizen_id,
   reverses_id)`` unique (one reversal per entry, ``uq_journal_entries_reverses``) and the
@@ -320,20 +322,21 @@ BEGIN
 END $$""",
     """CREATE TRIGGER behaviours_key_fixed BEFORE UPDATE OF citizen_id, idempotency_key,
     occurred_at ON behaviours FOR EACH ROW EXECUTE FUNCTION ci_behaviour_key_fixed()""",
-    # A record already received is skipped, as ON CONFLICT DO NOTHING skipped it: a
-    # concurrent insert of the same key waits for the first to commit, then skips.
+    # Ingestion claims a record's key first (``INSERT … ON CONFLICT DO NOTHING`` into
+    # partner_record_keys, then only the records whose key it got), so a record already
+    # received is skipped as before. Any other insert gets its key here, and a duplicate
+    # fails the statement as the unique index did: every record has its key, whoever wrote it.
     """CREATE FUNCTION ci_partner_record_key() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO partner_record_keys (partner_id, external_id, record_id, received_at)
-    VALUES (NEW.partner_id, NEW.external_id, NEW.id, NEW.received_at)
-    ON CONFLICT (partner_id, external_id) DO NOTHING;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    RETURN NEW;
+    SELECT a.partner_id, a.external_id, a.id, a.received_at FROM added a
+     WHERE NOT EXISTS (SELECT 1 FROM partner_record_keys k
+                        WHERE k.partner_id = a.partner_id AND k.external_id = a.external_id
+                          AND k.record_id = a.id);
+    RETURN NULL;
 END $$""",
-    """CREATE TRIGGER partner_records_key BEFORE INSERT ON partner_records
-    FOR EACH ROW EXECUTE FUNCTION ci_partner_record_key()""",
+    """CREATE TRIGGER partner_records_key AFTER INSERT ON partner_records
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION ci_partner_record_key()""",
     # Forgetting a record (privacy) forgets its key, as deleting the row did.
     """CREATE FUNCTION ci_partner_record_forgotten() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -330,7 +330,7 @@ async def _partitions_at_start(db: Database, clock: Clock) -> None:
 
     month = partitions.month_of(clock.now())
     try:
-        async with asyncio.timeout(10), db.engine.begin() as conn:
+        async with asyncio.timeout(5), db.engine.begin() as conn:
             report = await partitions.ensure(conn, month, partitions.next_month(month))
     except Exception as exc:  # logged, the start goes on
         logging.getLogger(__name__).warning("partitions not checked at start: %s", exc)

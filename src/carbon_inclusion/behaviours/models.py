@@ -30,10 +30,11 @@ STATUSES = ("credited", "pending_review", "rejected", "superseded")
 class Behaviour(Base):
     """One low-carbon behaviour of one citizen, scored by the methodology version in force.
 
-    Every unique key and citizen-facing index starts with ``citizen_id`` so the table can be
-    distributed by citizen. The figures the citizen was paid (``reduction_g``, ``points``)
-    sit beside what the methodology computed before daily caps (``computed_*``), with the
-    inputs and the version, so any figure can be recomputed later.
+    Every unique key includes ``citizen_id`` and every citizen-facing index starts with it,
+    so the table can be distributed by citizen (``db/distribution.py``); partitioned by
+    month of ``occurred_at`` (``db/partitions.py``). The figures the citizen was paid
+    (``reduction_g``, ``points``) sit beside what the methodology computed before daily caps
+    (``computed_*``), with the inputs and the version, so any figure can be recomputed later.
     """
 
     __tablename__ = "behaviours"

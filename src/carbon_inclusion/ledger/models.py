@@ -11,6 +11,12 @@
   soonest-expiring first. Also trigger-maintained, also ``>= 0``, and always summing to the
   wallet.
 
+``journal_entries`` and ``postings`` are partitioned by month of ``created_at`` (one
+statement writes an entry and its postings, so both have the same ``now()``); an entry's
+Idempotency-Key and its one reversal are unique across months in ``journal_entry_keys``
+(migration 0030), and each posting carries its entry's ``citizen_id`` (the foreign key names
+the entry's whole key; the citizen is the distribution column).
+
 Programme-side accounts (``issuance``, ``redemption``, ``reversal``, ``expiry``) have no
 balance row: nothing shared is updated per behaviour, so writers never queue on one hot row.
 Their balances are sums over ``postings`` when someone asks.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import os
 import signal
 import sys
@@ -347,6 +348,23 @@ class App(Litestar):
         return send_allow
 
 
+async def _partitions_at_start(db: Database, clock: Clock) -> None:
+    """The current and next month's partitions (a read when they exist, as they do when the
+    scheduler runs ``db partitions``). Never stops a start: PostgreSQL may be down (/readyz
+    says so) and the default partitions take any row meanwhile."""
+    from carbon_inclusion.db import partitions
+
+    month = partitions.month_of(clock.now())
+    try:
+        async with asyncio.timeout(5), db.engine.begin() as conn:
+            report = await partitions.ensure(conn, month, partitions.next_month(month))
+    except Exception as exc:  # logged, the start goes on
+        logging.getLogger(__name__).warning("partitions not checked at start: %s", exc)
+        return
+    for line in [*(f"created partition {n}" for n in report.created), *report.notes]:
+        logging.getLogger(__name__).info(line)
+
+
 def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
@@ -354,6 +372,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await _partitions_at_start(app.state.db, clock)
         try:
             yield
         finally:

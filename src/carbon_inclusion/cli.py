@@ -1,5 +1,5 @@
 """The ``carbon-inclusion`` command: serve, db upgrade, seed, admin, openapi, methodology, and
-the scheduled jobs (points expire, vouchers expire, privacy reduce)."""
+the scheduled jobs (points expire, vouchers expire, privacy reduce, db partitions)."""
 
 from __future__ import annotations
 
@@ -209,6 +209,63 @@ def db_upgrade(revision: str) -> None:
     upgrade(settings.database_url, revision)
     done()
     click.echo(f"database at {revision}")
+
+
+@db.command("partitions")
+@click.option("--ahead", default=3, show_default=True, type=click.IntRange(0, 24),
+              help="Months to create beyond the current one.")
+@click.option("--detach-before", "detach_before", metavar="YYYY-MM", default=None,
+              help="Detach the months before this one (refused when still needed).")
+@click.option("--drop", is_flag=True, help="Drop the detached months instead of keeping them.")
+def db_partitions(ahead: int, detach_before: str | None, drop: bool) -> None:
+    """Create the monthly partitions ahead and, when asked, detach old ones; run daily (or
+    at least monthly) from the scheduler. Safe to run twice or concurrently."""
+    import datetime as dt
+
+    from carbon_inclusion.common.clock import SYSTEM_CLOCK
+    from carbon_inclusion.db import partitions
+
+    before = None
+    if detach_before is not None:
+        try:
+            before = dt.date.fromisoformat(detach_before + "-01")
+        except ValueError:
+            raise click.BadParameter("YYYY-MM", param_hint="--detach-before") from None
+    if drop and before is None:
+        raise click.BadParameter("only with --detach-before", param_hint="--drop")
+    settings = _storage()
+
+    async def run(db: Any) -> tuple[partitions.Report, str]:
+        now = SYSTEM_CLOCK.now()
+        month = partitions.month_of(now)
+        async with db.engine.begin() as conn:
+            report = await partitions.ensure(conn, month, partitions.add_months(month, ahead))
+        said = ""
+        if before is not None:
+            async with db.engine.begin() as conn:
+                floor, why = await partitions.keep_floor(
+                    conn, now.date(), retention_days=settings.trip_retention_days,
+                    claim_window_days=settings.claim_window_days)
+                said = f"oldest month needed: {floor:%Y-%m} ({why})"
+                try:
+                    await partitions.detach(conn, before, floor, drop=drop, report=report)
+                except ValueError as exc:
+                    raise click.ClickException(f"{exc}: {why}") from None
+        return report, said
+
+    report, said = _with_db(settings, run)
+    for name in report.created:
+        click.echo(f"created {name}")
+    for name in report.detached:
+        click.echo(f"detached {name}")
+    for name in report.dropped:
+        click.echo(f"dropped {name}")
+    for note in report.notes:
+        click.echo(note)
+    if said:
+        click.echo(said)
+    if not (report.created or report.detached or report.dropped or report.notes):
+        click.echo("partitions up to date")
 
 
 @main.command()

@@ -81,8 +81,8 @@ async def test_the_database_refuses_an_unbalanced_entry_and_edits(app, citizen):
                 "request_hash) VALUES (:e, :c, 'behaviour_credit', 5, :k, '\\x00')"),
                 {"e": eid, "c": cid, "k": f"test:{eid}"})
             await conn.execute(text(
-                "INSERT INTO postings (entry_id, account, account_citizen_id, lot, amount) "
-                "VALUES (:e, 'citizen', :c, 2026, 5)"), {"e": eid, "c": cid})
+                "INSERT INTO postings (entry_id, citizen_id, account, account_citizen_id, lot, "
+                "amount) VALUES (:e, :c, 'citizen', :c, 2026, 5)"), {"e": eid, "c": cid})
     async with app.state.db.connect() as conn:
         (eid,) = await ledger.post(conn, [ledger.Entry(
             citizen_id=cid, kind="behaviour_credit", points=7, counter="issuance",

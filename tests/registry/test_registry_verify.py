@@ -89,8 +89,9 @@ async def _build(settings, database_url: str) -> dict:
 # (whole tonnes, allocations adding up), so only the check named can catch it.
 CORRUPTIONS = {
     "an ineligible behaviour forced into the batch": ([
-        "INSERT INTO credit_allocations (behaviour_id, batch_id, grams, line) "
-        "VALUES (:u, :b, 50000, 4)",
+        "INSERT INTO credit_allocations (behaviour_id, batch_id, grams, line, citizen_id, "
+        "behaviour_occurred_at) SELECT id, :b, 50000, 4, citizen_id, occurred_at "
+        "FROM behaviours WHERE id = :u",
         "UPDATE credit_batches SET allocated_g = allocated_g + 50000, "
         "carry_out_g = carry_out_g + 50000, behaviours = behaviours + 1 WHERE id = :b",
     ], "only eligible evidence", "self_reported without review"),

@@ -17,13 +17,12 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Text,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from carbon_inclusion.db.base import Base, created_at, uuid_pk
+from carbon_inclusion.db.base import Base, created_at
 
 STATUSES = ("credited", "pending_review", "rejected", "superseded")
 
@@ -31,10 +30,11 @@ STATUSES = ("credited", "pending_review", "rejected", "superseded")
 class Behaviour(Base):
     """One low-carbon behaviour of one citizen, scored by the methodology version in force.
 
-    Every unique key and citizen-facing index starts with ``citizen_id`` so the table can be
-    distributed by citizen. The figures the citizen was paid (``reduction_g``, ``points``)
-    sit beside what the methodology computed before daily caps (``computed_*``), with the
-    inputs and the version, so any figure can be recomputed later.
+    Every unique key includes ``citizen_id`` and every citizen-facing index starts with it,
+    so the table can be distributed by citizen (``db/distribution.py``); partitioned by
+    month of ``occurred_at`` (``db/partitions.py``). The figures the citizen was paid
+    (``reduction_g``, ``points``) sit beside what the methodology computed before daily caps
+    (``computed_*``), with the inputs and the version, so any figure can be recomputed later.
     """
 
     __tablename__ = "behaviours"
@@ -45,7 +45,9 @@ class Behaviour(Base):
         CheckConstraint("source IN ('app', 'partner')", name="source"),
         CheckConstraint("points >= 0 AND computed_points >= 0", name="points_not_negative"),
         CheckConstraint("(source = 'app') = (idempotency_key IS NOT NULL)", name="app_key"),
-        UniqueConstraint("citizen_id", "idempotency_key"),
+        # Partitioned by month of ``occurred_at``: the primary key holds it and the citizen.
+        # The Idempotency-Key's uniqueness is ``behaviour_keys`` (across months).
+        PrimaryKeyConstraint("id", "occurred_at", "citizen_id"),
         Index("ix_behaviours_citizen_occurred", "citizen_id", "occurred_at", "id"),
         Index("ix_behaviours_citizen_type_occurred", "citizen_id", "type", "occurred_at"),
         Index("ix_behaviours_citizen_created", "citizen_id", "created_at", "id"),
@@ -59,7 +61,7 @@ class Behaviour(Base):
               postgresql_where=text("status = 'credited'")),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = mapped_column(default=uuid.uuid4)
     citizen_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     type: Mapped[str] = mapped_column(String(64))
     occurred_at: Mapped[dt.datetime]
@@ -97,14 +99,16 @@ class PartnerRecord(Base):
 
     __tablename__ = "partner_records"
     __table_args__ = (
-        UniqueConstraint("partner_id", "external_id"),
+        # Partitioned by month of ``received_at``; the de-duplication key (partner,
+        # external id) is ``partner_record_keys``, which holds across months.
+        PrimaryKeyConstraint("id", "received_at", "partner_id"),
         CheckConstraint("status IN ('received', 'credited', 'unbound', 'rejected', 'expired')",
                         name="status"),
         Index("ix_partner_records_unbound", "partner_id", "ref_hash",
               postgresql_where=text("status = 'unbound'")),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = mapped_column(default=uuid.uuid4)
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="RESTRICT"))
     external_id: Mapped[str] = mapped_column(String(128))
     ref_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
@@ -116,6 +120,35 @@ class PartnerRecord(Base):
     citizen_id: Mapped[uuid.UUID | None]
     behaviour_id: Mapped[uuid.UUID | None]
     received_at: Mapped[dt.datetime] = created_at()
+
+
+class BehaviourKey(Base):
+    """A claim's Idempotency-Key, unique per citizen across every month of ``behaviours``
+    (written by the behaviours' insert trigger; the primary key keeps the name the unique
+    key of the unpartitioned table had, which claims answer a replay by)."""
+
+    __tablename__ = "behaviour_keys"
+    __table_args__ = (PrimaryKeyConstraint(
+        "citizen_id", "idempotency_key", name="uq_behaviours_citizen_id_idempotency_key"),)
+
+    citizen_id: Mapped[uuid.UUID]
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    behaviour_id: Mapped[uuid.UUID]
+    occurred_at: Mapped[dt.datetime]
+
+
+class PartnerRecordKey(Base):
+    """A partner record's de-duplication key across months (and after its month is
+    detached): the insert trigger of ``partner_records`` skips a record whose key is here."""
+
+    __tablename__ = "partner_record_keys"
+    __table_args__ = (PrimaryKeyConstraint(
+        "partner_id", "external_id", name="uq_partner_records_partner_id_external_id"),)
+
+    partner_id: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(128))
+    record_id: Mapped[uuid.UUID]
+    received_at: Mapped[dt.datetime]
 
 
 class DailyTotal(Base):

@@ -19,10 +19,9 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import and_, bindparam, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from carbon_inclusion.behaviours.models import Behaviour, PartnerRecord
+from carbon_inclusion.behaviours.models import Behaviour, BehaviourKey, PartnerRecord
 from carbon_inclusion.core.caps import Usage
 from carbon_inclusion.ledger import service as ledger
 
@@ -174,9 +173,13 @@ def _json(raw: Any) -> list[Any]:
 # --- reading and deciding ---------------------------------------------------------------
 
 async def by_key(conn: AsyncConnection, citizen_id: uuid.UUID, key: str) -> Any:
-    """The citizen's behaviour recorded under the Idempotency-Key ``key``, if any."""
-    return (await conn.execute(select(_T).where(
-        _T.c.citizen_id == citizen_id, _T.c.idempotency_key == key))).first()
+    """The citizen's behaviour recorded under the Idempotency-Key ``key``, if any: found by
+    its key row (``behaviour_keys``), so the read goes to the behaviour's month only."""
+    k = BehaviourKey.__table__
+    return (await conn.execute(select(_T).join(k, and_(
+        k.c.behaviour_id == _T.c.id, k.c.occurred_at == _T.c.occurred_at,
+        k.c.citizen_id == _T.c.citizen_id)).where(
+        k.c.citizen_id == citizen_id, k.c.idempotency_key == key))).first()
 
 
 async def get(conn: AsyncConnection, behaviour_id: uuid.UUID,
@@ -254,14 +257,41 @@ async def scored_in_window(conn: AsyncConnection, behaviour: str, occurred_from:
 # --- partner records ----------------------------------------------------------------------
 
 _R = PartnerRecord.__table__
-_RECORDS_INSERT = (pg_insert(_R).on_conflict_do_nothing(index_elements=["partner_id",
-                                                                          "external_id"])
-                   .returning(_R.c.external_id, _R.c.id))
-
+# The de-duplication key is ``partner_record_keys`` (it must hold across months, which no
+# unique index of the partitioned table can): a batch claims its keys first, in key order
+# (concurrent batches wait for each other's, never in a circle), and inserts only the
+# records whose key it got, so RETURNING names the records inserted now; a record already
+# received, or twice in the batch, is skipped as ``ON CONFLICT DO NOTHING`` skipped it.
+_RECORD_COLUMNS = (("id", "uuid"), ("partner_id", "text"), ("external_id", "text"),
+                   ("ref_hash", "bytea"), ("type", "text"), ("occurred_at", "timestamptz"),
+                   ("data", "jsonb"), ("status", "text"))
+_RECORDS_INSERT = text("""
+    WITH u AS (
+        SELECT * FROM unnest(CAST(:id AS uuid[]), CAST(:partner_id AS text[]),
+                             CAST(:external_id AS text[]), CAST(:ref_hash AS bytea[]),
+                             CAST(:type AS text[]), CAST(:occurred_at AS timestamptz[]),
+                             CAST(:data AS jsonb[]), CAST(:status AS text[]))
+               AS u(id, partner_id, external_id, ref_hash, type, occurred_at, data, status)),
+    claimed AS (
+        INSERT INTO partner_record_keys (partner_id, external_id, record_id, received_at)
+        SELECT partner_id, external_id, id, now() FROM u ORDER BY partner_id, external_id
+        ON CONFLICT DO NOTHING RETURNING record_id)
+    INSERT INTO partner_records (id, partner_id, external_id, ref_hash, type, occurred_at,
+                                 data, status, received_at)
+    SELECT u.id, u.partner_id, u.external_id, u.ref_hash, u.type, u.occurred_at, u.data,
+           u.status, now()
+      FROM u JOIN claimed c ON c.record_id = u.id
+    RETURNING external_id, id""")
 
 async def receive(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[str, uuid.UUID]:
     """Insert records not received before; ``external_id → id`` of those inserted now."""
-    return {row.external_id: row.id for row in (await conn.execute(_RECORDS_INSERT, rows)).all()}
+    params: dict[str, list[Any]] = {n: [] for n, _ in _RECORD_COLUMNS}
+    for row in rows:
+        for n, _ in _RECORD_COLUMNS:
+            value = row.get(n)
+            params[n].append(_encode(value).decode() if n == "data" else value)
+    return {row.external_id: row.id
+            for row in (await conn.execute(_RECORDS_INSERT, params)).all()}
 
 
 async def set_record_statuses(conn: AsyncConnection, statuses: list[dict[str, Any]]) -> None:

@@ -66,9 +66,12 @@ def lines(entries: Sequence[Entry]) -> tuple[list[dict[str, Any]], list[dict[str
             "reverses_id": e.reverses_id, "idempotency_key": e.idempotency_key,
             "request_hash": e.request_hash, "memo": e.memo,
         })
-        postings.extend({"entry_id": entry_id, "account": CITIZEN,
+        # Every line carries its entry's citizen (the foreign key to the entry's whole key,
+        # and the distribution column): ``account_citizen_id`` is the citizen's lines only.
+        postings.extend({"entry_id": entry_id, "citizen_id": e.citizen_id, "account": CITIZEN,
                          "account_citizen_id": e.citizen_id, "lot": lot, "amount": amount}
                         for lot, amount in e.lots)
-        postings.append({"entry_id": entry_id, "account": e.counter,
-                         "account_citizen_id": None, "lot": None, "amount": -e.points})
+        postings.append({"entry_id": entry_id, "citizen_id": e.citizen_id,
+                         "account": e.counter, "account_citizen_id": None, "lot": None,
+                         "amount": -e.points})
     return rows, postings

@@ -33,7 +33,8 @@ ENTRY_COLUMNS = (("id", "uuid"), ("citizen_id", "uuid"), ("kind", "text"),
                  ("points", "bigint"), ("behaviour_id", "uuid"), ("redemption_id", "uuid"),
                  ("reverses_id", "uuid"), ("idempotency_key", "text"),
                  ("request_hash", "bytea"), ("memo", "text"))
-POSTING_COLUMNS = (("entry_id", "uuid"), ("account", "text"), ("account_citizen_id", "uuid"),
+POSTING_COLUMNS = (("entry_id", "uuid"), ("citizen_id", "uuid"), ("account", "text"),
+                   ("account_citizen_id", "uuid"),
                    ("lot", "smallint"), ("amount", "bigint"))
 _ENTRIES_CTE = f"new_entries AS ({unnest_insert_sql('journal_entries', ENTRY_COLUMNS, 'e_')})"
 _POSTINGS_INSERT = unnest_insert_sql("postings", POSTING_COLUMNS, "p_")

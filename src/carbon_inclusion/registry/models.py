@@ -30,6 +30,7 @@ from decimal import Decimal
 from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -113,32 +114,48 @@ class CreditBatch(Base):
 
 class CreditAllocation(Base):
     __tablename__ = "credit_allocations"
-    __table_args__ = (CheckConstraint("grams > 0", name="grams_positive"),
-                      CheckConstraint("line >= 1", name="line_positive"),
-                      UniqueConstraint("batch_id", "line"))
+    # One allocation per behaviour: the primary key. The foreign key names the behaviour's
+    # whole key (behaviours are partitioned by month of ``occurred_at``).
+    __table_args__ = (
+        CheckConstraint("grams > 0", name="grams_positive"),
+        CheckConstraint("line >= 1", name="line_positive"),
+        UniqueConstraint("batch_id", "line"),
+        ForeignKeyConstraint(["behaviour_id", "behaviour_occurred_at", "citizen_id"],
+                             ["behaviours.id", "behaviours.occurred_at",
+                              "behaviours.citizen_id"],
+                             name="fk_credit_allocations_behaviour_id_behaviours"),
+    )
 
-    behaviour_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("behaviours.id"),
-                                                    primary_key=True)
+    behaviour_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     batch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("credit_batches.id"))
     grams: Mapped[Decimal] = mapped_column(Numeric(20, 3))
     line: Mapped[int] = mapped_column(Integer)  # 1.. in the batch, by programme day
+    citizen_id: Mapped[uuid.UUID]
+    behaviour_occurred_at: Mapped[dt.datetime]
 
 
 class ReleasedAllocation(Base):
     """What a returned batch held: kept so the returned batch stays readable."""
 
     __tablename__ = "credit_allocations_released"
-    __table_args__ = (CheckConstraint("grams > 0", name="grams_positive"),
-                      CheckConstraint("line >= 1", name="line_positive"),
-                      UniqueConstraint("batch_id", "line"))
+    __table_args__ = (
+        CheckConstraint("grams > 0", name="grams_positive"),
+        CheckConstraint("line >= 1", name="line_positive"),
+        UniqueConstraint("batch_id", "line"),
+        ForeignKeyConstraint(["behaviour_id", "behaviour_occurred_at", "citizen_id"],
+                             ["behaviours.id", "behaviours.occurred_at",
+                              "behaviours.citizen_id"],
+                             name="fk_credit_allocations_released_behaviour_id_behaviours"),
+    )
 
     batch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("credit_batches.id"),
                                                 primary_key=True)
-    behaviour_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("behaviours.id"),
-                                                    primary_key=True)
+    behaviour_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     grams: Mapped[Decimal] = mapped_column(Numeric(20, 3))
     line: Mapped[int] = mapped_column(Integer)  # as it was in the batch
     released_at: Mapped[dt.datetime] = timestamp_now()
+    citizen_id: Mapped[uuid.UUID]
+    behaviour_occurred_at: Mapped[dt.datetime]
 
 
 class CreditOrder(Base):

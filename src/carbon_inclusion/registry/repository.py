@@ -97,10 +97,13 @@ async def mark_returned(conn: AsyncConnection, batch_id: uuid.UUID, values: dict
     if returned:
         await conn.execute(text("""
             WITH held AS (DELETE FROM credit_allocations WHERE batch_id = :id
-                          RETURNING batch_id, behaviour_id, grams, line)
+                          RETURNING batch_id, behaviour_id, grams, line, citizen_id,
+                                    behaviour_occurred_at)
             INSERT INTO credit_allocations_released (batch_id, behaviour_id, grams, line,
-                                                     released_at)
-            SELECT batch_id, behaviour_id, grams, line, :at FROM held"""),
+                                                     released_at, citizen_id,
+                                                     behaviour_occurred_at)
+            SELECT batch_id, behaviour_id, grams, line, :at, citizen_id, behaviour_occurred_at
+              FROM held"""),
             {"id": batch_id, "at": values["at"]})
     return returned == 1
 
@@ -119,9 +122,14 @@ async def allocate(conn: AsyncConnection, batch_id: uuid.UUID,
     """Allocate ``(behaviour, grams)`` to the batch, numbered from line 1 in the order given;
     returns how many rows were written."""
     return (await conn.execute(text(
-        "INSERT INTO credit_allocations (behaviour_id, batch_id, grams, line) "
-        "SELECT b, :batch, g, n FROM unnest(CAST(:ids AS uuid[]), "
-        "CAST(:grams AS numeric[])) WITH ORDINALITY AS x(b, g, n)"),
+        "INSERT INTO credit_allocations (behaviour_id, batch_id, grams, line, citizen_id, "
+        "behaviour_occurred_at) "
+        "SELECT x.b, :batch, x.g, x.n, bh.citizen_id, bh.occurred_at "
+        "FROM unnest(CAST(:ids AS uuid[]), CAST(:grams AS numeric[])) "
+        "WITH ORDINALITY AS x(b, g, n) "
+        # The behaviour's whole key, for the foreign key to the partitioned behaviours (an
+        # unknown behaviour leaves it NULL and fails NOT NULL, as the foreign key did).
+        "LEFT JOIN behaviours bh ON bh.id = x.b"),
         {"batch": batch_id, "ids": [b for b, _ in behaviours],
          "grams": [g for _, g in behaviours]})).rowcount
 

@@ -10,6 +10,9 @@ without these a day range would read the whole table.
   expired by day;
 * ``redemptions (created_at)``: rewards redeemed by day.
 
+Each carries the citizen id (``INCLUDE``): an index of a table distributed by citizen holds
+its distribution column (``tests/test_distribution.py``).
+
 Built ``CONCURRENTLY`` (outside the migration's transaction), so a live service keeps
 writing these tables while they are built.
 
@@ -31,8 +34,9 @@ INDEXES = [
      {"postgresql_include": ["type", "district_code", "reduction_g", "points", "citizen_id"],
       "postgresql_where": "status = 'credited'"}),
     ("ix_journal_entries_created_at", "journal_entries", ["created_at"],
-     {"postgresql_include": ["kind", "points"]}),
-    ("ix_redemptions_created_at", "redemptions", ["created_at"], {}),
+     {"postgresql_include": ["kind", "points", "citizen_id"]}),
+    ("ix_redemptions_created_at", "redemptions", ["created_at"],
+     {"postgresql_include": ["citizen_id"]}),
 ]
 
 

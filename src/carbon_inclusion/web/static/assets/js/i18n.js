@@ -1,5 +1,5 @@
 // Languages: Chinese first, English on request; the choice is remembered (localStorage).
-// Every string of the pages is in DICT: t("key") in code, data-i18n="key" in HTML.
+// Every string of the pages is in DICT (strings.js): t(name) in code, data-i18n in HTML.
 import { zh, en } from "./strings.js";
 
 const KEY = "ci.lang";

@@ -27,16 +27,13 @@ page(async (main) => {
       h("p", {}, badge(b.status), ` ${num(b.quantity)} t · ${b.serials ? `${b.serials.first} – ${b.serials.last}` : ""}`),
       h("p", {}, `${t("batch.verification")}: ${b.verification_body || "–"} ${when(b.verified_at)} · ${t("batch.issued.at")} ${when(b.issued_at)}`),
       h("p", { class: "links" },
-        h("a", { href: `/v1/registry/batches/${b.id}/report`, dataset: { accept: "pdf" }, id: "report-pdf", onclick: (ev) => { ev.preventDefault(); pdf(b.id); } }, t("batch.report.pdf")), " · ",
-        h("a", { href: `/v1/registry/batches/${b.id}/behaviours.csv` }, t("batch.behaviours.csv"))),
+        h("a", { href: `/v1/registry/batches/${b.id}/report/pdf`, id: "report-pdf" }, t("batch.report.pdf")), " · ",
+        h("a", { href: `/v1/registry/batches/${b.id}/behaviours/csv` }, t("batch.behaviours.csv"))),
       h("h3", {}, t("batch.report")), report,
       h("h3", {}, t("batch.behaviours")), behaviourList((q) => api.get(`/v1/registry/batches/${b.id}/behaviours`, q, { auth: false }))));
     const r = await attempt(report, () => api.get(`/v1/registry/batches/${b.id}/report`, {}, { auth: false }));
     if (r) report.append(reportView(r));
     detail.scrollIntoView({ behavior: "smooth" });
-  }
-  async function pdf(id) {
-    await attempt(detail, () => api.download(`/v1/registry/batches/${id}/report`, `batch-${id}.pdf`, "application/pdf"));
   }
   main.append(h("h1", {}, t("pub.registry")), h("p", { class: "muted" }, t("reg.lead")),
     section(t("reg.serial"), lookup, found),

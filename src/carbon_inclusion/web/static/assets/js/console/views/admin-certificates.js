@@ -9,10 +9,10 @@ export default async function certificates(main) {
     ["", "valid", "cancelled", "superseded"].map((s) => h("option", { value: s }, s ? t(`status.${s}`) : t("filter.all"))));
   const listBox = h("div");
   function cancelCell(c) {
-    if (c.status !== "valid") return c.replaced_by ? h("a", { href: `/verify?c=${c.replaced_by}` }, t("cert.replacement")) : "–";
+    if (c.status !== "valid") return c.replaced_by ? h("a", { href: `/verify?c=${c.replaced_by}` }, t("cert.replacement")) : (c.cancel_reason || "–");
     const reason = h("input", { placeholder: t("field.reason"), "aria-label": t("field.reason") });
     const reissue = h("input", { type: "checkbox", checked: true });
-    const box = h("div", { class: "decide" }, reason, h("label", { class: "check" }, reissue, t("cert.reissue")));
+    const box = h("div", { class: "decide", dataset: { certificate: c.id } }, reason, h("label", { class: "check" }, reissue, t("cert.reissue")));
     box.append(h("button", { type: "button", class: "warn", onclick: async () => {
       if (!confirm(t("cert.cancel.confirm"))) return;
       const done = await attempt(status, () => api.post(`/v1/admin/certificates/${c.id}/cancel`, { reason: reason.value, reissue: reissue.checked }));
@@ -20,14 +20,14 @@ export default async function certificates(main) {
     } }, t("cert.cancel")));
     return box;
   }
-  const content = (c) => c.content || c;
   function draw() {
     listBox.replaceChildren(pagedTable((cursor) => api.get("/v1/admin/certificates", { cursor, status: filter.value }), [
       { label: t("cert.number"), cell: (c) => h("a", { href: `/verify?c=${c.id}` }, c.number) },
       { label: t("field.issued"), value: (c) => when(c.issued_at) },
-      { label: t("field.organisation"), value: (c) => content(c).organisation?.name || content(c).organisation_name || c.organisation_name || "–" },
-      { label: t("cert.quantity"), value: (c) => (content(c).quantity_t ?? c.quantity_t ?? "–") + " t", num: true },
-      { label: t("field.kind"), value: (c) => c.kind || content(c).kind || "–" },
+      { label: t("field.organisation"), key: "organisation_name" },
+      { label: t("cert.subject"), key: "subject" },
+      { label: t("cert.quantity"), value: (c) => `${num(c.quantity_t)} t`, num: true },
+      { label: t("field.kind"), value: (c) => t(c.kind === "event" ? "cert.event" : "cert.compliance") },
       { label: t("field.status"), cell: (c) => badge(c.status) },
       { label: "", cell: cancelCell },
     ]));
@@ -35,5 +35,4 @@ export default async function certificates(main) {
   main.append(h("h1", {}, t("menu.certificates")), status,
     h("section", { class: "card" }, h("label", { class: "field inline" }, h("span", {}, t("field.status")), filter), listBox));
   draw();
-  void num;
 }

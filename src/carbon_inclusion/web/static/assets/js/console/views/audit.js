@@ -8,10 +8,10 @@ const shown = (v) => (v === null || v === undefined ? "–" : typeof v === "obje
 export default async function audit(main) {
   main.append(h("h1", {}, t("menu.audit")), h("section", { class: "card" },
     pagedTable((cursor) => api.get("/v1/admin/audit", { cursor }), [
-      { label: t("audit.at"), value: (a) => when(a.at || a.created_at || a.occurred_at) },
-      { label: t("audit.actor"), value: (a) => shown(a.actor_name || a.actor || a.actor_id) },
+      { label: t("audit.at"), value: (a) => when(a.at) },
+      { label: t("audit.actor"), cell: (a) => (a.actor_id ? h("code", {}, a.actor_id.slice(0, 8)) : t("audit.system")) },
       { label: t("audit.action"), cell: (a) => h("code", {}, a.action) },
-      { label: t("audit.subject"), value: (a) => shown(a.subject || a.entity || a.target || a.subject_id) },
-      { label: t("audit.detail"), cell: (a) => h("code", { class: "detail" }, shown(a.detail ?? a.data ?? a.payload)) },
+      { label: t("audit.subject"), value: (a) => `${a.subject_type} ${a.subject_id}` },
+      { label: t("audit.detail"), cell: (a) => h("code", { class: "detail" }, shown(a.detail)) },
     ])));
 }

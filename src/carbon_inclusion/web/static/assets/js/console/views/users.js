@@ -1,7 +1,7 @@
 // Users: by role and search; disable or enable an account.
 import * as api from "../../api.js";
 import { h, pagedTable, attempt, when, badge } from "../../dom.js";
-import { t, pick } from "../../i18n.js";
+import { t } from "../../i18n.js";
 
 export default async function users(main) {
   const status = h("div");
@@ -19,10 +19,10 @@ export default async function users(main) {
   function draw() {
     listBox.replaceChildren(pagedTable((cursor) => api.get("/v1/admin/users", { cursor, role: role.value, q: q.value.trim() }), [
       { label: t("field.nickname"), key: "nickname" },
-      { label: t("auth.phone"), key: "phone" },
+      { label: t("auth.phone"), value: (u) => u.phone_masked || "–" },
       { label: t("field.role"), value: (u) => t(`role.${u.role}`) },
-      { label: t("field.organisation"), value: (u) => u.organisation?.name || "–" },
-      { label: t("field.district"), value: (u) => (u.district ? pick(u.district) : "–") },
+      { label: t("field.organisation"), value: (u) => u.organisation_name || u.organisation_id || "–" },
+      { label: t("field.district"), value: (u) => u.district || "–" },
       { label: t("field.status"), cell: (u) => badge(u.status) },
       { label: t("field.created"), value: (u) => when(u.created_at) },
       { label: "", cell: toggle },

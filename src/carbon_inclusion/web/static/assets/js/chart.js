@@ -23,9 +23,11 @@ function short(v) {
   return `${+v.toFixed(2)}`;
 }
 
-function tickLabel(c) {
+function tickLabel(c, room) {
   const s = String(c);
-  return /^\d{4}-\d{2}-\d{2}/.test(s) ? s.slice(5, 10) : s.length > 14 ? `${s.slice(0, 13)}…` : s;
+  if (/^\d{4}-\d{2}-\d{2}/.test(s)) return s.slice(5, 10);
+  const fit = Math.max(3, Math.floor(room / 7));
+  return s.length > fit ? `${s.slice(0, fit - 1)}…` : s;
 }
 
 function legend(series) {
@@ -73,7 +75,7 @@ export function barChart({ categories, series, stacked = true, unit = "", title 
       if (stacked) base += v;
     });
     if (i % every === 0) {
-      svg.append(h("svg:text", { x: x0 + bw / 2, y: H - PAD.b + 16, "text-anchor": "middle", class: "tick" }, tickLabel(c)));
+      svg.append(h("svg:text", { x: x0 + bw / 2, y: H - PAD.b + 16, "text-anchor": "middle", class: "tick" }, tickLabel(c, slot * every)));
     }
   });
   if (unit) svg.append(h("svg:text", { x: 4, y: PAD.t + 4, class: "tick" }, unit));

@@ -67,21 +67,23 @@ export function figuresForm(withEvent = true) {
   return { el, read, inputs, addLeg: () => legs.append(legRow(legs.children.length)) };
 }
 
+const sourceName = (s) => (t(`category.${s}`) === `category.${s}` ? s : t(`category.${s}`));
+
 export function footprintView(fp) {
   return h("div", { class: "footprint", id: "footprint" },
     h("p", { class: "kpi" }, h("span", {}, t("event.total")), h("strong", { id: "footprint-total" }, `${num(fp.total_t)} t CO2e`),
       h("small", {}, `${t("event.credits_needed")}: `, h("b", { id: "credits-needed" }, num(fp.credits_needed)), ` · ${fp.methodology_code} v${fp.methodology_version} · ${t(`basis.${fp.basis || "estimated"}`)}`)),
     table([
-      { label: t("event.category"), value: (l) => t(`category.${l.category}`) === `category.${l.category}` ? l.category : t(`category.${l.category}`) },
+      { label: t("event.source"), value: (l) => sourceName(l.source) },
+      { label: t("event.category"), key: "category" },
       { label: t("event.field"), key: "field" },
       { label: t("event.quantity"), value: (l) => num(l.quantity), num: true },
       { label: t("event.factor"), value: (l) => (l.factor === null ? "–" : num(l.factor)), num: true },
       { label: t("event.grams"), value: (l) => grams(l.grams), num: true },
-      { label: t("event.source"), cell: (l) => h("small", {}, l.source) },
     ], fp.lines),
     h("h3", {}, t("event.breakdown")),
     table([
-      { label: t("event.source"), key: "source" },
+      { label: t("event.source"), value: (s) => sourceName(s.source) },
       { label: t("event.grams"), value: (s) => grams(s.grams), num: true },
       { label: t("event.share"), value: (s) => `${num(Number(s.share) * 100, 1)} %`, num: true },
     ], fp.breakdown));

@@ -110,7 +110,8 @@ export default async function methodology(main, { params }) {
 
 function simulation(out) {
   const rows = out.rows || [];
-  const cats = rows.map((r) => `${r.type} · ${r.district}`);
+  const types = new Set(rows.map((r) => r.type));
+  const cats = rows.map((r) => (types.size > 1 ? `${r.type} · ${r.district}` : r.district));
   return [
     barChart({ categories: cats, stacked: false, unit: t("unit.points"), title: t("meth.sim.points"),
       series: [{ name: t("meth.sim.paid"), values: rows.map((r) => r.paid_points) },

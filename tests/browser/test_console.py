@@ -185,7 +185,7 @@ def test_an_enterprise_footprints_orders_neutralises_and_opens_its_certificate(p
     link.click()
     ent.wait_for_url(re.compile(r"/v1/certificates/[0-9a-f-]{36}/html$"))
     assert number in ent.content()
-    SHARED["certificate"] = ent.url.rsplit("/", 2)[-2]
+    SHARED["certificate"], SHARED["number"] = ent.url.rsplit("/", 2)[-2], number
     pages.shot(ent, "certificate")
 
 
@@ -197,11 +197,13 @@ def test_anyone_verifies_the_certificate_at_verify(pages):
     verdict.wait_for()
     assert verdict.get_attribute("data-status") == "valid"
     pages.shot(page, "verify-valid")
-    page.goto(pages.base_url + "/verify")  # as typed: the certificate's URL
-    page.fill("#certificate", f"{pages.base_url}/v1/certificates/{cert}")
-    page.click("#verify-form button[type=submit]")
-    page.locator("#verdict[data-status=valid]").wait_for()
-    assert page.url.endswith(f"/verify?c={cert}")
+    for typed in (SHARED["number"], f"{pages.base_url}/v1/certificates/{cert}"):
+        page.goto(pages.base_url + "/verify")  # as typed: the number, or the QR code's URL
+        page.fill("#certificate", typed)
+        page.click("#verify-form button[type=submit]")
+        page.locator("#verdict[data-status=valid]").wait_for()
+        assert page.url.endswith(f"/verify?c={cert}")
+        assert SHARED["number"] in page.locator("#verify-result").inner_text()
 
 
 def test_another_roles_view_shows_the_apis_403(pages):

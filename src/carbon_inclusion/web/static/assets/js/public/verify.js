@@ -1,4 +1,4 @@
-// Anyone checks a certificate: by its id, its URL (a QR code's), or a serial it retired;
+// Anyone checks a certificate: by its number, id, URL (a QR code's), or a serial it retired;
 // ?c=<id> arrives from a link. Valid, cancelled or superseded — as the API says.
 import * as api from "../api.js";
 import { h, section, attempt, num, when } from "../dom.js";
@@ -7,14 +7,19 @@ import { page } from "./shell.js";
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
 
-async function resolve(text) {
+const NUMBER = /^[A-Z]+-C-\d{4}-\d+$/i;
+
+/** The certificate a text stands for: an id or a URL with one in it, a certificate number,
+ *  or a serial the certificate retired. */
+async function lookUp(text) {
   const s = text.trim();
   const id = s.match(UUID);
-  if (id) return id[0];
+  if (id) return api.get(`/v1/certificates/${id[0]}`, {}, { auth: false });
+  if (NUMBER.test(s)) return api.get(`/v1/certificates/numbers/${encodeURIComponent(s)}`, {}, { auth: false });
   // A retired serial leads to the certificate standing for it now.
   const serial = await api.get(`/v1/registry/serials/${encodeURIComponent(s)}`, {}, { auth: false });
   if (!serial.certificate_id) throw Object.assign(new Error(t("verify.nocert")), { status: 404, title: t("verify.nocert") });
-  return serial.certificate_id;
+  return api.get(`/v1/certificates/${serial.certificate_id}`, {}, { auth: false });
 }
 
 page(async (main) => {
@@ -25,7 +30,7 @@ page(async (main) => {
   f.addEventListener("submit", (ev) => { ev.preventDefault(); check(input.value); });
   async function check(text) {
     if (!text.trim()) return;
-    const cert = await attempt(result, async () => api.get(`/v1/certificates/${await resolve(text)}`, {}, { auth: false }));
+    const cert = await attempt(result, () => lookUp(text));
     if (!cert) return;
     history.replaceState(null, "", `/verify?c=${cert.id}`);
     result.replaceChildren(verdict(cert));

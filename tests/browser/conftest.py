@@ -108,12 +108,12 @@ class Pages:
         page.on("dialog", lambda d: d.accept(d.default_value) if d.type == "prompt" else d.accept())
         return page
 
-    def shot(self, page, name: str) -> Path:
-        """The page as a user sees it, under the test's output folder (and, with
-        SCREENSHOTS_DIR set, there too: how the README's screenshots are made)."""
+    def shot(self, page, name: str, *, readme: bool = False) -> Path:
+        """The page as a user sees it, under the test's output folder; the README's
+        (``readme``) also in SCREENSHOTS_DIR when it is set (docs/screenshots/)."""
         path = self.out / f"{name}.png"
         page.screenshot(path=path, full_page=True)
-        if os.environ.get("SCREENSHOTS_DIR"):
+        if readme and os.environ.get("SCREENSHOTS_DIR"):
             target = Path(os.environ["SCREENSHOTS_DIR"])
             target.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, target / path.name)

@@ -186,7 +186,7 @@ def test_an_enterprise_footprints_orders_neutralises_and_opens_its_certificate(p
     ent.wait_for_url(re.compile(r"/v1/certificates/[0-9a-f-]{36}/html$"))
     assert number in ent.content()
     SHARED["certificate"], SHARED["number"] = ent.url.rsplit("/", 2)[-2], number
-    pages.shot(ent, "certificate")
+    pages.shot(ent, "certificate", readme=True)
 
 
 def test_anyone_verifies_the_certificate_at_verify(pages):
@@ -197,7 +197,7 @@ def test_anyone_verifies_the_certificate_at_verify(pages):
     verdict = page.locator("#verdict")
     verdict.wait_for()
     assert verdict.get_attribute("data-status") == "valid"
-    pages.shot(page, "verify-valid")
+    pages.shot(page, "verify", readme=True)
     for typed in (SHARED["number"], f"{pages.base_url}/v1/certificates/{cert}"):
         page.goto(pages.base_url + "/verify")  # as typed: the number, or the QR code's URL
         page.fill("#certificate", typed)
@@ -214,3 +214,34 @@ def test_another_roles_view_shows_the_apis_403(pages):
     problem = page.locator(".problem[data-status='403']")
     problem.wait_for()
     assert "403" in problem.inner_text()
+
+
+def test_the_dashboard_charts_the_programme(pages):
+    page = pages.new()
+    sign_in(page, pages.base_url, ADMIN)  # an administrator lands on the dashboard
+    for card in ("#dash-type", "#dash-district", "#dash-points", "#dash-rewards",
+                 "#dash-credits"):
+        page.locator(f"{card} svg.chart").first.wait_for()
+    assert page.locator("#dash-type svg.chart rect").count() > 10  # a month of days
+    assert page.locator("#outstanding").inner_text() not in ("", "–")
+    pages.shot(page, "dashboard", readme=True)
+
+
+def test_a_cancelled_and_reissued_certificate_leads_to_its_replacement(pages):
+    cert = SHARED["certificate"]
+    admin = pages.new()
+    sign_in(admin, pages.base_url, ADMIN)
+    admin.goto(pages.base_url + "/console#/certificates")
+    row = admin.locator(f'[data-certificate="{cert}"]')
+    row.locator("input:not([type=checkbox])").fill("机构名称有误，更正后重新签发")
+    row.get_by_role("button").click()  # confirm() accepted; reissue is ticked
+    admin.locator("#cert-status .notice.ok").wait_for()
+    pages.shot(admin, "certificates")
+    page = pages.new()
+    page.goto(f"{pages.base_url}/verify?c={cert}")
+    page.locator("#verdict[data-status=cancelled]").wait_for()
+    assert "机构名称有误" in page.locator("#verdict").inner_text()
+    pages.shot(page, "verify-cancelled")
+    page.click("#replacement")
+    page.locator("#verdict[data-status=valid]").wait_for()
+    assert cert not in page.url

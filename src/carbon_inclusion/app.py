@@ -19,6 +19,7 @@ from litestar.openapi.spec import Components, Contact, License, SecurityScheme, 
 from litestar.routes import HTTPRoute
 from litestar.types import Message, Receive, Scope, Send
 
+from carbon_inclusion.accounts.directory import Directory
 from carbon_inclusion.accounts.routes import (
     AdminAccountsController,
     AuthController,
@@ -27,6 +28,8 @@ from carbon_inclusion.accounts.routes import (
     OrganisationController,
 )
 from carbon_inclusion.accounts.service import AccountsService
+from carbon_inclusion.audit.routes import AdminAuditController
+from carbon_inclusion.audit.service import AuditLog
 from carbon_inclusion.behaviours import repository as behaviours_repository
 from carbon_inclusion.behaviours.routes import (
     AdminReviewController,
@@ -45,6 +48,7 @@ from carbon_inclusion.emissions.routes import (
 )
 from carbon_inclusion.emissions.service import EmissionsService
 from carbon_inclusion.events import repository as events_repository
+from carbon_inclusion.events.listing import CertificateList
 from carbon_inclusion.events.routes import (
     AdminCertificateController,
     CertificateController,
@@ -158,6 +162,7 @@ ROUTE_HANDLERS = [
     VerifierEmissionsController,
     OrganisationEmissionsController,
     AdminEmissionsController,
+    AdminAuditController,
 ]
 
 
@@ -193,6 +198,9 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
     rewards = RewardService(db, settings, clock)
     privacy = PrivacyService(db, accounts, settings, clock)
     progress = ProgressService(db, settings, clock)
+    directory = Directory(db, accounts.phones)
+    certificates = CertificateList(db, settings)
+    audit = AuditLog(db)
     return State(
         {
             "settings": settings,
@@ -217,6 +225,9 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
             "orders": orders,
             "events": events,
             "emissions": emissions,
+            "directory": directory,
+            "certificates": certificates,
+            "audit": audit,
         }
     )
 
@@ -363,6 +374,9 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             "orders": _from_state("orders"),
             "events": _from_state("events"),
             "emissions": _from_state("emissions"),
+            "directory": _from_state("directory"),
+            "certificates": _from_state("certificates"),
+            "audit": _from_state("audit"),
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         middleware=[BearerAuthMiddleware],

@@ -63,6 +63,7 @@ class User(Base):
         UniqueConstraint("phone_index", name="uq_users_phone"),
         Index("ix_users_organisation_id", "organisation_id",
               postgresql_where="organisation_id IS NOT NULL"),
+        Index("ix_users_role_id", "role", "id"),  # the administrators' list by role
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -9,7 +9,7 @@ import hashlib
 import uuid
 from typing import Any
 
-from sqlalchemy import any_, bindparam, exists, func, select, update
+from sqlalchemy import any_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -196,6 +196,64 @@ async def latest_consents(conn: AsyncConnection, ids: list[uuid.UUID]) -> dict[u
         select(PrivacyConsent.user_id, func.max(PrivacyConsent.version))
         .where(PrivacyConsent.user_id == _any_of(ids)).group_by(PrivacyConsent.user_id))
     return {r[0]: r[1] for r in rows}
+
+
+# --- used by admin (the console's lists) -------------------------------------------------
+
+
+async def organisation_names(conn: AsyncConnection, ids: list[uuid.UUID]
+                             ) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    rows = await conn.execute(select(Organisation.id, Organisation.name)
+                              .where(Organisation.id == _any_of(list(set(ids)))))
+    return {r[0]: r[1] for r in rows}
+
+
+async def organisation_page(conn: AsyncConnection, *, kind: str | None,
+                            after: uuid.UUID | None, limit: int) -> list[Any]:
+    """Organisations (of ``kind``, when given) newest first, each with how many users it
+    has (``users``)."""
+    members = (select(func.count()).select_from(User)
+               .where(User.organisation_id == Organisation.id).scalar_subquery())
+    stmt = select(Organisation.id, Organisation.name, Organisation.kind,
+                  Organisation.created_at, members.label("users"))
+    if kind is not None:
+        stmt = stmt.where(Organisation.kind == kind)
+    if after is not None:
+        stmt = stmt.where(Organisation.id < after)
+    return list((await conn.execute(stmt.order_by(Organisation.id.desc()).limit(limit))).all())
+
+
+def _like(text_: str) -> str:
+    """A LIKE pattern matching ``text_`` anywhere, its own wildcards taken literally."""
+    escaped = text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def user_page(conn: AsyncConnection, *, role: str | None, status: str | None,
+                    nickname: str | None, phone_index: bytes | None,
+                    after: uuid.UUID | None, limit: int) -> list[Any]:
+    """Users newest first, filtered by role and status, and by ``nickname`` (anywhere in
+    it, case-insensitive) or ``phone_index`` (the blind index of one number: phones are
+    never searched by their text, which the database does not hold), either matching."""
+    stmt = select(User.id, User.role, User.nickname, User.phone_ciphertext,
+                  User.organisation_id, User.district_code, User.status, User.created_at,
+                  User.phone_verified_at)
+    if role is not None:
+        stmt = stmt.where(User.role == role)
+    if status is not None:
+        stmt = stmt.where(User.status == status)
+    matches = []
+    if nickname is not None:
+        matches.append(User.nickname.ilike(_like(nickname), escape="\\"))
+    if phone_index is not None:
+        matches.append(User.phone_index == phone_index)
+    if matches:
+        stmt = stmt.where(or_(*matches))
+    if after is not None:
+        stmt = stmt.where(User.id < after)
+    return list((await conn.execute(stmt.order_by(User.id.desc()).limit(limit))).all())
 
 
 # --- used by cli/seeding ----------------------------------------------------------------

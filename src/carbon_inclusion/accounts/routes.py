@@ -1,26 +1,35 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 import msgspec
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
+from carbon_inclusion.accounts.directory import Directory
 from carbon_inclusion.accounts.schemas import (
+    AdminOrganisationOut,
+    AdminOrganisationPage,
+    AdminUserOut,
+    AdminUserPage,
     DeleteAccountRequest,
     DistrictList,
     LogoutRequest,
     MemberCreate,
     OrganisationCreate,
+    OrganisationKind,
     OrganisationOut,
     RefreshRequest,
     RegisterRequest,
     ResendCodeRequest,
+    Role,
     TokenPair,
     TokenRequest,
     UserOut,
+    UserStatus,
     UserStatusOut,
     VerifyPhoneRequest,
 )
@@ -31,7 +40,19 @@ from carbon_inclusion.accounts.service import (
     ProgressReader,
 )
 from carbon_inclusion.web.auth import ADMIN, ANY_USER, CITIZEN, ENTERPRISE, PUBLIC
+from carbon_inclusion.web.csv import CSV, CSV_NOTE, csv_operation, csv_paths, page_or_csv
 from carbon_inclusion.web.openapi import problems
+from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
+from carbon_inclusion.web.query import text_query
+
+MAX_QUERY_CHARS = 40
+KindFilter = Annotated[OrganisationKind | None, QueryParameter(
+    description="Only organisations of this kind")]
+RoleFilter = Annotated[Role | None, QueryParameter(description="Only accounts with this role")]
+UserStatusFilter = Annotated[UserStatus | None, QueryParameter(
+    description="Only accounts in this status")]
+UserQuery = Annotated[str | None, QueryParameter(
+    max_length=MAX_QUERY_CHARS, description="Part of a nickname, or a mobile number")]
 
 
 def _client_ip(request: Request) -> str:
@@ -158,6 +179,33 @@ class AdminAccountsController(Controller):
                                   accounts: NamedDependency[AccountsService]) -> OrganisationOut:
         org = await accounts.create_organisation(data.name, kind=data.kind)
         return OrganisationOut(org.id, org.name, org.created_at, org.kind)
+
+    @get(csv_paths("/organisations"), operation_id=csv_operation("listOrganisations"),
+         opt=CSV, responses=problems(401, 403), summary="Every organisation, newest first",
+         description="Enterprises and verification bodies (`kind`), each with how many "
+         "accounts belong to it (`users`)." + CSV_NOTE)
+    async def list_organisations(self, request: Request,
+                                 directory: NamedDependency[Directory],
+                                 kind: KindFilter = None, limit: Limit = DEFAULT_LIMIT,
+                                 cursor: Cursor = None) -> Response[AdminOrganisationPage]:
+        check_limit(limit)
+        return await page_or_csv(request, lambda c: directory.organisations(
+            kind=kind, limit=limit, cursor=c), cursor, AdminOrganisationOut, "organisations")
+
+    @get(csv_paths("/users"), operation_id=csv_operation("listUsers"), opt=CSV,
+         responses=problems(401, 403), summary="Every account, newest first",
+         description="`q` is part of a nickname (any case), or a mobile number, which finds "
+         "that number exactly (numbers are stored encrypted and found by their blind index, "
+         "never by a part). A number is only ever shown masked (`138****8000`)." + CSV_NOTE)
+    async def list_users(self, request: Request, directory: NamedDependency[Directory],
+                         role: RoleFilter = None, status: UserStatusFilter = None,
+                         q: UserQuery = None, limit: Limit = DEFAULT_LIMIT,
+                         cursor: Cursor = None) -> Response[AdminUserPage]:
+        check_limit(limit)
+        query = text_query("q", q, MAX_QUERY_CHARS)
+        return await page_or_csv(request, lambda c: directory.users(
+            role=role, status=status, q=query, limit=limit, cursor=c), cursor, AdminUserOut,
+            "users")
 
     @post("/organisations/{organisation_id:uuid}/users", operation_id="createOrganisationUser",
           responses=problems(401, 403, 404, 409),

@@ -134,6 +134,45 @@ class UserStatusOut(msgspec.Struct):
     status: str
 
 
+# --- the administrators' directory (GET /v1/admin/organisations, /users) -------------------
+
+OrganisationKind = Literal["enterprise", "verification_body"]
+Role = Literal["citizen", "enterprise", "admin", "verifier"]
+UserStatus = Literal["active", "disabled", "deleted"]
+
+
+class AdminOrganisationOut(msgspec.Struct):
+    id: uuid.UUID
+    name: str
+    kind: str  # enterprise, verification_body
+    created_at: dt.datetime
+    users: int  # how many accounts belong to it
+
+
+class AdminOrganisationPage(msgspec.Struct):
+    items: list[AdminOrganisationOut]
+    next_cursor: str | None
+
+
+class AdminUserOut(msgspec.Struct):
+    """An account as an administrator sees it: never the whole phone number."""
+
+    id: uuid.UUID
+    role: str
+    nickname: str
+    phone_masked: str | None  # 138****8000; None once the account is deleted
+    organisation_id: uuid.UUID | None
+    district: str | None  # a citizen's district code
+    status: str  # active, disabled, deleted
+    phone_verified: bool
+    created_at: dt.datetime
+
+
+class AdminUserPage(msgspec.Struct):
+    items: list[AdminUserOut]
+    next_cursor: str | None
+
+
 class DeleteAccountRequest(msgspec.Struct, forbid_unknown_fields=True):
     """DELETE /v1/me: the account's password again, so a stolen access token alone cannot
     delete the account."""

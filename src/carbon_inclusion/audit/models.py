@@ -15,7 +15,12 @@ class AuditRecord(Base):
     """Who did what to which object, when. Append-only (a trigger refuses UPDATE/DELETE)."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_subject", "subject_type", "subject_id", "at"),)
+    __table_args__ = (
+        Index("ix_audit_log_subject", "subject_type", "subject_id", "at"),
+        # The administrators' list, newest first, by action or by actor.
+        Index("ix_audit_log_action_id", "action", "id"),
+        Index("ix_audit_log_actor_id_id", "actor_id", "id"),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     at: Mapped[dt.datetime] = created_at()

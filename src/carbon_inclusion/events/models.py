@@ -127,6 +127,8 @@ class Certificate(Base):
         # One valid certificate per retirement; cancelled ones stay on record.
         Index("uq_certificates_valid_retirement", "retirement_id", unique=True,
               postgresql_where="status = 'valid'"),
+        # The administrators' list by status, newest first; the newest valid ones.
+        Index("ix_certificates_status_issued_at_id", "status", "issued_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -212,3 +212,31 @@ async def set_replaced_by(conn: AsyncConnection, cert_id: uuid.UUID, new_id: uui
                           ) -> None:
     await conn.execute(text("UPDATE certificates SET replaced_by = :new WHERE id = :id"),
                        {"id": cert_id, "new": new_id})
+
+
+# --- used by admin (the console's list) and the public overview ------------------------------
+
+# A certificate with its retirement: whose, what kind, how much, for which event.
+_CERTIFICATE_LIST = text("""
+    SELECT c.id, c.number, c.status, c.sha256, c.issued_at, c.cancel_reason, c.cancelled_at,
+           c.replaced_by, c.superseded_at, c.retirement_id,
+           c.content->>'basis' AS basis,
+           c.content->'organisation'->>'name' AS organisation_name,
+           c.content->'event'->>'name' AS event_name,
+           c.content->'compliance'->>'year' AS compliance_year,
+           c.content->'retired'->'serials' AS serials,
+           CAST(c.content->'retired'->>'quantity_t' AS integer) AS quantity_t,
+           t.kind, t.organisation_id, t.event_id
+      FROM certificates c JOIN retirements t ON t.id = c.retirement_id
+     WHERE (CAST(:status AS text) IS NULL OR c.status = :status)
+       AND (CAST(:at AS timestamptz) IS NULL OR (c.issued_at, c.id) < (:at, :id))
+     ORDER BY c.issued_at DESC, c.id DESC LIMIT :n""")
+
+
+async def certificate_page(conn: AsyncConnection, *, status: str | None,
+                           after: tuple[Any, uuid.UUID] | None, limit: int) -> list[Any]:
+    """Certificates (in ``status``, when given) newest issued first, after the keyset
+    ``(issued_at, id)``, with what they state of their retirement."""
+    at, cert_id = after if after is not None else (None, None)
+    return list((await conn.execute(_CERTIFICATE_LIST, {
+        "status": status, "at": at, "id": cert_id, "n": limit})).all())

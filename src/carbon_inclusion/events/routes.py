@@ -6,12 +6,16 @@ from typing import Annotated
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
 from carbon_inclusion.accounts.service import Principal
+from carbon_inclusion.events.listing import CertificateList
 from carbon_inclusion.events.schemas import (
+    AdminCertificateOut,
+    AdminCertificatePage,
     CertificateCancellationIn,
     CertificateOut,
+    CertificateStatus,
     ComplianceIn,
     EventFiguresIn,
     EventIn,
@@ -20,11 +24,14 @@ from carbon_inclusion.events.schemas import (
 )
 from carbon_inclusion.events.service import EventService
 from carbon_inclusion.web.auth import ADMIN, ENTERPRISE, PUBLIC, organisation_of
+from carbon_inclusion.web.csv import CSV, CSV_NOTE, csv_operation, csv_paths, page_or_csv
 from carbon_inclusion.web.idempotency import REPLAY_HEADERS, IdempotencyKey, created, require_key
 from carbon_inclusion.web.openapi import already_done, problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
 
 PDF = "application/pdf"
+CertificateStatusFilter = Annotated[CertificateStatus | None, QueryParameter(
+    description="Only certificates in this status")]
 
 
 class EventController(Controller):
@@ -182,12 +189,26 @@ def _pdf(events: EventService, cert: CertificateOut) -> Response[bytes]:
 
 
 class AdminCertificateController(Controller):
-    path = "/v1/admin/certificates"
+    path = "/v1/admin"
     tags = ["admin", "events"]  # noqa: RUF012
     opt = ADMIN
 
-    @post("/{certificate_id:uuid}/cancel", operation_id="cancelCertificate", status_code=200,
-          responses=problems(401, 403, 404, 409),
+    @get(csv_paths("/certificates"), operation_id=csv_operation("listAllCertificates"),
+         opt=CSV, responses=problems(401, 403), summary="Every certificate, newest issued first",
+         description="`kind` is `event` or `compliance`; `subject` the event's name or the "
+         "compliance year; `organisation_name`, `quantity_t` and `serials` as the certificate "
+         "states them; `url` where it is public (its content, HTML and PDF)." + CSV_NOTE)
+    async def list_certificates(self, request: Request,
+                                certificates: NamedDependency[CertificateList],
+                                status: CertificateStatusFilter = None,
+                                limit: Limit = DEFAULT_LIMIT,
+                                cursor: Cursor = None) -> Response[AdminCertificatePage]:
+        check_limit(limit)
+        return await page_or_csv(request, lambda c: certificates.page(
+            status=status, limit=limit, cursor=c), cursor, AdminCertificateOut, "certificates")
+
+    @post("/certificates/{certificate_id:uuid}/cancel", operation_id="cancelCertificate",
+          status_code=200, responses=problems(401, 403, 404, 409),
           summary="Cancel a certificate with a reason, and by default reissue it",
           description="The certificate is never edited: it is marked cancelled with the "
           "reason, and (`reissue`, the default) a new one states the same retirement from "

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from carbon_inclusion.common.numbers import Amount
+from carbon_inclusion.registry.schemas import SerialRange
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=100_000_000)]
@@ -137,6 +138,39 @@ class CertificateOut(msgspec.Struct):
     # An event's: estimated (neutralised before it ended) or actual; none for compliance
     basis: str | None = None
     superseded_at: dt.datetime | None = None
+
+
+CertificateStatus = Literal["valid", "cancelled", "superseded"]
+
+
+class AdminCertificateOut(msgspec.Struct):
+    """A certificate in the administrators' list: what it states, without its content."""
+
+    id: uuid.UUID
+    number: str
+    kind: str  # event, compliance
+    status: str  # valid, cancelled, superseded
+    organisation_id: uuid.UUID
+    organisation_name: str  # as the certificate states it
+    subject: str  # the event's name, or the compliance year
+    quantity_t: int  # credits it states retired
+    issued_at: dt.datetime
+    url: str
+    sha256: str
+    basis: str | None  # an event's: estimated or actual
+    event_id: uuid.UUID | None
+    retirement_id: uuid.UUID
+    serials: list[SerialRange]  # retired, as ranges
+    cancel_reason: str | None
+    cancelled_at: dt.datetime | None
+    replaced_by: uuid.UUID | None  # the certificate that replaced or superseded it
+    replaced_by_url: str | None
+    superseded_at: dt.datetime | None
+
+
+class AdminCertificatePage(msgspec.Struct):
+    items: list[AdminCertificateOut]
+    next_cursor: str | None
 
 
 class CertificateCancellationIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

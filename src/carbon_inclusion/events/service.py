@@ -38,6 +38,7 @@ from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
 from carbon_inclusion.events import certificates
 from carbon_inclusion.events import repository as repo
 from carbon_inclusion.events.footprints import Scorer, check_event, check_figures, event_out
+from carbon_inclusion.events.listing import certificate_url
 from carbon_inclusion.events.schemas import (
     CertificateOut,
     ComplianceIn,
@@ -310,7 +311,7 @@ class EventService:
     # --- certificates ---------------------------------------------------------------------
 
     def _url(self, cert_id: uuid.UUID) -> str:
-        return f"{self.base_url}/v1/certificates/{cert_id}"
+        return certificate_url(self.base_url, cert_id)
 
     async def certificate(self, cert_id: uuid.UUID) -> CertificateOut:
         async with self.db.engine.connect() as conn:

@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from carbon_inclusion.accounts import repository as accounts
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
 from carbon_inclusion.common.idempotency import check_replay, request_hash
 from carbon_inclusion.common.pagination import decode_one, page
@@ -34,6 +35,8 @@ from carbon_inclusion.errors import Conflict, FieldError, NotFound
 from carbon_inclusion.ids import uuid7
 from carbon_inclusion.registry import repository as repo
 from carbon_inclusion.registry.schemas import (
+    AdminOrderOut,
+    AdminOrderPage,
     HoldingsOut,
     OrderIn,
     OrderOut,
@@ -146,6 +149,21 @@ class OrderService:
             shown, next_cursor = page(rows, limit, lambda r: (r.id,))
             items = await _orders_out(conn, shown, self.clock.now())
         return OrderPage(items, next_cursor)
+
+    async def all_orders(self, *, status: str | None, limit: int,
+                         cursor: str | None) -> AdminOrderPage:
+        """Every organisation's orders, newest first, with the organisation's name; only
+        those in ``status`` (as shown: a quote past its time is ``expired``) when given."""
+        after = decode_one(cursor, uuid.UUID)
+        async with self.db.engine.connect() as conn:
+            now = self.clock.now()
+            rows = await repo.all_orders_page(conn, status, now, after, limit + 1)
+            shown, next_cursor = page(rows, limit, lambda r: (r.id,))
+            items = await _orders_out(conn, shown, now)
+            names = await accounts.organisation_names(conn, [o.organisation_id for o in items])
+        return AdminOrderPage([AdminOrderOut(**msgspec.structs.asdict(o),
+                                             organisation_name=names.get(o.organisation_id, ""))
+                               for o in items], next_cursor)
 
     async def holdings(self, organisation_id: uuid.UUID) -> HoldingsOut:
         async with self.db.engine.connect() as conn:

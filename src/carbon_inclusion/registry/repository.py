@@ -355,6 +355,27 @@ async def order_page(conn: AsyncConnection, organisation_id: uuid.UUID,
         "LIMIT :limit"), {"o": organisation_id, "after": after, "limit": limit})).all())
 
 
+# An order's status as shown: a quote past its time is expired even before the sweep
+# (``_expire``) marks it so. ``:status`` NULL: every order.
+_ALL_ORDERS = text("""
+    SELECT * FROM credit_orders
+     WHERE (CAST(:after AS uuid) IS NULL OR id < :after)
+       AND CASE CAST(:status AS text)
+             WHEN 'reserved' THEN status = 'reserved' AND expires_at > :now
+             WHEN 'expired' THEN status = 'expired'
+                                 OR (status = 'reserved' AND expires_at <= :now)
+             WHEN 'paid' THEN status = 'paid'
+             ELSE CAST(:status AS text) IS NULL END
+     ORDER BY id DESC LIMIT :limit""")
+
+
+async def all_orders_page(conn: AsyncConnection, status: str | None, now: dt.datetime,
+                          after: uuid.UUID | None, limit: int) -> list[Any]:
+    """Every organisation's orders (in ``status`` as shown at ``now``), newest first."""
+    return list((await conn.execute(_ALL_ORDERS, {
+        "status": status, "now": now, "after": after, "limit": limit})).all())
+
+
 async def mark_paid(conn: AsyncConnection, order_id: uuid.UUID, now: dt.datetime,
                     reference: str, admin_id: uuid.UUID) -> None:
     await conn.execute(text(
@@ -446,3 +467,4 @@ async def problems(conn: AsyncConnection) -> list[tuple[str, str]]:
     """``(check, detail)`` for every problem the registry's own tables show."""
     return [(name, detail) for name, sql in _CHECKS
             for detail in (await conn.execute(text(sql))).scalars()]
+

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
@@ -11,6 +11,8 @@ from carbon_inclusion.accounts.service import Principal
 from carbon_inclusion.registry.batches import BatchService
 from carbon_inclusion.registry.orders import OrderService
 from carbon_inclusion.registry.schemas import (
+    AdminOrderOut,
+    AdminOrderPage,
     BatchIn,
     BatchOut,
     BatchPage,
@@ -21,6 +23,7 @@ from carbon_inclusion.registry.schemas import (
     OrderIn,
     OrderOut,
     OrderPage,
+    OrderStatus,
     PaymentIn,
     ReturnIn,
     SerialOut,
@@ -28,6 +31,7 @@ from carbon_inclusion.registry.schemas import (
 )
 from carbon_inclusion.registry.service import RegistryService
 from carbon_inclusion.web.auth import ADMIN, ENTERPRISE, PUBLIC, VERIFIER, organisation_of
+from carbon_inclusion.web.csv import CSV, CSV_NOTE, csv_operation, csv_paths, page_or_csv
 from carbon_inclusion.web.idempotency import REPLAY_HEADERS, IdempotencyKey, created, require_key
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
@@ -35,6 +39,8 @@ from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_
 # Administrators and verifiers see every batch; they may ask for one status.
 StatusFilter = Annotated[BatchStatus | None, QueryParameter(
     description="Only batches in this status")]
+OrderStatusFilter = Annotated[OrderStatus | None, QueryParameter(
+    description="Only orders in this status (as shown: a quote past its time is expired)")]
 
 
 class AdminRegistryController(Controller):
@@ -94,6 +100,19 @@ class AdminRegistryController(Controller):
     async def cancel(self, data: JSONBody[CancelIn],
                      registry: NamedDependency[RegistryService]) -> CancelledOut:
         return await registry.cancel(data)
+
+    @get(csv_paths("/orders"), operation_id=csv_operation("listAllOrders"), opt=CSV,
+         responses=problems(401, 403), summary="Every organisation's orders, newest first",
+         description="`status`: `reserved` (a quote, payable until `expires_at`), `paid`, or "
+         "`expired` (a quote past its time, even before the sweep releases its credits): the "
+         "orders awaiting payment are `status=reserved`. Each order as its organisation sees "
+         "it, with `organisation_name`." + CSV_NOTE)
+    async def list_orders(self, request: Request, orders: NamedDependency[OrderService],
+                          status: OrderStatusFilter = None, limit: Limit = DEFAULT_LIMIT,
+                          cursor: Cursor = None) -> Response[AdminOrderPage]:
+        check_limit(limit)
+        return await page_or_csv(request, lambda c: orders.all_orders(
+            status=status, limit=limit, cursor=c), cursor, AdminOrderOut, "orders")
 
     @post("/orders/{order_id:uuid}/confirm-payment", operation_id="confirmOrderPayment",
           status_code=200, responses=problems(401, 403, 404, 409),

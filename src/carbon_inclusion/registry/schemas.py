@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 import msgspec
 
 BatchStatus = Literal["proposed", "verified", "returned", "issued"]
+# An order as shown: a quote (reserved until ``expires_at``), paid, or expired.
+OrderStatus = Literal["reserved", "paid", "expired"]
 
 
 class BatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -125,6 +127,17 @@ class OrderOut(msgspec.Struct):
 
 class OrderPage(msgspec.Struct):
     items: list[OrderOut]
+    next_cursor: str | None
+
+
+class AdminOrderOut(OrderOut):
+    """An order as its organisation sees it, with the organisation's name."""
+
+    organisation_name: str
+
+
+class AdminOrderPage(msgspec.Struct):
+    items: list[AdminOrderOut]
     next_cursor: str | None
 
 

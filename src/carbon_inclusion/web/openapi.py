@@ -23,6 +23,7 @@ from litestar.routes import HTTPRoute
 from litestar.typing import FieldDefinition
 
 from carbon_inclusion.common.numbers import PLAIN_PATTERN, SIGNIFICANT_DIGITS, is_amount
+from carbon_inclusion.web.csv import CSV_TYPE, SUFFIX
 from carbon_inclusion.web.idempotency import KEY_PATTERN, REPLAYED
 from carbon_inclusion.web.problems import PROBLEM_JSON, Problem
 
@@ -93,7 +94,9 @@ def complete_document(app: Litestar) -> None:
       says no more;
     * the values of the ``Idempotent-Replayed`` header, as ``created`` writes them;
     * the answers of the edge (``web.decoding``) to an operation that takes a body: 408 when
-      the body does not arrive in time, 413 when it is too large, 415 when it is not JSON.
+      the body does not arrive in time, 413 when it is too large, 415 when it is not JSON;
+    * the CSV answer of a route declared with ``web.csv.CSV``: ``text/csv`` beside the JSON
+      of its 200, and the only answer of its ``.csv`` path.
     """
     document = app.openapi_schema
     paths = document.paths or {}
@@ -116,6 +119,8 @@ def complete_document(app: Litestar) -> None:
                     operation.description = f"{operation.summary}. {_callers(handler.opt)}"
                 if operation.request_body is not None and operation.responses:
                     _edge_answers(operation.responses)
+                if handler.opt.get("csv") and operation.responses:
+                    _csv_answer(operation.responses, route.path_format.endswith(SUFFIX))
                 for response in (operation.responses or {}).values():
                     header = (getattr(response, "headers", None) or {}).get(REPLAYED)
                     if isinstance(header, OpenAPIHeader):
@@ -145,6 +150,22 @@ def _edge_answers(responses: dict) -> None:
         if status not in responses:
             responses[status] = copy.copy(model)
             responses[status].description = text
+
+
+def _csv_answer(responses: dict, only: bool) -> None:
+    """The 200 of a route that answers CSV too: ``text/csv`` (UTF-8 with a byte-order mark,
+    a header row, ``common.tabular``) beside its JSON, or alone on its ``.csv`` path."""
+    ok = responses.get("200")
+    if ok is None or not ok.content:
+        return
+    csv = OpenAPIMediaType(schema=Schema(
+        type=OpenAPIType.STRING, description="CSV: UTF-8 with a byte-order mark, a header "
+        "row of the items' field names, one row per item"))
+    if only:
+        ok.content = {CSV_TYPE: csv}
+        ok.description = "The rows as CSV"
+    else:
+        ok.content = {**ok.content, CSV_TYPE: csv}
 
 
 def _callers(opt: dict) -> str:

@@ -28,3 +28,17 @@ def instant(name: str, raw: str | None) -> dt.datetime | None:
     if value.tzinfo is None:
         raise InvalidInput.field(name, "must be an RFC 3339 date-time with a UTC offset")
     return value
+
+
+def text_query(name: str, raw: str | None, max_chars: int) -> str | None:
+    """A free-text query parameter, trimmed (None when empty); 422 naming ``name`` when it
+    holds a NUL or another character that is not printable, or is too long."""
+    if raw is None:
+        return None
+    if any(not ch.isprintable() for ch in raw):
+        raise InvalidInput.field(name, "must be printable text")
+    value = raw.strip()
+    if len(value) > max_chars:
+        raise InvalidInput.field(name, f"must be at most {max_chars} characters")
+    return value or None
+

@@ -132,7 +132,8 @@ PAGES = ["/", "/registry", "/verify", "/console"]
 # URLs a script or stylesheet may name without loading them: the SVG namespace.
 NOT_LOADED = {"http://www.w3.org/2000/svg"}
 ABSOLUTE = re.compile(r"""(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s'"`)]*""")
-IMPORTS = re.compile(r"""(?:\bimport\s*(?:[\w{}*\s,]+from\s*)?|\bimport\s*\()\s*["'`]([^"'`$]+)["'`]""")
+IMPORTS = re.compile(r"""(?:\bimport\s*(?:[\w{}*\s,]+from\s*)?|\bimport\s*\()"""
+                     r"""\s*["'`]([^"'`$]+)["'`]""")
 
 
 async def test_the_pages_and_every_asset_load_from_this_service_only(client):

@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.registry.conftest import credit, issue_batch, methodology, vintage
+
+__all__ = ["methodology"]  # a fixture, used by name
+
 DOCUMENT = json.loads((Path(__file__).parents[1] / "openapi" / "openapi.json").read_text())
 
 
@@ -31,8 +35,9 @@ CRAFTED = [
      _b64(b"NaN"), _b64(b'["NaN", "Infinity"]')]
 
 
-# Path parameters this test knows how to fill (from the ``callers`` fixture's organisation).
-FILLED = ("{organisation_id}",)
+# Path parameters this test knows how to fill (the ``callers`` fixture's organisation, the
+# ``batch`` fixture's issued batch).
+FILLED = ("{organisation_id}", "{batch_id}")
 
 
 def paginated_paths() -> list[str]:
@@ -54,7 +59,9 @@ def test_the_document_has_the_paginated_lists_we_know():
             "/v1/redemptions", "/v1/admin/orders", "/v1/admin/orders.csv",
             "/v1/admin/organisations", "/v1/admin/organisations.csv", "/v1/admin/users",
             "/v1/admin/users.csv", "/v1/admin/certificates", "/v1/admin/certificates.csv",
-            "/v1/admin/audit", "/v1/admin/audit.csv"} <= set(paginated_paths())
+            "/v1/admin/audit", "/v1/admin/audit.csv", "/v1/registry/batches/{batch_id}/behaviours",
+            "/v1/verifier/batches/{batch_id}/behaviours",
+            "/v1/admin/credit-batches/{batch_id}/behaviours"} <= set(paginated_paths())
 
 
 @pytest.fixture
@@ -64,8 +71,17 @@ async def callers(make_citizen, make_user, organisation, verifier):
 
 
 @pytest.fixture
+async def batch(app, client, admin, verifier, citizen, methodology) -> dict:
+    """An issued batch of three behaviours (its behaviour list pages)."""
+    await credit(app, citizen.id, methodology, "400000", 3)
+    return await issue_batch(client, admin, verifier, vintage(methodology))
+
+
+@pytest.fixture
 def fill(organisation):
-    def filled(path: str) -> str:
+    def filled(path: str, batch: dict | None = None) -> str:
+        if batch is not None:
+            path = path.replace("{batch_id}", batch["id"])
         return path.replace("{organisation_id}", organisation["id"])
     return filled
 
@@ -79,9 +95,7 @@ async def _caller_for(client, callers, path):
     raise AssertionError(f"{path}: no caller may read it")
 
 
-@pytest.mark.parametrize("path", paginated_paths())
-async def test_a_crafted_cursor_is_422_naming_cursor(client, callers, fill, path):
-    path = fill(path)
+async def _crafted_cursors_are_422(client, callers, path):
     headers = await _caller_for(client, callers, path)
     for cursor in CRAFTED:
         r = await client.get(path, params={"cursor": cursor}, headers=headers)
@@ -91,9 +105,7 @@ async def test_a_crafted_cursor_is_422_naming_cursor(client, callers, fill, path
         assert [e["field"] for e in body["errors"]] == ["cursor"], (path, cursor, body)
 
 
-@pytest.mark.parametrize("path", paginated_paths())
-async def test_a_returned_cursor_still_pages(client, callers, fill, path):
-    path = fill(path)
+async def _returned_cursor_pages(client, callers, path):
     headers = await _caller_for(client, callers, path)
     r = await client.get(path, params={"limit": 1}, headers=headers)
     assert r.status_code == 200, r.text
@@ -111,3 +123,30 @@ async def test_a_returned_cursor_still_pages(client, callers, fill, path):
         nxt = await client.get(path, params={"limit": 1, "cursor": cursor}, headers=headers)
         assert nxt.status_code == 200, nxt.text
         assert nxt.json()["items"] != r.json()["items"]
+
+
+# A batch's lists need a batch (made only for them).
+OF_A_BATCH = [p for p in paginated_paths() if "{batch_id}" in p]
+OTHERS = [p for p in paginated_paths() if "{batch_id}" not in p]
+
+
+@pytest.mark.parametrize("path", OTHERS)
+async def test_a_crafted_cursor_is_422_naming_cursor(client, callers, fill, path):
+    await _crafted_cursors_are_422(client, callers, fill(path))
+
+
+@pytest.mark.parametrize("path", OF_A_BATCH)
+async def test_a_crafted_cursor_of_a_batch_list_is_422_naming_cursor(
+        client, callers, fill, batch, path):
+    await _crafted_cursors_are_422(client, callers, fill(path, batch))
+
+
+@pytest.mark.parametrize("path", OTHERS)
+async def test_a_returned_cursor_still_pages(client, callers, fill, path):
+    await _returned_cursor_pages(client, callers, fill(path))
+
+
+@pytest.mark.parametrize("path", OF_A_BATCH)
+async def test_a_returned_cursor_of_a_batch_list_still_pages(client, callers, fill, batch,
+                                                             path):
+    await _returned_cursor_pages(client, callers, fill(path, batch))

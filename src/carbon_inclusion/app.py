@@ -90,6 +90,7 @@ from carbon_inclusion.ratelimit import RateLimiter
 from carbon_inclusion.redis_store import RedisStore
 from carbon_inclusion.registry.batches import BatchService
 from carbon_inclusion.registry.orders import OrderService
+from carbon_inclusion.registry.provenance import ProvenanceService
 from carbon_inclusion.registry.routes import (
     AdminRegistryController,
     OrderController,
@@ -185,7 +186,9 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
     challenges = ChallengeService(db, settings, notifier, clock)
     registry = RegistryService(db, settings, clock, behaviours=behaviours_repository,
                                certificate_of=events_repository.valid_certificate_of)
-    batches = BatchService(db, settings, registry, clock, behaviours=behaviours_repository)
+    provenance = ProvenanceService(db, settings, behaviours=behaviours_repository)
+    batches = BatchService(db, settings, registry, clock, behaviours=behaviours_repository,
+                           provenance=provenance)
     orders = OrderService(db, settings, clock)
     events = EventService(db, settings, clock)
     emissions = EmissionsService(db, settings, clock,
@@ -222,6 +225,7 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
             "challenges": challenges,
             "registry": registry,
             "batches": batches,
+            "provenance": provenance,
             "orders": orders,
             "events": events,
             "emissions": emissions,
@@ -371,6 +375,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             "challenges": _from_state("challenges"),
             "registry": _from_state("registry"),
             "batches": _from_state("batches"),
+            "provenance": _from_state("provenance"),
             "orders": _from_state("orders"),
             "events": _from_state("events"),
             "emissions": _from_state("emissions"),

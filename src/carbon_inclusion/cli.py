@@ -495,13 +495,20 @@ def registry() -> None:
 
 @registry.command("verify")
 def registry_verify() -> None:
-    """Check every invariant of the registry from the data; exit 1 if any fails."""
+    """Check every invariant of the registry from the data, and recompute every allocated
+    behaviour's grams from its inputs and published methodology version; exit 1 if any
+    check fails."""
     from carbon_inclusion.behaviours import repository as behaviours
     from carbon_inclusion.registry.service import RegistryService
 
     settings = _storage()
     report = _with_db(settings, lambda db: RegistryService(
         db, settings, behaviours=behaviours).verify())
+    click.echo(f"checked {report.batches} batch(es) and the {report.allocated} behaviour(s) "
+               f"they hold ({report.evaluated} distinct input(s) evaluated):")
+    for check in report.checks:
+        verdict = "ok" if check.problems == 0 else f"{check.problems} problem(s)"
+        click.echo(f"  {check.name}: {verdict}")
     for problem in report.problems:
         click.echo(f"FAIL {problem}")
     if not report.ok:

@@ -70,18 +70,6 @@ def test_the_view_shows_tonnes_local_time_the_issuer_and_ranges():
     assert named.banner == ("已作废", "CANCELLED")
 
 
-def test_long_text_wraps_inside_its_column():
-    font, _ = certificates.register_fonts()
-    from reportlab.pdfbase.pdfmetrics import stringWidth
-
-    text = "兹证明重庆两江绿色会展有限公司已注销 5.000 t CO2e 碳普惠减排量" * 4
-    lines = certificates.wrap(text, font, 12, 300)
-    assert len(lines) > 1 and "".join(lines).replace(" ", "") == text.replace(" ", "")
-    assert all(stringWidth(line, font, 12) <= 300 for line in lines)
-    url = "http://127.0.0.1:8203/v1/certificates/0193a0c4-7d2e-7b1a-9c3e-1234567890ab"
-    assert certificates.wrap(url, font, 9, 200)[0].endswith("/")  # breaks after a slash
-
-
 @pytest.fixture
 async def on_8203(settings):
     """The service as ``PORT=8203 make run`` starts it (PUBLIC_BASE_URL unset)."""

@@ -30,19 +30,29 @@ LAST_YEAR = dt.datetime.now(SHANGHAI).year - 1
 
 @pytest.fixture
 async def methodology(app) -> dict:
-    """A published methodology with a code and behaviour type of this test's own."""
+    """A published methodology with a code and behaviour type of this test's own: the waste
+    methodology (v1's factors), with one more input for ``credit``, ``metered_g``, that
+    scores as that many grams (0.001 g) when given, so a behaviour of any grams recomputes
+    (``registry verify`` recomputes every allocated one)."""
     doc = copy.deepcopy(json.loads(
         (ROOT / "seed" / "methodologies" / "cq-waste-v1.json").read_text(encoding="utf-8")))
     tag = secrets.token_hex(3).upper()
     doc["code"], doc["behaviour"] = f"CQ-T{tag}", f"test_{tag.lower()}"
     doc["effective_from"] = f"{LAST_YEAR - 1}-01-01T00:00:00+08:00"
+    doc["inputs"]["metered_g"] = {"type": "decimal", "min": "0", "max": "100000000",
+                                  "places": 3, "default": "0", "unit": "g CO2e",
+                                  "description": "Tests only: the grams, as metered."}
+    doc["reduction_g"] = {"formula": "metered_g if metered_g > 0 else "
+                                     + doc["reduction_g"]["formula"],
+                          "rounding": {"places": 3, "mode": "half_even"}}
     assert await app.state.methodologies.ensure_published(doc) == "published"
     return doc
 
 
 async def credit(app, citizen_id: str, methodology: dict, grams: str, count: int,
                  day: dt.date | None = None, district: str = "yuzhong") -> Decimal:
-    """``count`` credited behaviours of ``grams`` each; returns their total."""
+    """``count`` credited behaviours of ``grams`` each (metered, ``methodology``'s extra
+    input), as the pipeline stores a partner's records; returns their total."""
     day = day or dt.date(LAST_YEAR, 6, 15)
     async with app.state.db.connect() as conn:
         version = (await conn.execute(text(
@@ -54,13 +64,15 @@ async def credit(app, citizen_id: str, methodology: dict, grams: str, count: int
                 methodology_id, methodology_code, methodology_version, computed_reduction_g,
                 computed_points, reduction_g, points)
             SELECT gen_random_uuid(), :c, :type, :at, :day, :district, 'partner',
-                   'partner_verified', 'test', 'x-' || gen_random_uuid(), 'credited', '{}',
+                   'partner_verified', 'test', 'x-' || gen_random_uuid(), 'credited',
+                   jsonb_build_object('category', 'other', 'weight_kg', '0',
+                                      'metered_g', CAST(:metered AS text)),
                    :mid, :code, :v, :g, 0, :g, 0
               FROM generate_series(1, :n)"""), {
             "c": uuid.UUID(citizen_id), "type": methodology["behaviour"],
             "at": dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC), "day": day,
             "district": district, "mid": version.id, "code": methodology["code"],
-            "v": version.version, "g": Decimal(grams), "n": count})
+            "v": version.version, "g": Decimal(grams), "metered": str(Decimal(grams)), "n": count})
     return Decimal(grams) * count
 
 

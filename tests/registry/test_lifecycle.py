@@ -36,14 +36,14 @@ LCA_G_PER_KG = Decimal("916.56")
 SHARE = {"kitchen": Decimal("0.5"), "recyclable": Decimal("0.5"), "hazardous": Decimal("0.25"),
          "other": Decimal("0.1")}
 SELF_REPORTED = Decimal("0.5")  # the evidence factor this module gives self-reports
-TENTH = Decimal("0.1")
+MILLI = Decimal("0.001")  # the fixture's copy rounds to 0.001 g
 
 
 def grams(kg: str, category: str, factor: Decimal) -> Decimal:
-    """What the methodology credits, by hand: the reduction rounded to 0.1 g (half even),
+    """What the methodology credits, by hand: the reduction rounded to 0.001 g (half even),
     times the evidence factor, rounded again."""
-    gross = (Decimal(kg) * LCA_G_PER_KG * SHARE[category]).quantize(TENTH, ROUND_HALF_EVEN)
-    return (gross * factor).quantize(TENTH, ROUND_HALF_EVEN)
+    gross = (Decimal(kg) * LCA_G_PER_KG * SHARE[category]).quantize(MILLI, ROUND_HALF_EVEN)
+    return (gross * factor).quantize(MILLI, ROUND_HALF_EVEN)
 
 
 @pytest.fixture

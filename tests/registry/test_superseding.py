@@ -79,19 +79,21 @@ async def test_an_app_report_in_a_batch_stays_and_the_partner_record_is_refused(
     approved = await client.post(f"/v1/admin/reviews/{reported.json()['id']}/approve",
                                  headers=admin.headers, json={"reason": "charger receipt"})
     assert approved.json()["status"] == "credited", approved.text
-    async with app.state.db.connect() as conn:  # a tonne beside it, so a batch can be made
+    # A tonne beside it, so a batch can be made: 50 sessions of 150 kWh under CQ-EV v2,
+    # each 150 × 0.85 × 5 km × 7 L/100 km × 2270 g/L − 150 × 539.5 g = 20373.75 g, rounded
+    # half even to 20373.8 g (stored as the pipeline stores them, so they recompute).
+    async with app.state.db.connect() as conn:
         await conn.execute(text("""
             INSERT INTO behaviours (id, citizen_id, type, occurred_at, programme_day,
                 district_code, source, evidence, partner_id, external_id, status, data,
                 methodology_id, methodology_code, methodology_version, computed_reduction_g,
                 computed_points, reduction_g, points)
-            SELECT :id, :c, 'ev_charging', :at, :day, 'yuzhong', 'partner',
-                   'partner_verified', 'test', :ext, 'credited', '{}', v.id, v.code,
-                   v.version, 1000000, 0, 1000000, 0
-              FROM methodology_versions v WHERE v.code = 'CQ-EV'
-             ORDER BY v.version DESC LIMIT 1"""), {
-            "id": uuid.uuid4(), "c": uuid.UUID(citizen.id), "at": days_ago(3),
-            "day": days_ago(3).date(), "ext": f"filler-{uuid.uuid4()}"})
+            SELECT gen_random_uuid(), :c, 'ev_charging', :at, :day, 'yuzhong', 'partner',
+                   'partner_verified', 'test', 'filler-' || gen_random_uuid(), 'credited',
+                   '{"kwh": "150"}', v.id, v.code, v.version, 20373.8, 2037, 20373.8, 0
+              FROM methodology_versions v, generate_series(1, 50)
+             WHERE v.code = 'CQ-EV' AND v.version = 2"""), {
+            "c": uuid.UUID(citizen.id), "at": days_ago(3), "day": days_ago(3).date()})
     proposed = await propose(client, admin, {
         "methodology_code": "CQ-EV",
         "vintage_from": max(today - dt.timedelta(days=29), today.replace(month=1, day=1)

@@ -305,7 +305,7 @@ _ELIGIBLE = text("""
        AND (evidence = 'partner_verified'
             OR (evidence = 'self_reported' AND reviewed_by IS NOT NULL))
        AND programme_day BETWEEN :from AND :to
-     ORDER BY id""")
+     ORDER BY programme_day, id""")
 
 
 async def eligible_for_vintage(conn: AsyncConnection, methodology_code: str,
@@ -313,45 +313,222 @@ async def eligible_for_vintage(conn: AsyncConnection, methodology_code: str,
                                ) -> list[tuple[uuid.UUID, Decimal, int]]:
     """``(behaviour, reduction_g, methodology_version)`` of the methodology's credited
     behaviours with a reduction and verified evidence (``_ELIGIBLE``), on programme days
-    ``day_from``–``day_to``."""
+    ``day_from``–``day_to``, by programme day then id (a batch's lines follow this order)."""
     rows = await conn.execute(_ELIGIBLE, {"code": methodology_code, "from": day_from,
                                           "to": day_to})
     return [(r.id, r.reduction_g, r.methodology_version) for r in rows]
 
 
-_PROVENANCE = text("""
+# A batch's behaviours and grams by one attribute of the behaviour. The keys are constants
+# (never user input); ``partner`` leaves out app self-reports.
+_SHARE_KEYS = {
+    "type": "b.type",
+    "district": "coalesce(b.district_code, 'unknown')",
+    "month": "to_char(b.programme_day, 'YYYY-MM')",
+    "day": "to_char(b.programme_day, 'YYYY-MM-DD')",
+    "evidence": "b.evidence",
+    "partner": "b.partner_id",
+    "version": "CAST(b.methodology_version AS text)",
+}
+_ALLOCATED = """
     WITH a AS (SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:grams AS numeric[]))
-                      AS x(behaviour_id, grams))
-    SELECT dimension, key, count(*) AS n, sum(grams) AS grams FROM (
-        SELECT 'type' AS dimension, b.type AS key, a.grams
-          FROM a JOIN behaviours b ON b.id = a.behaviour_id
-        UNION ALL
-        SELECT 'district', coalesce(b.district_code, 'unknown'), a.grams
-          FROM a JOIN behaviours b ON b.id = a.behaviour_id
-        UNION ALL
-        SELECT 'month', to_char(b.programme_day, 'YYYY-MM'), a.grams
-          FROM a JOIN behaviours b ON b.id = a.behaviour_id) s
-     GROUP BY dimension, key ORDER BY dimension, grams DESC, key""")
+                      AS x(behaviour_id, grams))"""
+
+
+def _shares_sql(dimensions: Sequence[str]) -> Any:
+    parts = [f"SELECT '{d}' AS dimension, {_SHARE_KEYS[d]} AS key, a.grams "  # noqa: S608
+             "FROM a JOIN behaviours b ON b.id = a.behaviour_id" for d in dimensions]
+    return text(f"{_ALLOCATED} SELECT dimension, key, count(*) AS n, sum(grams) AS grams "  # noqa: S608
+                f"FROM ({' UNION ALL '.join(parts)}) s WHERE key IS NOT NULL "
+                "GROUP BY dimension, key ORDER BY dimension, grams DESC, key")
+
+
+_PROVENANCE = _shares_sql(("type", "district", "month"))
+_REPORT_SHARES = _shares_sql(("evidence", "type", "district", "day", "partner", "version"))
+
+
+def _arrays(allocations: Sequence[tuple[uuid.UUID, Decimal]]) -> dict[str, list[Any]]:
+    return {"ids": [b for b, _ in allocations], "grams": [g for _, g in allocations]}
 
 
 async def provenance(conn: AsyncConnection,
                      allocations: Sequence[tuple[uuid.UUID, Decimal]]) -> list[Any]:
     """``(dimension, key, n, grams)`` of ``(behaviour, grams)`` by behaviour type, district
     and month, largest first within each dimension."""
-    return list((await conn.execute(_PROVENANCE, {
-        "ids": [b for b, _ in allocations], "grams": [g for _, g in allocations]})).all())
+    return list((await conn.execute(_PROVENANCE, _arrays(allocations))).all())
 
 
-async def allocation_mismatches(conn: AsyncConnection,
-                                allocations: Sequence[tuple[uuid.UUID, Decimal]]) -> list[str]:
-    """One sentence per allocated behaviour that is not credited with the grams allocated."""
-    return list((await conn.execute(text("""
-        SELECT 'behaviour ' || b.id || ' (' || b.status || ', ' || b.reduction_g
-               || ' g) is allocated ' || a.grams || ' g'
-          FROM unnest(CAST(:ids AS uuid[]), CAST(:grams AS numeric[])) AS a(id, grams)
-          JOIN behaviours b ON b.id = a.id
-         WHERE b.status <> 'credited' OR b.reduction_g <> a.grams"""), {
-        "ids": [b for b, _ in allocations], "grams": [g for _, g in allocations]})).scalars())
+async def report_shares(conn: AsyncConnection,
+                        allocations: Sequence[tuple[uuid.UUID, Decimal]]) -> list[Any]:
+    """``(dimension, key, n, grams)`` of ``(behaviour, grams)`` by evidence, type, district,
+    programme day (YYYY-MM-DD), partner and methodology version (as text), largest first
+    within each dimension; day by day is the caller's to sort."""
+    return list((await conn.execute(_REPORT_SHARES, _arrays(allocations))).all())
+
+
+_PERCENTILES = text(f"""{_ALLOCATED},
+         f AS (SELECT * FROM unnest(CAST(:versions AS int[]), CAST(:fractions AS numeric[]))
+                      AS y(version, fraction))
+    SELECT b.methodology_version AS version,
+           percentile_disc(CAST(f.fraction AS float8)) WITHIN GROUP (ORDER BY a.grams)
+               AS threshold
+      FROM a JOIN behaviours b ON b.id = a.behaviour_id
+      JOIN f ON f.version = b.methodology_version
+     GROUP BY b.methodology_version, f.fraction""")  # noqa: S608 - constant SQL
+
+_ABOVE = text(f"""{_ALLOCATED},
+         t AS (SELECT * FROM unnest(CAST(:versions AS int[]), CAST(:thresholds AS numeric[]))
+                      AS y(version, threshold))
+    SELECT a.behaviour_id, b.methodology_version AS version, a.grams
+      FROM a JOIN behaviours b ON b.id = a.behaviour_id
+      JOIN t ON t.version = b.methodology_version
+     WHERE a.grams > t.threshold
+     ORDER BY a.grams DESC, a.behaviour_id""")  # noqa: S608 - constant SQL
+
+
+async def grams_percentiles(conn: AsyncConnection,
+                            allocations: Sequence[tuple[uuid.UUID, Decimal]],
+                            fractions: dict[int, Decimal]) -> dict[int, Decimal]:
+    """Per methodology version: the ``fractions[version]`` percentile of the grams of
+    ``(behaviour, grams)`` scored by that version, nearest rank (``percentile_disc``: the
+    smallest grams with at least that share of the version's behaviours at or below it)."""
+    rows = await conn.execute(_PERCENTILES, _arrays(allocations) | {
+        "versions": list(fractions), "fractions": list(fractions.values())})
+    return {r.version: Decimal(r.threshold) for r in rows}
+
+
+async def above(conn: AsyncConnection, allocations: Sequence[tuple[uuid.UUID, Decimal]],
+                thresholds: dict[int, Decimal]) -> list[Any]:
+    """``(behaviour_id, version, grams)`` of ``(behaviour, grams)`` above their version's
+    threshold, largest first."""
+    return list((await conn.execute(_ABOVE, _arrays(allocations) | {
+        "versions": list(thresholds), "thresholds": list(thresholds.values())})).all())
+
+
+_EXCLUDED = text("""
+    SELECT count(*) FILTER (WHERE rejected) AS rejected_n,
+           coalesce(sum(computed_reduction_g) FILTER (WHERE rejected), 0) AS rejected_g,
+           count(*) FILTER (WHERE unreviewed) AS unreviewed_n,
+           coalesce(sum(reduction_g) FILTER (WHERE unreviewed), 0) AS unreviewed_g
+      FROM (SELECT computed_reduction_g, reduction_g,
+                   status = 'rejected' AND reason = 'rejected_on_review'
+                       AND decided_at <= :before AS rejected,
+                   status = 'credited' AND evidence = 'self_reported'
+                       AND reviewed_by IS NULL AND reduction_g > 0
+                       AND created_at <= :before AS unreviewed
+              FROM behaviours
+             WHERE methodology_code = :code AND programme_day BETWEEN :from AND :to) s""")
+
+
+async def excluded(conn: AsyncConnection, methodology_code: str, day_from: dt.date,
+                   day_to: dt.date, before: dt.datetime) -> Any:
+    """Of the methodology's behaviours on programme days ``day_from``–``day_to``: those
+    rejected on review by ``before`` (count, the grams computed for them) and the
+    self-reports credited without review, recorded by ``before`` (count, grams credited)."""
+    return (await conn.execute(_EXCLUDED, {"code": methodology_code, "from": day_from,
+                                           "to": day_to, "before": before})).one()
+
+
+_LINES = text("""
+    SELECT id, citizen_id, type, programme_day, district_code, source, partner_id, evidence,
+           reviewed_by IS NOT NULL AS reviewed, methodology_id, methodology_code,
+           methodology_version, data
+      FROM behaviours WHERE id = ANY(CAST(:ids AS uuid[]))""")
+
+
+async def lines(conn: AsyncConnection, behaviour_ids: Sequence[uuid.UUID]
+                ) -> dict[uuid.UUID, Any]:
+    """What a batch's behaviour list shows of these behaviours (and the citizen and the
+    version's id, for the caller to turn into a pseudonym and to filter ``data`` to the
+    version's inputs), by id."""
+    rows = await conn.execute(_LINES, {"ids": list(behaviour_ids)})
+    return {r.id: r for r in rows}
+
+
+# Checked by ``registry verify`` for every allocated behaviour (``allocations``: behaviour,
+# grams, and the batch's id, methodology and vintage). Each names its check.
+_FAULTS = text("""
+    WITH a AS (SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:grams AS numeric[]),
+                                    CAST(:batches AS uuid[]), CAST(:codes AS text[]),
+                                    CAST(:froms AS date[]), CAST(:tos AS date[]))
+                      AS x(id, grams, batch_id, code, day_from, day_to))
+    SELECT check_name, detail FROM (
+        SELECT 'only eligible evidence' AS check_name,
+               'behaviour ' || b.id || ' in batch ' || a.batch_id || ' is ' ||
+               CASE WHEN b.status <> 'credited' THEN b.status
+                    WHEN b.evidence = 'self_reported' THEN 'self_reported without review'
+                    ELSE 'of evidence ' || b.evidence END AS detail
+          FROM a JOIN behaviours b ON b.id = a.id
+         WHERE b.status <> 'credited'
+            OR NOT (b.evidence = 'partner_verified'
+                    OR (b.evidence = 'self_reported' AND b.reviewed_by IS NOT NULL))
+        UNION ALL
+        SELECT 'allocated behaviours are credited as allocated',
+               'behaviour ' || b.id || ' (' || b.reduction_g || ' g credited) is allocated '
+               || a.grams || ' g in batch ' || a.batch_id
+          FROM a JOIN behaviours b ON b.id = a.id
+         WHERE b.reduction_g <> a.grams
+        UNION ALL
+        SELECT 'credited no more than computed',
+               'behaviour ' || b.id || ' is credited ' || b.reduction_g || ' g of the '
+               || b.computed_reduction_g || ' g its methodology computed'
+               || CASE WHEN b.reduction_g < b.computed_reduction_g
+                       THEN ', with no daily cap reached' ELSE '' END
+          FROM a JOIN behaviours b ON b.id = a.id
+         WHERE b.reduction_g > b.computed_reduction_g
+            OR (b.reduction_g < b.computed_reduction_g
+                AND b.reason IS DISTINCT FROM 'daily_cap_reached')
+        UNION ALL
+        SELECT 'of the batch''s methodology and vintage',
+               'behaviour ' || b.id || ' (' || coalesce(b.methodology_code, 'no methodology')
+               || ', ' || b.programme_day || ') is in batch ' || a.batch_id || ' of '
+               || a.code || ' ' || a.day_from || '–' || a.day_to
+          FROM a JOIN behaviours b ON b.id = a.id
+         WHERE b.methodology_code IS DISTINCT FROM a.code
+            OR b.programme_day NOT BETWEEN a.day_from AND a.day_to) s""")
+
+FAULT_CHECKS = ("only eligible evidence", "allocated behaviours are credited as allocated",
+                "credited no more than computed", "of the batch's methodology and vintage")
+
+
+def fault_checks() -> tuple[str, ...]:
+    """The names of ``allocation_faults``' checks, for ``registry verify`` to list."""
+    return FAULT_CHECKS
+
+
+async def allocation_faults(conn: AsyncConnection, allocations: Sequence[Any]
+                            ) -> list[tuple[str, str]]:
+    """``(check, detail)`` for every allocated behaviour that is not eligible, not credited
+    the grams allocated, credited more than its methodology computed (or less without a
+    daily cap), or not of its batch's methodology and vintage. ``allocations``: rows with
+    ``behaviour_id, grams, batch_id, methodology_code, vintage_from, vintage_to``."""
+    if not allocations:
+        return []
+    rows = await conn.execute(_FAULTS, {
+        "ids": [a.behaviour_id for a in allocations], "grams": [a.grams for a in allocations],
+        "batches": [a.batch_id for a in allocations],
+        "codes": [a.methodology_code for a in allocations],
+        "froms": [a.vintage_from for a in allocations],
+        "tos": [a.vintage_to for a in allocations]})
+    return [(r.check_name, r.detail) for r in rows]
+
+
+_RECOMPUTABLE = text(f"""{_ALLOCATED}
+    SELECT b.methodology_id, b.methodology_code, b.methodology_version, b.type, b.evidence,
+           b.data, b.computed_reduction_g, count(*) AS n, min(CAST(b.id AS text)) AS sample
+      FROM a JOIN behaviours b ON b.id = a.behaviour_id
+     GROUP BY b.methodology_id, b.methodology_code, b.methodology_version, b.type,
+              b.evidence, b.data, b.computed_reduction_g""")  # noqa: S608 - constant SQL
+
+
+async def recomputable(conn: AsyncConnection,
+                       allocations: Sequence[tuple[uuid.UUID, Decimal]]) -> list[Any]:
+    """The allocated behaviours grouped by what their grams are computed from (methodology
+    version, type, evidence, stored inputs) and what was computed: ``n`` of them, and one
+    (``sample``) to name. Equal inputs give equal grams, so each group is evaluated once."""
+    if not allocations:
+        return []
+    return list((await conn.execute(_RECOMPUTABLE, _arrays(allocations))).all())
 
 
 # --- used by gamification ---------------------------------------------------------------

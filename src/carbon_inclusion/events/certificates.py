@@ -7,11 +7,8 @@ person reads a certificate: tonnes at the programme's rounding (``core.footprint
 programme's operator as issuer, retired serials as ranges, and a QR code of the
 verification URL large enough to scan from print (46 mm on the PDF).
 
-The PDF sets every string in WenQuanYi Micro Hei (文泉驿微米黑, Apache-2.0), a TrueType font
-shipped by the ``paperang-p2-fonts-cjk`` wheel — the same file as Debian's
-fonts-wqy-microhei — never one looked up on the machine: each PDF embeds the subset of the
-glyphs it uses (``FontFile2``), so it renders the same on any viewer, with or without
-Chinese fonts, and its text stays extractable.
+The PDF's mechanics (the embedded CJK font, the A4 page, wrapping, the flow down the page)
+are ``common.pdf``'s, shared with batches' monitoring reports.
 
 An event's certificate states its ``basis``: ``estimated`` (预估; neutralised before the
 event ended, ``pre-event``) or ``actual`` (the final one, ``post-event``). A final
@@ -28,11 +25,10 @@ import html
 import io
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
-from importlib.resources import files
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from carbon_inclusion.common import pdf
 from carbon_inclusion.common.canonical import canonical_json
 from carbon_inclusion.core import footprint
 from carbon_inclusion.core.serials import range_text
@@ -41,9 +37,8 @@ SOURCE_NAMES = {"venue_energy": "场馆能源 Venue energy", "travel": "交通�
                 "accommodation": "住宿 Accommodation", "catering": "餐饮 Catering",
                 "materials": "物料 Materials", "waste": "废弃物 Waste"}
 STATUS_NAMES = {"cancelled": ("已作废", "CANCELLED"), "superseded": ("已被取代", "SUPERSEDED")}
-FONT, MONO = "WenQuanYiMicroHei", "WenQuanYiMicroHeiMono"
-FONT_FILE = ("paperang_p2_fonts_cjk", "fonts/wqy-microhei.ttc")  # subfonts: 0 sans, 1 mono
-GREEN = (0.106, 0.431, 0.227)  # #1b6e3a
+GREEN = pdf.GREEN
+wrap = pdf.wrap
 QR_HTML_PX, QR_PDF_PT = 240, 130  # 130 pt = 46 mm
 
 
@@ -333,7 +328,7 @@ def qr_svg(url: str, size: int = QR_HTML_PX) -> str:
             f'<rect width="{n}" height="{n}" fill="#fff"/><path fill="#000" d="{path}"/></svg>')
 
 
-def _draw_qr(page: Any, url: str, x: float, y: float, size: float) -> None:
+def draw_qr(page: Any, url: str, x: float, y: float, size: float) -> None:
     """The QR code on a PDF canvas, ``size`` points square at (x, y), quiet zone included."""
     modules = qr_modules(url)
     box = size / (len(modules) + 2 * QUIET)
@@ -349,34 +344,14 @@ def _draw_qr(page: Any, url: str, x: float, y: float, size: float) -> None:
 
 # --- PDF ----------------------------------------------------------------------------------
 
-@cache
-def register_fonts() -> tuple[str, str]:
-    """Register the shipped CJK font (sans and mono) with reportlab, once per process."""
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-
-    package, name = FONT_FILE
-    path = str(files(package).joinpath(name))
-    pdfmetrics.registerFont(TTFont(FONT, path, subfontIndex=0))
-    pdfmetrics.registerFont(TTFont(MONO, path, subfontIndex=1))
-    return FONT, MONO
-
-
 def render_pdf(content: dict[str, Any], sha256: str, status: str, url: str, *,
                tz: ZoneInfo, operator: str, replaced_by_url: str | None = None) -> bytes:
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfgen import canvas
-
     v = view(content, sha256, status, url, tz=tz, operator=operator,
              replaced_by_url=replaced_by_url)
-    font, mono = register_fonts()
+    font, mono = pdf.register_fonts()
     buffer = io.BytesIO()
-    page = canvas.Canvas(buffer, pagesize=A4, invariant=True, initialFontName=font)
-    page.setTitle(f"{v.zh} {v.number}")
-    page.setAuthor(v.issuer)
-    page.setSubject(v.en)
-    width, height = A4
-    left, right = 64.0, width - 64.0
+    page = pdf.document(buffer, title=f"{v.zh} {v.number}", author=v.issuer, subject=v.en)
+    width, height = pdf.A4
 
     def frame() -> None:
         page.setStrokeColorRGB(*GREEN)
@@ -394,16 +369,10 @@ def render_pdf(content: dict[str, Any], sha256: str, status: str, url: str, *,
             page.drawCentredString(0, 0, f"{v.banner[0]} {v.banner[1]}")
             page.restoreState()
 
-    y = height - 96
-
-    def room(needed: float, bottom: float = 72) -> None:
-        nonlocal y
-        if y - needed < bottom:
-            page.showPage()
-            frame()
-            y = height - 72
-
+    flow = pdf.Flow(page, top=height - 96, on_new_page=frame)
+    left, right = flow.left, flow.right
     frame()
+    y = flow.y
     page.setFillColorRGB(*GREEN)
     page.setFont(font, 28)
     page.drawCentredString(width / 2, y, v.zh)
@@ -424,66 +393,32 @@ def render_pdf(content: dict[str, Any], sha256: str, status: str, url: str, *,
             y -= 14
         page.setFillColorRGB(0, 0, 0)
         y -= 26
+    flow.y = y
     for text, size, grey in ((v.statement[0], 12.5, 0.0), (v.statement[1], 10, 0.3)):
-        page.setFillColorRGB(grey, grey, grey)
-        page.setFont(font, size)
-        for line in wrap(text, font, size, right - left):
-            page.drawString(left, y, line)
-            y -= size * 1.55
-        y -= 6
-    page.setFillColorRGB(0, 0, 0)
-    y -= 6
-    label_w = 150
-
-    def table(rows: list[tuple[str, str]], value_font: str, value_size: float) -> None:
-        nonlocal y
-        for label, value in rows:
-            lines = wrap(value, value_font, value_size, right - left - label_w)
-            room(14 * len(lines) + 4)
-            page.setFillColorRGB(0.3, 0.35, 0.4)
-            page.setFont(font, 9.5)
-            page.drawString(left, y, label)
-            page.setFillColorRGB(0, 0, 0)
-            page.setFont(value_font, value_size)
-            for line in lines:
-                page.drawString(left + label_w, y, line)
-                y -= 14
-            y -= 4
-
-    def heading(text: str) -> None:
-        nonlocal y
-        room(40)
-        y -= 6
-        page.setFillColorRGB(*GREEN)
-        page.setFont(font, 11)
-        page.drawString(left, y, text)
-        page.setStrokeColorRGB(*GREEN)
-        page.setLineWidth(0.5)
-        page.line(left, y - 4, right, y - 4)
-        page.setFillColorRGB(0, 0, 0)
-        y -= 20
-
-    table(v.rows, font, 10.5)
-    heading("注销的序列号 Retired serials")
+        flow.paragraph(text, size, grey)
+        flow.space(6)
+    flow.space(6)
+    flow.rows(v.rows, value_size=10.5)
+    flow.heading("注销的序列号 Retired serials")
     for serial, what in v.serials:
-        room(32)
+        flow.room(32)
         page.setFont(mono, 10.5)
-        page.drawString(left, y, serial)
+        page.drawString(left, flow.y, serial)
         page.setFont(font, 9)
-        page.setFillColorRGB(0.3, 0.35, 0.4)
-        page.drawString(left + 12, y - 13, what)
+        page.setFillColorRGB(*pdf.LABEL_GREY)
+        page.drawString(left + 12, flow.y - 13, what)
         page.setFillColorRGB(0, 0, 0)
-        y -= 32
+        flow.space(32)
     # Issue and verification: who issued it and when, the URL and the hash on the left,
     # the QR code on the right; at the foot of the page.
     qr_x, qr_y = right - QR_PDF_PT, 64.0
-    room(0, bottom=qr_y + QR_PDF_PT + 44)
-    y = qr_y + QR_PDF_PT + 30
-    heading("签发与验证 Issue and verification")
+    flow.room(0, bottom=qr_y + QR_PDF_PT + 44)
+    flow.y = qr_y + QR_PDF_PT + 30
+    flow.heading("签发与验证 Issue and verification")
     text_w = qr_x - left - 12
     ty = qr_y + QR_PDF_PT - 16
     for label, value in (("签发机构 Issuer", v.issuer), ("签发时间 Issued", v.issued)):
-        page.setFillColorRGB(0.3, 0.35, 0.4)
+        page.setFillColorRGB(*pdf.LABEL_GREY)
         page.setFont(font, 8.5)
         page.drawString(left, ty, label)
         page.setFillColorRGB(0, 0, 0)
@@ -503,35 +438,8 @@ def render_pdf(content: dict[str, Any], sha256: str, status: str, url: str, *,
         for line in wrap(value, mono, 8, text_w):
             page.drawString(left, ty, line)
             ty -= 10
-    _draw_qr(page, v.url, qr_x, qr_y, QR_PDF_PT)
+    draw_qr(page, v.url, qr_x, qr_y, QR_PDF_PT)
     page.linkURL(v.url, (qr_x, qr_y, qr_x + QR_PDF_PT, qr_y + QR_PDF_PT), relative=0)
-    page.showPage()
-    page.save()
-    return buffer.getvalue()
+    return pdf.finish(page, buffer)
 
 
-def wrap(text: str, font: str, size: float, width: float) -> list[str]:
-    """``text`` in lines no wider than ``width`` points: Latin text breaks at a space when
-    there is one in the line, Chinese (and anything without spaces) between characters."""
-    from reportlab.pdfbase.pdfmetrics import stringWidth
-
-    lines: list[str] = []
-    rest = text
-    while rest:
-        if stringWidth(rest, font, size) <= width:
-            lines.append(rest)
-            break
-        cut = 1
-        while cut < len(rest) and stringWidth(rest[:cut + 1], font, size) <= width:
-            cut += 1
-        # after the last space or slash in the line's second half
-        space = max(rest.rfind(" ", 0, cut + 1), rest.rfind("/", 0, cut) + 1)
-        if space > cut // 2 and not _is_cjk(rest[cut - 1]):
-            cut = space
-        lines.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip(" ")
-    return lines or [""]
-
-
-def _is_cjk(char: str) -> bool:
-    return "\u2e80" <= char <= "\u9fff" or "\uff00" <= char <= "\uffef"

@@ -107,6 +107,25 @@ async def documents(conn: AsyncConnection, ids: Iterable[uuid.UUID], *,
     return [(r.sha256, r.document) for r in (await conn.execute(stmt)).all()]
 
 
+async def by_ids(conn: AsyncConnection, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    """The versions ``ids``, any status, by id: ``id, code, version, behaviour, status,
+    sha256, document, in_force_from, in_force_to`` (the registry's reports and checks)."""
+    rows = await conn.execute(select(
+        MethodologyVersion.id, MethodologyVersion.code, MethodologyVersion.version,
+        MethodologyVersion.behaviour, MethodologyVersion.status, MethodologyVersion.sha256,
+        MethodologyVersion.document, MethodologyVersion.in_force_from,
+        MethodologyVersion.in_force_to).where(MethodologyVersion.id.in_(list(ids))))
+    return {r.id: r for r in rows}
+
+
+async def ids_of(conn: AsyncConnection, code: str, versions: Iterable[int]) -> list[uuid.UUID]:
+    """The ids of versions ``versions`` of ``code``, in version order."""
+    return list((await conn.execute(
+        select(MethodologyVersion.id).where(MethodologyVersion.code == code,
+                                            MethodologyVersion.version.in_(list(versions)))
+        .order_by(MethodologyVersion.version))).scalars())
+
+
 async def document_of(conn: AsyncConnection, version_id: uuid.UUID) -> tuple[str, dict[str, Any]]:
     row = (await conn.execute(
         select(MethodologyVersion.sha256, MethodologyVersion.document)

@@ -103,6 +103,16 @@ async def bound_citizens(conn: AsyncConnection, partner_id: str,
     return {r.ref_hash: r.citizen_id for r in rows}
 
 
+# --- used by registry (monitoring reports) ---
+
+
+async def names(conn: AsyncConnection, partner_ids: Sequence[str]) -> dict[str, str]:
+    """``partner_id → name`` of these partners."""
+    rows = (await conn.execute(select(Partner.id, Partner.name)
+                               .where(Partner.id.in_(list(partner_ids))))).all()
+    return {r.id: r.name for r in rows}
+
+
 # --- used by rewards --------------------------------------------------------------------
 
 

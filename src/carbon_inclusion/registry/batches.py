@@ -58,6 +58,7 @@ from carbon_inclusion.errors import Conflict, FieldError, Forbidden, InvalidInpu
 from carbon_inclusion.ids import uuid7
 from carbon_inclusion.methodologies import repository as methodologies
 from carbon_inclusion.registry import repository as repo
+from carbon_inclusion.registry.provenance import ProvenanceService
 from carbon_inclusion.registry.schemas import (
     BatchIn,
     BatchOut,
@@ -65,7 +66,7 @@ from carbon_inclusion.registry.schemas import (
     ReturnIn,
     VerificationIn,
 )
-from carbon_inclusion.registry.service import BehaviourReads, RegistryService, lock
+from carbon_inclusion.registry.service import BehaviourReads, RegistryService, View, lock
 from carbon_inclusion.settings import Settings
 
 SUBJECT = "credit_batch"
@@ -73,10 +74,12 @@ SUBJECT = "credit_batch"
 
 class BatchService:
     def __init__(self, db: Database, settings: Settings, registry: RegistryService,
-                 clock: Clock = SYSTEM_CLOCK, *, behaviours: BehaviourReads) -> None:
+                 clock: Clock = SYSTEM_CLOCK, *, behaviours: BehaviourReads,
+                 provenance: ProvenanceService) -> None:
         self.db = db
         self.registry = registry
         self.behaviours = behaviours
+        self.provenance = provenance
         self.tz = settings.tz
         self.clock = clock
 
@@ -85,7 +88,7 @@ class BatchService:
     async def propose(self, admin_id: uuid.UUID | None, body: BatchIn) -> BatchOut:
         """Pool the eligible reductions of one methodology and vintage that no batch holds
         into whole tonnes, with the carry of the methodology's last batch not returned, and
-        hold them in a proposed batch."""
+        hold them in a proposed batch; answered with its monitoring report."""
         errors = []
         today = programme_day(self.clock.now(), self.tz)
         if body.vintage_to < body.vintage_from:
@@ -136,7 +139,9 @@ class BatchService:
                                 "allocated_g": str(split.allocated_g),
                                 "carry_in_g": str(split.carry_in_g),
                                 "carry_out_g": str(split.carry_out_g)})
-        return await self.get(batch_id)
+        out = await self.get(batch_id)
+        out.report = await self.provenance.report(batch_id, view="admin")
+        return out
 
     # --- verifier: verify or return --------------------------------------------------------
 
@@ -156,7 +161,7 @@ class BatchService:
                                 subject_type=SUBJECT, subject_id=str(batch_id), details={
                                     "verification_body_id": str(verification_body_id),
                                     "statement": body.statement})
-        return await self.get(batch_id)
+        return await self.get(batch_id, view="verifier")
 
     async def return_(self, verifier_id: uuid.UUID, verification_body_id: uuid.UUID,
                       batch_id: uuid.UUID, body: ReturnIn) -> BatchOut:
@@ -177,7 +182,7 @@ class BatchService:
                                     "released_behaviours": row.behaviours,
                                     "released_g": str(row.allocated_g),
                                     "carry_in_g": str(row.carry_in_g)})
-        return await self.get(batch_id)
+        return await self.get(batch_id, view="verifier")
 
     async def _proposed(self, conn: AsyncConnection, batch_id: uuid.UUID,
                         verifier_id: uuid.UUID, done: str, verb: str) -> Any:
@@ -224,8 +229,10 @@ class BatchService:
 
     # --- reading (administrators, verifiers) ----------------------------------------------
 
-    async def batches(self, *, status: str | None, limit: int, cursor: str | None) -> BatchPage:
-        return await self.registry.batches(limit=limit, cursor=cursor, status=status)
+    async def batches(self, *, status: str | None, limit: int, cursor: str | None,
+                      view: View = "admin") -> BatchPage:
+        return await self.registry.batches(limit=limit, cursor=cursor, status=status,
+                                           view=view)
 
-    async def get(self, batch_id: uuid.UUID) -> BatchOut:
-        return await self.registry.batch(batch_id, issued_only=False)
+    async def get(self, batch_id: uuid.UUID, *, view: View = "admin") -> BatchOut:
+        return await self.registry.batch(batch_id, issued_only=False, view=view)

@@ -8,7 +8,8 @@
   quantity tonnes`` exactly (a CHECK), with ``0 <= carry_out_g < 1 t``. Serials
   (``serial_prefix``, ``first_serial``) exist only once it is issued.
 * ``credit_allocations``: which behaviour's grams a batch holds (from its proposal on); the
-  behaviour is the primary key, so no gram is ever in two batches.
+  behaviour is the primary key, so no gram is ever in two batches. ``line`` numbers a
+  batch's behaviours from 1 by programme day: the order of its public behaviour list.
 * ``credit_allocations_released``: what a returned batch held, moved here when it was
   returned (its behaviours may go into a later batch).
 * ``credit_blocks``: inclusive serial ranges of a batch in one state each; a range splits when
@@ -112,25 +113,31 @@ class CreditBatch(Base):
 
 class CreditAllocation(Base):
     __tablename__ = "credit_allocations"
-    __table_args__ = (CheckConstraint("grams > 0", name="grams_positive"),)
+    __table_args__ = (CheckConstraint("grams > 0", name="grams_positive"),
+                      CheckConstraint("line >= 1", name="line_positive"),
+                      UniqueConstraint("batch_id", "line"))
 
     behaviour_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("behaviours.id"),
                                                     primary_key=True)
-    batch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("credit_batches.id"), index=True)
+    batch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("credit_batches.id"))
     grams: Mapped[Decimal] = mapped_column(Numeric(20, 3))
+    line: Mapped[int] = mapped_column(Integer)  # 1.. in the batch, by programme day
 
 
 class ReleasedAllocation(Base):
     """What a returned batch held: kept so the returned batch stays readable."""
 
     __tablename__ = "credit_allocations_released"
-    __table_args__ = (CheckConstraint("grams > 0", name="grams_positive"),)
+    __table_args__ = (CheckConstraint("grams > 0", name="grams_positive"),
+                      CheckConstraint("line >= 1", name="line_positive"),
+                      UniqueConstraint("batch_id", "line"))
 
     batch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("credit_batches.id"),
                                                 primary_key=True)
     behaviour_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("behaviours.id"),
                                                     primary_key=True)
     grams: Mapped[Decimal] = mapped_column(Numeric(20, 3))
+    line: Mapped[int] = mapped_column(Integer)  # as it was in the batch
     released_at: Mapped[dt.datetime] = timestamp_now()
 
 

@@ -97,10 +97,10 @@ async def mark_returned(conn: AsyncConnection, batch_id: uuid.UUID, values: dict
     if returned:
         await conn.execute(text("""
             WITH held AS (DELETE FROM credit_allocations WHERE batch_id = :id
-                          RETURNING batch_id, behaviour_id, grams)
-            INSERT INTO credit_allocations_released (batch_id, behaviour_id, grams,
+                          RETURNING batch_id, behaviour_id, grams, line)
+            INSERT INTO credit_allocations_released (batch_id, behaviour_id, grams, line,
                                                      released_at)
-            SELECT batch_id, behaviour_id, grams, :at FROM held"""),
+            SELECT batch_id, behaviour_id, grams, line, :at FROM held"""),
             {"id": batch_id, "at": values["at"]})
     return returned == 1
 
@@ -116,12 +116,14 @@ async def mark_issued(conn: AsyncConnection, batch_id: uuid.UUID, values: dict[s
 
 async def allocate(conn: AsyncConnection, batch_id: uuid.UUID,
                    behaviours: Sequence[tuple[uuid.UUID, Decimal]]) -> int:
-    """Allocate ``(behaviour, grams)`` to the batch; returns how many rows were written."""
+    """Allocate ``(behaviour, grams)`` to the batch, numbered from line 1 in the order given;
+    returns how many rows were written."""
     return (await conn.execute(text(
-        "INSERT INTO credit_allocations (behaviour_id, batch_id, grams) "
-        "SELECT b, :batch, g FROM unnest(CAST(:ids AS uuid[]), CAST(:grams AS numeric[])) "
-        "AS x(b, g)"), {"batch": batch_id, "ids": [b for b, _ in behaviours],
-                        "grams": [g for _, g in behaviours]})).rowcount
+        "INSERT INTO credit_allocations (behaviour_id, batch_id, grams, line) "
+        "SELECT b, :batch, g, n FROM unnest(CAST(:ids AS uuid[]), "
+        "CAST(:grams AS numeric[])) WITH ORDINALITY AS x(b, g, n)"),
+        {"batch": batch_id, "ids": [b for b, _ in behaviours],
+         "grams": [g for _, g in behaviours]})).rowcount
 
 
 async def allocations_of(conn: AsyncConnection, batch_id: uuid.UUID | None = None
@@ -141,6 +143,52 @@ async def released_of(conn: AsyncConnection, batch_id: uuid.UUID
         "SELECT behaviour_id, grams FROM credit_allocations_released WHERE batch_id = :b "
         "ORDER BY behaviour_id"), {"b": batch_id})
     return [(r.behaviour_id, r.grams) for r in rows]
+
+
+# A returned batch's behaviours are its released ones; any other's, those it holds.
+_LINES_HELD = text(
+    "SELECT line, behaviour_id, grams FROM credit_allocations WHERE batch_id = :b "
+    "AND line > :after ORDER BY line LIMIT :limit")
+_LINES_RELEASED = text(
+    "SELECT line, behaviour_id, grams FROM credit_allocations_released WHERE batch_id = :b "
+    "AND line > :after ORDER BY line LIMIT :limit")
+
+
+async def lines_page(conn: AsyncConnection, batch_id: uuid.UUID, *, released: bool,
+                     after: int, limit: int) -> list[Any]:
+    """``(line, behaviour_id, grams)`` of the batch after line ``after``, in line order."""
+    return list((await conn.execute(_LINES_RELEASED if released else _LINES_HELD, {
+        "b": batch_id, "after": after, "limit": limit})).all())
+
+
+async def lines_of(conn: AsyncConnection, batch_id: uuid.UUID, *, released: bool,
+                   behaviour_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """``behaviour → line`` of these behaviours in the batch."""
+    table = "credit_allocations_released" if released else "credit_allocations"
+    rows = await conn.execute(text(
+        f"SELECT behaviour_id, line FROM {table} WHERE batch_id = :b "  # noqa: S608
+        "AND behaviour_id = ANY(CAST(:ids AS uuid[]))"),
+        {"b": batch_id, "ids": list(behaviour_ids)})
+    return {r.behaviour_id: r.line for r in rows}
+
+
+async def allocations_for_check(conn: AsyncConnection) -> list[Any]:
+    """Every allocation with its batch's methodology and vintage (``registry verify``)."""
+    return list((await conn.execute(text("""
+        SELECT a.behaviour_id, a.grams, a.batch_id, b.methodology_code, b.vintage_from,
+               b.vintage_to
+          FROM credit_allocations a JOIN credit_batches b ON b.id = a.batch_id
+         ORDER BY a.batch_id, a.line"""))).all())
+
+
+async def previous_batch(conn: AsyncConnection, methodology_code: str,
+                         created_at: dt.datetime, batch_id: uuid.UUID) -> uuid.UUID | None:
+    """The methodology's latest batch before this one that was not returned: the one whose
+    carry-out this batch carried in (``last_carry_out`` when it was proposed)."""
+    return await conn.scalar(text(
+        "SELECT id FROM credit_batches WHERE methodology_code = :c AND status <> 'returned' "
+        "AND (created_at, id) < (:at, :id) ORDER BY created_at DESC, id DESC LIMIT 1"),
+        {"c": methodology_code, "at": created_at, "id": batch_id})
 
 
 _BATCHES = """
@@ -453,6 +501,13 @@ _CHECKS: list[tuple[str, str]] = [
                     PARTITION BY methodology_code ORDER BY created_at, id) AS previous
                   FROM credit_batches WHERE status <> 'returned') s
          WHERE carry_in_g <> coalesce(previous, 0)"""),
+    # Lines number a batch's behaviours 1..n (unique per batch: a constraint).
+    ("lines number each batch's behaviours", """
+        SELECT 'batch ' || batch_id || ': ' || count(*) || ' behaviours on lines '
+               || min(line) || '–' || max(line)
+          FROM (SELECT batch_id, line FROM credit_allocations
+                UNION ALL SELECT batch_id, line FROM credit_allocations_released) l
+         GROUP BY batch_id HAVING min(line) <> 1 OR max(line) <> count(*)"""),
     ("owners match states", """
         SELECT 'block ' || k.id || ' is ' || k.state
                || coalesce(' owned by ' || k.organisation_id, ' without an owner')

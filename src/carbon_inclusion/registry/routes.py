@@ -5,11 +5,14 @@ from typing import Annotated
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.enums import MediaType
 from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.response import Stream
 
 from carbon_inclusion.accounts.service import Principal
 from carbon_inclusion.registry.batches import BatchService
 from carbon_inclusion.registry.orders import OrderService
+from carbon_inclusion.registry.provenance import ProvenanceService
 from carbon_inclusion.registry.schemas import (
     AdminOrderOut,
     AdminOrderPage,
@@ -17,6 +20,7 @@ from carbon_inclusion.registry.schemas import (
     BatchOut,
     BatchPage,
     BatchStatus,
+    BehaviourLinePage,
     CancelIn,
     CancelledOut,
     HoldingsOut,
@@ -25,13 +29,14 @@ from carbon_inclusion.registry.schemas import (
     OrderPage,
     OrderStatus,
     PaymentIn,
+    ReportOut,
     ReturnIn,
     SerialOut,
     VerificationIn,
 )
-from carbon_inclusion.registry.service import RegistryService
+from carbon_inclusion.registry.service import RegistryService, View
 from carbon_inclusion.web.auth import ADMIN, ENTERPRISE, PUBLIC, VERIFIER, organisation_of
-from carbon_inclusion.web.csv import CSV, CSV_NOTE, csv_operation, csv_paths, page_or_csv
+from carbon_inclusion.web.csv import CSV, CSV_NOTE, CSV_TYPE, csv_operation, csv_paths, page_or_csv
 from carbon_inclusion.web.idempotency import REPLAY_HEADERS, IdempotencyKey, created, require_key
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
@@ -41,6 +46,54 @@ StatusFilter = Annotated[BatchStatus | None, QueryParameter(
     description="Only batches in this status")]
 OrderStatusFilter = Annotated[OrderStatus | None, QueryParameter(
     description="Only orders in this status (as shown: a quote past its time is expired)")]
+PDF = "application/pdf"
+
+# A batch's monitoring report and behaviour list are the same at three routes (the public
+# registry's for issued batches, the verifier's and the administrator's for any): these
+# answer them, as JSON or, as the Accept header or the path asks, PDF or CSV.
+REPORT = ("The batch's monitoring report: its figures and verification; each methodology "
+          "version used, with every parameter and its source as published; behaviours and "
+          "grams by evidence, type, district and programme day; the partners that supplied "
+          "them; the outliers (`outliers.definition` says how they are found); what of the "
+          "methodology and vintage was left out (rejected on review, unreviewed "
+          "self-reports); and the carry from the previous batch. `Accept: application/pdf` "
+          "answers the PDF, as at `/report/pdf`.")
+LINES = ("Every behaviour the batch holds (a returned batch: held), one per `line` (by "
+         "programme day), with no personal data: `citizen` is a pseudonym, the same within "
+         "this batch and unrelated to the citizen's pseudonym in any other; `inputs` are only "
+         "the declared inputs of the methodology version that scored it; `grams` sum to the "
+         "batch's `allocated_g`. `Accept: text/csv` answers the whole list as CSV (no "
+         "paging), as at `/behaviours/csv`.")
+
+
+async def report_response(request: Request, provenance: ProvenanceService,
+                          batch_id: uuid.UUID, view: View) -> Response[ReportOut]:
+    report = await provenance.report(batch_id, view=view)
+    if request.accept.best_match([MediaType.JSON, PDF]) == PDF:
+        return report_pdf(provenance, report)  # type: ignore[return-value]
+    return Response(report, headers={"Vary": "Accept"})
+
+
+def report_pdf(provenance: ProvenanceService, report: ReportOut) -> Response[bytes]:
+    return Response(provenance.pdf(report), media_type=PDF, headers={
+        "Content-Disposition": f'inline; filename="monitoring-report-{report.batch_id}.pdf"',
+        "Vary": "Accept"})
+
+
+async def lines_response(request: Request, provenance: ProvenanceService,
+                         batch_id: uuid.UUID, view: View, limit: int,
+                         cursor: str | None) -> Response[BehaviourLinePage]:
+    if request.accept.best_match([MediaType.JSON, CSV_TYPE]) == CSV_TYPE:
+        return await lines_csv(provenance, batch_id, view)  # type: ignore[return-value]
+    page = await provenance.lines(batch_id, view=view, limit=check_limit(limit), cursor=cursor)
+    return Response(page, headers={"Vary": "Accept"})
+
+
+async def lines_csv(provenance: ProvenanceService, batch_id: uuid.UUID, view: View) -> Stream:
+    chunks = await provenance.csv(batch_id, view=view)
+    return Stream(chunks, media_type=f"{CSV_TYPE}; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="batch-{batch_id}-behaviours.csv"',
+        "Vary": "Accept"})
 
 
 class AdminRegistryController(Controller):
@@ -61,7 +114,8 @@ class AdminRegistryController(Controller):
           "verifies it and an administrator issues it. 409 `nothing_to_issue` (with "
           "`available_g`) under a tonne; 409 `batch_in_progress` (with `batch_id`, "
           "`batch_status`) while the methodology has a batch proposed or verified, which is "
-          "also what a retry of this request answers.")
+          "also what a retry of this request answers. The 201 carries the batch's monitoring "
+          "report (`report`, as at `report_url`) for the verifier to read.")
     async def propose(self, data: JSONBody[BatchIn], principal: NamedDependency[Principal],
                       batches: NamedDependency[BatchService]) -> BatchOut:
         return await batches.propose(principal.id, data)
@@ -79,6 +133,38 @@ class AdminRegistryController(Controller):
     async def get_batch(self, batch_id: FromPath[uuid.UUID],
                         batches: NamedDependency[BatchService]) -> BatchOut:
         return await batches.get(batch_id)
+
+    @get("/credit-batches/{batch_id:uuid}/report", operation_id="getAnyCreditBatchReport",
+         responses=problems(401, 403, 404),
+         summary="A batch's monitoring report, whatever its status (JSON or PDF)",
+         description=REPORT)
+    async def report(self, request: Request, batch_id: FromPath[uuid.UUID],
+                     provenance: NamedDependency[ProvenanceService]) -> Response[ReportOut]:
+        return await report_response(request, provenance, batch_id, "admin")
+
+    @get("/credit-batches/{batch_id:uuid}/report/pdf", operation_id="getAnyCreditBatchReportPdf",
+         responses=problems(401, 403, 404), media_type=PDF,
+         summary="A batch's monitoring report as a PDF, whatever its status")
+    async def report_as_pdf(self, batch_id: FromPath[uuid.UUID],
+                            provenance: NamedDependency[ProvenanceService]) -> Response[bytes]:
+        return report_pdf(provenance, await provenance.report(batch_id, view="admin"))
+
+    @get("/credit-batches/{batch_id:uuid}/behaviours", operation_id="listAnyCreditBatchBehaviours",
+         responses=problems(401, 403, 404),
+         summary="Every behaviour a batch holds, pseudonymous, whatever its status",
+         description=LINES)
+    async def behaviours(self, request: Request, batch_id: FromPath[uuid.UUID],
+                         provenance: NamedDependency[ProvenanceService],
+                         limit: Limit = DEFAULT_LIMIT,
+                         cursor: Cursor = None) -> Response[BehaviourLinePage]:
+        return await lines_response(request, provenance, batch_id, "admin", limit, cursor)
+
+    @get("/credit-batches/{batch_id:uuid}/behaviours/csv",
+         operation_id="listAnyCreditBatchBehavioursCsv", responses=problems(401, 403, 404),
+         media_type=CSV_TYPE, summary="Every behaviour a batch holds, as CSV, whatever its status")
+    async def behaviours_csv(self, batch_id: FromPath[uuid.UUID],
+                             provenance: NamedDependency[ProvenanceService]) -> Stream:
+        return await lines_csv(provenance, batch_id, "admin")
 
     @post("/credit-batches/{batch_id:uuid}/issue", operation_id="issueCreditBatch",
           status_code=200, responses=problems(401, 403, 404, 409),
@@ -147,6 +233,38 @@ class RegistryController(Controller):
                     registry: NamedDependency[RegistryService]) -> BatchOut:
         return await registry.batch(batch_id)
 
+    @get("/batches/{batch_id:uuid}/report", operation_id="getCreditBatchReport",
+         responses=problems(404),
+         summary="An issued batch's monitoring report (JSON or PDF)",
+         description=REPORT + " 404 for a batch that is not issued.")
+    async def report(self, request: Request, batch_id: FromPath[uuid.UUID],
+                     provenance: NamedDependency[ProvenanceService]) -> Response[ReportOut]:
+        return await report_response(request, provenance, batch_id, "public")
+
+    @get("/batches/{batch_id:uuid}/report/pdf", operation_id="getCreditBatchReportPdf",
+         responses=problems(404), media_type=PDF,
+         summary="An issued batch's monitoring report as a PDF")
+    async def report_as_pdf(self, batch_id: FromPath[uuid.UUID],
+                            provenance: NamedDependency[ProvenanceService]) -> Response[bytes]:
+        return report_pdf(provenance, await provenance.report(batch_id, view="public"))
+
+    @get("/batches/{batch_id:uuid}/behaviours", operation_id="listCreditBatchBehaviours",
+         responses=problems(404),
+         summary="Every behaviour behind an issued batch, pseudonymous (JSON pages or CSV)",
+         description=LINES + " 404 for a batch that is not issued.")
+    async def behaviours(self, request: Request, batch_id: FromPath[uuid.UUID],
+                         provenance: NamedDependency[ProvenanceService],
+                         limit: Limit = DEFAULT_LIMIT,
+                         cursor: Cursor = None) -> Response[BehaviourLinePage]:
+        return await lines_response(request, provenance, batch_id, "public", limit, cursor)
+
+    @get("/batches/{batch_id:uuid}/behaviours/csv", operation_id="listCreditBatchBehavioursCsv",
+         responses=problems(404), media_type=CSV_TYPE,
+         summary="Every behaviour behind an issued batch, as CSV")
+    async def behaviours_csv(self, batch_id: FromPath[uuid.UUID],
+                             provenance: NamedDependency[ProvenanceService]) -> Stream:
+        return await lines_csv(provenance, batch_id, "public")
+
     @get("/serials/{serial:str}", operation_id="getCreditSerial", responses=problems(404),
          summary="The block and state of one serial number")
     async def serial(self, serial: FromPath[str],
@@ -166,14 +284,47 @@ class VerifierBatchController(Controller):
     async def list_batches(self, batches: NamedDependency[BatchService],
                            status: StatusFilter = None,
                            limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> BatchPage:
-        return await batches.batches(status=status, limit=check_limit(limit), cursor=cursor)
+        return await batches.batches(status=status, limit=check_limit(limit), cursor=cursor,
+                                     view="verifier")
 
     @get("/{batch_id:uuid}", operation_id="getBatchToVerify",
          responses=problems(401, 403, 404),
          summary="One batch with its figures and where its grams came from")
     async def get_batch(self, batch_id: FromPath[uuid.UUID],
                         batches: NamedDependency[BatchService]) -> BatchOut:
-        return await batches.get(batch_id)
+        return await batches.get(batch_id, view="verifier")
+
+    @get("/{batch_id:uuid}/report", operation_id="getBatchToVerifyReport",
+         responses=problems(401, 403, 404),
+         summary="A batch's monitoring report, whatever its status (JSON or PDF)",
+         description=REPORT)
+    async def report(self, request: Request, batch_id: FromPath[uuid.UUID],
+                     provenance: NamedDependency[ProvenanceService]) -> Response[ReportOut]:
+        return await report_response(request, provenance, batch_id, "verifier")
+
+    @get("/{batch_id:uuid}/report/pdf", operation_id="getBatchToVerifyReportPdf",
+         responses=problems(401, 403, 404), media_type=PDF,
+         summary="A batch's monitoring report as a PDF, whatever its status")
+    async def report_as_pdf(self, batch_id: FromPath[uuid.UUID],
+                            provenance: NamedDependency[ProvenanceService]) -> Response[bytes]:
+        return report_pdf(provenance, await provenance.report(batch_id, view="verifier"))
+
+    @get("/{batch_id:uuid}/behaviours", operation_id="listBatchToVerifyBehaviours",
+         responses=problems(401, 403, 404),
+         summary="Every behaviour a batch holds, pseudonymous, whatever its status",
+         description=LINES)
+    async def behaviours(self, request: Request, batch_id: FromPath[uuid.UUID],
+                         provenance: NamedDependency[ProvenanceService],
+                         limit: Limit = DEFAULT_LIMIT,
+                         cursor: Cursor = None) -> Response[BehaviourLinePage]:
+        return await lines_response(request, provenance, batch_id, "verifier", limit, cursor)
+
+    @get("/{batch_id:uuid}/behaviours/csv", operation_id="listBatchToVerifyBehavioursCsv",
+         responses=problems(401, 403, 404), media_type=CSV_TYPE,
+         summary="Every behaviour a batch holds, as CSV, whatever its status")
+    async def behaviours_csv(self, batch_id: FromPath[uuid.UUID],
+                             provenance: NamedDependency[ProvenanceService]) -> Stream:
+        return await lines_csv(provenance, batch_id, "verifier")
 
     @post("/{batch_id:uuid}/verify", operation_id="verifyBatch", status_code=200,
           responses=problems(401, 403, 404, 409),

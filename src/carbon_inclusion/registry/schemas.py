@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -90,6 +90,147 @@ class BatchOut(msgspec.Struct):
     issued_by: uuid.UUID | None
     issued_at: dt.datetime | None
     provenance: ProvenanceOut | None = None
+    # The batch's monitoring report and behaviour list, at the routes of whoever reads the
+    # batch (the public registry's once issued; the verifier's or the administrator's).
+    report_url: str | None = None
+    behaviours_url: str | None = None
+    report: ReportOut | None = None  # inline on the proposal's answer only
+
+
+# --- provenance to the behaviour: a batch's behaviour list and monitoring report ---------
+
+class BehaviourLineOut(msgspec.Struct):
+    """One behaviour a batch holds, without personal data. ``citizen`` is a pseudonym:
+    the same within one batch, unrelated across batches (HMAC-SHA256 of the batch and the
+    citizen under a key derived from SECRET_KEY, 16 hex digits)."""
+
+    line: int  # 1.. in the batch, by programme day
+    citizen: str
+    type: str
+    programme_day: dt.date
+    district_code: str
+    source: str  # app, partner
+    partner_id: str | None  # the data partner that sent the record
+    evidence: str  # partner_verified, or self_reported (then approved on review)
+    reviewed: bool  # approved on review by a person
+    methodology_code: str
+    methodology_version: int
+    inputs: dict[str, str]  # the methodology version's declared inputs, as scored
+    grams: Decimal  # allocated to the batch (what the citizen was credited)
+
+
+class BehaviourLinePage(msgspec.Struct):
+    items: list[BehaviourLineOut]
+    next_cursor: str | None
+
+
+class ReportParam(msgspec.Struct):
+    name: str
+    value: str | dict[str, str]
+    unit: str
+    source: str
+    note: str | None = None
+
+
+class ReportMethodology(msgspec.Struct):
+    """A methodology version the batch's behaviours were scored by, as published."""
+
+    code: str
+    version: int
+    title_zh: str
+    title_en: str
+    behaviour: str
+    sha256: str  # of the published document's canonical JSON
+    document_url: str
+    in_force_from: dt.datetime
+    in_force_to: dt.datetime | None
+    steps: list[dict[str, str]]  # name, formula (and unit)
+    formula: str  # reduction_g
+    rounding: str  # e.g. "1 place, half_even"
+    params: list[ReportParam]  # each with its source
+    evidence: dict[str, dict[str, Any]]  # tier: factor, review
+    daily_limits: dict[str, Any] | None
+    plausibility_percentile: Decimal
+    behaviours: int  # of the batch, scored by this version
+    grams: Decimal
+
+
+class PartnerShare(msgspec.Struct):
+    partner_id: str
+    name: str
+    behaviours: int
+    grams: Decimal
+
+
+class OutlierGroup(msgspec.Struct):
+    methodology_version: int
+    percentile: Decimal
+    threshold_g: Decimal  # the percentile (nearest rank) of the version's grams in the batch
+    behaviours: int  # above the threshold
+    grams: Decimal
+    largest: list[BehaviourLineOut]  # the largest, at most 20
+
+
+class OutliersOut(msgspec.Struct):
+    definition: str
+    groups: list[OutlierGroup]
+
+
+class CountOut(msgspec.Struct):
+    behaviours: int
+    grams: Decimal
+
+
+class ExcludedOut(msgspec.Struct):
+    """Behaviours of the methodology and vintage that are not in the batch."""
+
+    definition: str
+    rejected_on_review: CountOut  # grams: what the methodology computed for them
+    unreviewed_self_reports: CountOut  # credited points, grams never in a credit
+
+
+class CarryOut(msgspec.Struct):
+    previous_batch_id: uuid.UUID | None  # the methodology's batch whose carry this took
+    carry_in_g: Decimal
+    carry_out_g: Decimal
+
+
+class VerificationOut(msgspec.Struct):
+    proposed_at: dt.datetime
+    verification_body: str | None
+    verified_at: dt.datetime | None
+    statement: str | None
+    returned_at: dt.datetime | None
+    findings: list[str]
+    issued_at: dt.datetime | None
+
+
+class ReportOut(msgspec.Struct):
+    """A batch's monitoring report: what it holds, by what rules, from whom, and what was
+    left out. Public once the batch is issued."""
+
+    batch_id: uuid.UUID
+    status: BatchStatus
+    methodology_code: str
+    vintage_from: dt.date
+    vintage_to: dt.date
+    quantity: int  # t CO2e
+    serials: SerialRange | None
+    behaviours: int
+    allocated_g: Decimal
+    carry: CarryOut
+    verification: VerificationOut
+    methodologies: list[ReportMethodology]
+    by_evidence: list[ShareOut]
+    by_type: list[ShareOut]
+    by_district: list[ShareOut]
+    by_day: list[ShareOut]
+    partners: list[PartnerShare]
+    outliers: OutliersOut
+    excluded: ExcludedOut
+    report_url: str
+    pdf_url: str
+    behaviours_url: str
 
 
 class BatchPage(msgspec.Struct):
@@ -164,7 +305,15 @@ class CancelledOut(msgspec.Struct):
     reason: str
 
 
+class CheckOut(msgspec.Struct):
+    name: str
+    problems: int
+
+
 class VerifyOut(msgspec.Struct):
     ok: bool
     batches: int
     problems: list[str]
+    checks: list[CheckOut] = msgspec.field(default_factory=list)  # each check and its count
+    allocated: int = 0  # behaviours held by batches, each checked and recomputed
+    evaluated: int = 0  # distinct inputs the evaluator ran (equal inputs, equal grams)

@@ -17,7 +17,7 @@ import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,12 +27,14 @@ from carbon_inclusion.common.pagination import decode_one, page
 from carbon_inclusion.core import serials as core_serials
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
+from carbon_inclusion.registry import checks
 from carbon_inclusion.registry import repository as repo
 from carbon_inclusion.registry.schemas import (
     BatchOut,
     BatchPage,
     CancelIn,
     CancelledOut,
+    CheckOut,
     ProvenanceOut,
     SerialOut,
     SerialRange,
@@ -64,9 +66,42 @@ class BehaviourReads(Protocol):
     async def provenance(self, conn: AsyncConnection,
                          allocations: Sequence[tuple[uuid.UUID, Decimal]]) -> list[Any]: ...
 
-    async def allocation_mismatches(self, conn: AsyncConnection,
-                                    allocations: Sequence[tuple[uuid.UUID, Decimal]]
-                                    ) -> list[str]: ...
+    async def report_shares(self, conn: AsyncConnection,
+                            allocations: Sequence[tuple[uuid.UUID, Decimal]]) -> list[Any]: ...
+
+    async def grams_percentiles(self, conn: AsyncConnection,
+                                allocations: Sequence[tuple[uuid.UUID, Decimal]],
+                                fractions: dict[int, Decimal]) -> dict[int, Decimal]: ...
+
+    async def above(self, conn: AsyncConnection,
+                    allocations: Sequence[tuple[uuid.UUID, Decimal]],
+                    thresholds: dict[int, Decimal]) -> list[Any]: ...
+
+    async def excluded(self, conn: AsyncConnection, methodology_code: str, day_from: dt.date,
+                       day_to: dt.date, before: dt.datetime) -> Any: ...
+
+    async def lines(self, conn: AsyncConnection, behaviour_ids: Sequence[uuid.UUID]
+                    ) -> dict[uuid.UUID, Any]: ...
+
+    async def allocation_faults(self, conn: AsyncConnection, allocations: Sequence[Any]
+                                ) -> list[tuple[str, str]]: ...
+
+    async def recomputable(self, conn: AsyncConnection,
+                           allocations: Sequence[tuple[uuid.UUID, Decimal]]) -> list[Any]: ...
+
+    def fault_checks(self) -> tuple[str, ...]: ...
+
+
+# Where each reader finds a batch's report and behaviour list: the public registry (issued
+# batches only), the verifier's routes and the administrator's (any status).
+View = Literal["public", "verifier", "admin"]
+BATCH_PATHS: dict[str, str] = {"public": "/v1/registry/batches",
+                               "verifier": "/v1/verifier/batches",
+                               "admin": "/v1/admin/credit-batches"}
+
+
+def batch_url(base_url: str, view: str, batch_id: uuid.UUID, rest: str = "") -> str:
+    return f"{base_url}{BATCH_PATHS[view]}/{batch_id}{rest}"
 
 
 # The valid certificate of a retirement, if any (events owns certificates; app.py wires it
@@ -108,24 +143,25 @@ class RegistryService:
     # --- the public registry --------------------------------------------------------------
 
     async def batches(self, *, limit: int, cursor: str | None,
-                      status: str | None = "issued") -> BatchPage:
+                      status: str | None = "issued", view: View = "public") -> BatchPage:
         """Batches newest first: issued ones (the public registry) unless another ``status``
         is asked for; every batch with ``status=None`` (administrators, verifiers)."""
         after = decode_one(cursor, uuid.UUID)
         async with self.db.engine.connect() as conn:
             rows = await repo.batch_page(conn, after, limit + 1, status)
             shown, next_cursor = page(rows, limit, lambda r: (r.id,))
-            items = await batches_out(conn, shown)
+            items = await batches_out(conn, shown, self.base_url, view)
         return BatchPage(items, next_cursor)
 
-    async def batch(self, batch_id: uuid.UUID, *, issued_only: bool = True) -> BatchOut:
+    async def batch(self, batch_id: uuid.UUID, *, issued_only: bool = True,
+                    view: View = "public") -> BatchOut:
         """One batch with its provenance; unless it is issued, only with ``issued_only``
         False (administrators, verifiers)."""
         async with self.db.engine.connect() as conn:
             row = await repo.batch(conn, batch_id, "issued" if issued_only else None)
             if row is None:
                 raise NotFound("No such batch.")
-            out = (await batches_out(conn, [row]))[0]
+            out = (await batches_out(conn, [row], self.base_url, view))[0]
             held = (await repo.released_of(conn, batch_id) if row.status == "returned"
                     else await repo.allocations_of(conn, batch_id))
             shares = await self.behaviours.provenance(conn, held)
@@ -184,20 +220,28 @@ class RegistryService:
     # --- checking -------------------------------------------------------------------------
 
     async def verify(self) -> VerifyOut:
-        """Every invariant of the registry, checked from the data as it is."""
+        """Every invariant of the registry, checked from the data as it is: its own tables
+        (``repository.problems``) and every behaviour a batch holds (``checks``)."""
         async with self.db.engine.connect() as conn:
             batches = await repo.count_batches(conn)
             found = await repo.problems(conn)
-            found += [("allocated behaviours are credited as allocated", detail)
-                      for detail in await self.behaviours.allocation_mismatches(
-                          conn, await repo.allocations_of(conn))]
+            more, allocated, evaluated = await checks.behaviour_problems(conn, self.behaviours)
+            found += more
+        names = [*repo.CHECK_NAMES, *self.behaviours.fault_checks(), checks.RECOMPUTED]
+        counts = {name: 0 for name in names}
+        for name, _ in found:
+            counts[name] = counts.get(name, 0) + 1
         problems = [f"{name}: {detail}" for name, detail in found]
-        return VerifyOut(ok=not problems, batches=batches, problems=problems)
+        return VerifyOut(ok=not problems, batches=batches, problems=problems,
+                         checks=[CheckOut(n, k) for n, k in counts.items()],
+                         allocated=allocated, evaluated=evaluated)
 
 
-async def batches_out(conn: AsyncConnection, rows: Sequence[Any]) -> list[BatchOut]:
+async def batches_out(conn: AsyncConnection, rows: Sequence[Any], base_url: str,
+                      view: View) -> list[BatchOut]:
     """The batches of ``rows`` (``repo.batch_page``/``batch``), with the names of the
-    verification bodies that verified or returned them."""
+    verification bodies that verified or returned them, and the URLs of their reports and
+    behaviour lists where ``view``'s reader finds them."""
     bodies = {r.verification_body_id for r in rows if r.verification_body_id is not None}
     names = {b: await accounts.organisation_name(conn, b) for b in sorted(bodies)}
     return [BatchOut(
@@ -214,7 +258,8 @@ async def batches_out(conn: AsyncConnection, rows: Sequence[Any]) -> list[BatchO
         verification_body=names.get(r.verification_body_id),
         verification_statement=r.verification_statement, returned_by=r.returned_by,
         returned_at=r.returned_at, findings=list(r.findings), issued_by=r.issued_by,
-        issued_at=r.issued_at) for r in rows]
+        issued_at=r.issued_at, report_url=batch_url(base_url, view, r.id, "/report"),
+        behaviours_url=batch_url(base_url, view, r.id, "/behaviours")) for r in rows]
 
 
 async def narrow(conn: AsyncConnection, block: Any, lo: int, hi: int) -> None:

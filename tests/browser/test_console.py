@@ -171,7 +171,9 @@ def test_an_enterprise_footprints_orders_neutralises_and_opens_its_certificate(p
     order = admin.locator("[data-order]").first
     order.locator("input").fill("ICBC-2026-120388")
     order.locator("button.confirm").click()
-    admin.locator("[data-order] .notice.ok, .decide .notice.ok").first.wait_for()
+    admin.locator("#order-status .notice.ok").wait_for()
+    admin.select_option("#order-filter", "paid")
+    admin.locator("tbody .badge.s-paid").first.wait_for()
     pages.shot(admin, "admin-order-confirmed")
 
     ent.reload()  # the holdings as they are now

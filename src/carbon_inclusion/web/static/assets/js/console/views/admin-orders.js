@@ -14,7 +14,10 @@ export default async function orders(main) {
     const box = h("div", { class: "decide", dataset: { order: o.id } }, ref);
     box.append(h("button", { type: "button", class: "confirm", onclick: async () => {
       const done = await attempt(status, () => api.post(`/v1/admin/orders/${o.id}/confirm-payment`, { reference: ref.value }));
-      if (done) box.replaceChildren(notice(t("order.confirmed", { serials: done.serials.map((s) => `${s.first} – ${s.last}`).join(", ") }), "ok"));
+      if (done) {
+        status.replaceChildren(notice(t("order.confirmed", { serials: done.serials.map((s) => `${s.first} – ${s.last}`).join(", ") }), "ok"));
+        draw();
+      }
     } }, t("order.confirm")));
     return box;
   }

@@ -28,6 +28,9 @@ from carbon_inclusion.accounts.routes import (
     OrganisationController,
 )
 from carbon_inclusion.accounts.service import AccountsService
+from carbon_inclusion.admin.overview import PublicOverview
+from carbon_inclusion.admin.routes import AdminStatsController, PublicOverviewController
+from carbon_inclusion.admin.service import ProgrammeStats
 from carbon_inclusion.audit.routes import AdminAuditController
 from carbon_inclusion.audit.service import AuditLog
 from carbon_inclusion.behaviours import repository as behaviours_repository
@@ -164,6 +167,8 @@ ROUTE_HANDLERS = [
     OrganisationEmissionsController,
     AdminEmissionsController,
     AdminAuditController,
+    AdminStatsController,
+    PublicOverviewController,
 ]
 
 
@@ -204,6 +209,8 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
     directory = Directory(db, accounts.phones)
     certificates = CertificateList(db, settings)
     audit = AuditLog(db)
+    stats = ProgrammeStats(db, settings, clock)
+    overview = PublicOverview(db, redis, settings, clock)
     return State(
         {
             "settings": settings,
@@ -232,6 +239,8 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
             "directory": directory,
             "certificates": certificates,
             "audit": audit,
+            "stats": stats,
+            "overview": overview,
         }
     )
 
@@ -267,6 +276,8 @@ TAGS = {
     "admin": "Programme administration; administrators only.",
     "verifier": "Independent verification bodies (核证机构): checking proposed credit "
     "batches; verifiers only.",
+    "programme": "The programme in public figures: reductions, participants, credits and "
+    "the newest certificates.",
     "operations": "Health, readiness and metrics of the service.",
 }
 
@@ -382,6 +393,8 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             "directory": _from_state("directory"),
             "certificates": _from_state("certificates"),
             "audit": _from_state("audit"),
+            "stats": _from_state("stats"),
+            "overview": _from_state("overview"),
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         middleware=[BearerAuthMiddleware],

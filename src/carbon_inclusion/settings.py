@@ -149,6 +149,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         default=3, name="ORDER_OPEN_QUOTES_PER_ORG")
     order_max_reserved_share: Share = msgspec.field(
         default=Decimal("0.5"), name="ORDER_MAX_RESERVED_SHARE")
+    # Seconds the public overview (GET /v1/public/overview) is kept in Redis before it is
+    # read again from PostgreSQL; 0: read every time.
+    overview_cache_s: AtLeast0 = msgspec.field(default=60, name="OVERVIEW_CACHE_S")
     # Compliance offsets may cover at most this share of an enterprise's verified emissions.
     compliance_offset_cap: Share = msgspec.field(
         default=Decimal("0.05"), name="COMPLIANCE_OFFSET_CAP")

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from carbon_inclusion.common.periods import date_bounds, instant_bounds, programme_day
+from carbon_inclusion.common.periods import date_bounds, day_range, instant_bounds, programme_day
+from carbon_inclusion.errors import InvalidInput
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -45,3 +46,31 @@ def test_days_are_programme_days_not_utc_days():
 def test_a_moment_lies_in_its_own_period(at, period):
     start, end = instant_bounds(period, at, SHANGHAI)
     assert start <= at < end
+
+
+# --- the ranges of the programme's statistics ----------------------------------------------
+
+D = dt.date
+
+
+@pytest.mark.parametrize(("first", "last", "today", "want"), [
+    (None, None, D(2026, 3, 30), (D(2026, 3, 1), D(2026, 3, 30))),  # the last 30 days
+    (None, D(2026, 1, 10), D(2026, 3, 30), (D(2025, 12, 12), D(2026, 1, 10))),
+    (D(2026, 3, 29), None, D(2026, 3, 30), (D(2026, 3, 29), D(2026, 3, 30))),
+    (D(2026, 3, 30), D(2026, 3, 30), D(2026, 3, 30), (D(2026, 3, 30), D(2026, 3, 30))),
+    (D(2025, 1, 1), D(2026, 1, 1), D(2026, 3, 30), (D(2025, 1, 1), D(2026, 1, 1))),  # 366
+])
+def test_a_statistic_s_range(first, last, today, want):
+    assert day_range(first, last, today) == want
+
+
+@pytest.mark.parametrize(("first", "last", "field"), [
+    (D(2026, 3, 2), D(2026, 3, 1), "from"),  # after to
+    (D(2025, 1, 1), D(2026, 1, 2), "from"),  # 367 days
+    (D(1999, 12, 31), D(2000, 1, 1), "from"),
+    (D(2100, 12, 31), D(2101, 1, 1), "to"),
+])
+def test_a_range_it_will_not_read_names_the_field(first, last, field):
+    with pytest.raises(InvalidInput) as refused:
+        day_range(first, last, D(2026, 3, 30))
+    assert [e.field for e in refused.value.errors] == [field]

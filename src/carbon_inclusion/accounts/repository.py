@@ -210,6 +210,12 @@ async def organisation_names(conn: AsyncConnection, ids: list[uuid.UUID]
     return {r[0]: r[1] for r in rows}
 
 
+async def district_rows(conn: AsyncConnection) -> list[Any]:
+    """``(code, name_zh, name_en)`` of every district, in administrative-code order."""
+    return list((await conn.execute(select(District.code, District.name_zh, District.name_en)
+                                    .order_by(District.adcode))).all())
+
+
 async def organisation_page(conn: AsyncConnection, *, kind: str | None,
                             after: uuid.UUID | None, limit: int) -> list[Any]:
     """Organisations (of ``kind``, when given) newest first, each with how many users it

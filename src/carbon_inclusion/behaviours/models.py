@@ -52,6 +52,11 @@ class Behaviour(Base):
         Index("ix_behaviours_pending", "created_at",
               postgresql_where=text("status = 'pending_review'")),
         Index("ix_behaviours_type_occurred", "type", "occurred_at"),
+        # The programme's statistics by day, across citizens (migration 0021).
+        Index("ix_behaviours_credited_day", "programme_day",
+              postgresql_include=["type", "district_code", "reduction_g", "points",
+                                  "citizen_id"],
+              postgresql_where=text("status = 'credited'")),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

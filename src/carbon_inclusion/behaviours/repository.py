@@ -714,3 +714,52 @@ async def blank_partner_records(conn: AsyncConnection, *, before: dt.datetime | 
         stmt = stmt.where(PartnerRecord.occurred_at < before)
     result = await conn.execute(stmt.values(data={}))
     return result.rowcount or 0
+
+
+# --- used by admin (the dashboard and the public overview) ------------------------------------
+# Credited behaviours only, by programme day; the partial index ``ix_behaviours_credited_day``
+# covers them (an index-only scan: day, type, district, grams, points, citizen).
+
+# ``column`` is one of two fixed names (``_CREDITED_BY_DAY``), never input.
+_BY_DAY = """
+    SELECT programme_day AS day, {column} AS key, count(*) AS count,
+           coalesce(sum(reduction_g), 0) AS reduction_g, coalesce(sum(points), 0) AS points
+      FROM behaviours
+     WHERE status = 'credited' AND programme_day BETWEEN :first AND :last
+     GROUP BY 1, 2 ORDER BY 1, 2"""
+_CREDITED_BY_DAY = {"type": text(_BY_DAY.format(column="type")),
+                    "district": text(_BY_DAY.format(column="district_code"))}
+CREDITED_BY = tuple(_CREDITED_BY_DAY)
+
+
+async def credited_by_day(conn: AsyncConnection, first: dt.date, last: dt.date, by: str
+                          ) -> list[Any]:
+    """``(day, key, count, reduction_g, points)`` of credited behaviours whose programme day
+    is ``first``..``last``, by ``by`` (``type`` or ``district``), day then key order."""
+    return list((await conn.execute(_CREDITED_BY_DAY[by], {"first": first, "last": last})
+                 ).all())
+
+
+async def credited_totals(conn: AsyncConnection) -> Any:
+    """``(count, reduction_g, participants)`` of every credited behaviour: how many, their
+    grams, how many citizens made them."""
+    return (await conn.execute(text(
+        "SELECT count(*) AS count, coalesce(sum(reduction_g), 0) AS reduction_g, "
+        "count(DISTINCT citizen_id) AS participants FROM behaviours "
+        "WHERE status = 'credited'"))).one()
+
+
+async def credited_by_district(conn: AsyncConnection) -> list[Any]:
+    """``(key, count, reduction_g, participants)`` of credited behaviours per district (the
+    district a behaviour was counted in when it was made)."""
+    return list((await conn.execute(text(
+        "SELECT district_code AS key, count(*) AS count, coalesce(sum(reduction_g), 0) AS "
+        "reduction_g, count(DISTINCT citizen_id) AS participants FROM behaviours "
+        "WHERE status = 'credited' GROUP BY 1"))).all())
+
+
+async def credited_by_type(conn: AsyncConnection) -> list[Any]:
+    """``(key, count, reduction_g)`` of credited behaviours per behaviour type."""
+    return list((await conn.execute(text(
+        "SELECT type AS key, count(*) AS count, coalesce(sum(reduction_g), 0) AS reduction_g "
+        "FROM behaviours WHERE status = 'credited' GROUP BY 1"))).all())

@@ -11,6 +11,8 @@ import datetime as dt
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from carbon_inclusion.errors import InvalidInput
+
 Period = Literal["day", "week", "month", "all"]
 PERIODS: tuple[str, ...] = ("day", "week", "month", "all")
 
@@ -48,5 +50,33 @@ def instant_bounds(period: str, at: dt.datetime, tz: dt.tzinfo) -> tuple[dt.date
     return local_midnight(start, tz), local_midnight(end, tz)
 
 
-__all__ = ["PERIODS", "Period", "ZoneInfo", "date_bounds", "instant_bounds", "local_midnight",
-           "programme_day"]
+DEFAULT_RANGE_DAYS = 30
+MAX_RANGE_DAYS = 366
+# The days a statistic may ask about: far wider than the programme, and far from the ends of
+# the calendar (a day's end past 9999-12-31 is no instant).
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
+
+
+def day_range(first: dt.date | None, last: dt.date | None, today: dt.date, *,
+              default_days: int = DEFAULT_RANGE_DAYS,
+              max_days: int = MAX_RANGE_DAYS) -> tuple[dt.date, dt.date]:
+    """The programme days ``first``..``last`` (both included) a statistic covers: ``last``
+    defaults to ``today``, ``first`` to ``default_days`` days up to ``last``. 422 naming
+    ``from`` when it is after ``to`` or the range is longer than ``max_days`` days, and
+    naming either when it lies outside ``FIRST_DAY``..``LAST_DAY``."""
+    for name, value in (("from", first), ("to", last)):
+        if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+            raise InvalidInput.field(name, f"must be between {FIRST_DAY.isoformat()} and "
+                                           f"{LAST_DAY.isoformat()}")
+    last = last or today
+    first = first or last - dt.timedelta(days=default_days - 1)
+    if first > last:
+        raise InvalidInput.field("from", f"must not be after to ({last.isoformat()})")
+    if (last - first).days + 1 > max_days:
+        raise InvalidInput.field("from", f"at most {max_days} days up to to "
+                                         f"({last.isoformat()}), both included")
+    return first, last
+
+
+__all__ = ["DEFAULT_RANGE_DAYS", "MAX_RANGE_DAYS", "PERIODS", "Period", "ZoneInfo", "date_bounds",
+           "day_range", "instant_bounds", "local_midnight", "programme_day"]

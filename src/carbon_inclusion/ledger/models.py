@@ -52,6 +52,9 @@ class JournalEntry(Base):
         Index("ix_journal_entries_citizen_created", "citizen_id", "created_at", "id"),
         Index("uq_journal_entries_reverses", "reverses_id", unique=True,
               postgresql_where="reverses_id IS NOT NULL"),
+        # Points by programme day, across citizens (the dashboard; migration 0021).
+        Index("ix_journal_entries_created_at", "created_at",
+              postgresql_include=["kind", "points"]),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

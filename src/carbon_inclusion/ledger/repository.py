@@ -213,3 +213,34 @@ async def export_wallet(conn: AsyncConnection, citizen_id: uuid.UUID) -> dict[st
     row = (await conn.execute(select(Wallet.balance, Wallet.earned, Wallet.updated_at)
                               .where(Wallet.citizen_id == citizen_id))).first()
     return None if row is None else dict(row._mapping)
+
+
+# --- used by admin (the dashboard) ---------------------------------------------------------
+
+# Each kind of movement by programme day, as a positive number of points: ``issued`` to
+# wallets (behaviours, badge and challenge bonuses), ``reversed`` (taken back from a
+# behaviour), ``redeemed`` (spent), ``refunded`` (a redemption given back), ``expired``.
+_POINTS_BY_DAY = text("""
+    SELECT CAST(created_at AT TIME ZONE :tz AS date) AS day,
+           coalesce(sum(points) FILTER (WHERE kind IN ('behaviour_credit', 'bonus')), 0)
+               AS issued,
+           coalesce(-sum(points) FILTER (WHERE kind = 'reversal'), 0) AS reversed,
+           coalesce(-sum(points) FILTER (WHERE kind = 'redemption'), 0) AS redeemed,
+           coalesce(sum(points) FILTER (WHERE kind = 'redemption_refund'), 0) AS refunded,
+           coalesce(-sum(points) FILTER (WHERE kind = 'expiry'), 0) AS expired
+      FROM journal_entries
+     WHERE created_at >= :start AND created_at < :end
+     GROUP BY 1 ORDER BY 1""")
+
+
+async def points_by_day(conn: AsyncConnection, start: dt.datetime, end: dt.datetime,
+                        tz: str) -> list[Any]:
+    """``(day, issued, reversed, redeemed, refunded, expired)`` of the entries made in
+    [``start``, ``end``), by programme day in ``tz``; days without entries are left out."""
+    return list((await conn.execute(_POINTS_BY_DAY, {"start": start, "end": end, "tz": tz})
+                 ).all())
+
+
+async def outstanding(conn: AsyncConnection) -> int:
+    """Points held in wallets now: what the programme owes its citizens."""
+    return int(await conn.scalar(select(func.coalesce(func.sum(Wallet.balance), 0))) or 0)

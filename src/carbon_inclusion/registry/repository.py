@@ -523,3 +523,19 @@ async def problems(conn: AsyncConnection) -> list[tuple[str, str]]:
     return [(name, detail) for name, sql in _CHECKS
             for detail in (await conn.execute(text(sql))).scalars()]
 
+
+# --- used by admin (the dashboard and the public overview) --------------------------------
+
+async def tonnes_by_state(conn: AsyncConnection) -> dict[str, int]:
+    """Issued credits by the state of their blocks (available, reserved, held, retired,
+    cancelled); a state with none is left out."""
+    rows = await conn.execute(text(
+        "SELECT state, sum(last_serial - first_serial + 1) FROM credit_blocks GROUP BY 1"))
+    return {r[0]: int(r[1]) for r in rows}
+
+
+async def tonnes_by_batch_status(conn: AsyncConnection) -> dict[str, int]:
+    """Tonnes in batches by the batch's status (proposed, verified, returned, issued)."""
+    rows = await conn.execute(text(
+        "SELECT status, sum(quantity) FROM credit_batches GROUP BY 1"))
+    return {r[0]: int(r[1]) for r in rows}

@@ -119,6 +119,7 @@ class Redemption(Base):
         UniqueConstraint("citizen_id", "idempotency_key"),
         Index("ix_redemptions_citizen_created", "citizen_id", "created_at", "id"),
         Index("ix_redemptions_citizen_reward_created", "citizen_id", "reward_id", "created_at"),
+        Index("ix_redemptions_created_at", "created_at"),  # by day (the dashboard)
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -362,3 +362,25 @@ async def export_redemptions(conn: AsyncConnection, citizen_id: uuid.UUID
         item = dict(v._mapping)
         by_redemption.setdefault(item.pop("redemption_id"), []).append(item)
     return [{**dict(r._mapping), "vouchers": by_redemption.get(r.id, [])} for r in rows]
+
+
+# --- used by admin (the dashboard) ---------------------------------------------------------
+
+_REDEEMED_BY_DAY = text("""
+    SELECT CAST(r.created_at AT TIME ZONE :tz AS date) AS day, r.reward_id,
+           w.name_zh, w.name_en,
+           coalesce(sum(r.quantity) FILTER (WHERE r.status <> 'cancelled'), 0) AS redeemed,
+           coalesce(sum(r.quantity) FILTER (WHERE r.status = 'cancelled'), 0) AS cancelled,
+           coalesce(sum(r.points) FILTER (WHERE r.status <> 'cancelled'), 0) AS points
+      FROM redemptions r JOIN rewards w ON w.id = r.reward_id
+     WHERE r.created_at >= :start AND r.created_at < :end
+     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2""")
+
+
+async def redeemed_by_day(conn: AsyncConnection, start: dt.datetime, end: dt.datetime,
+                          tz: str) -> list[Any]:
+    """Per programme day (in ``tz``) and reward, of the redemptions made in [``start``,
+    ``end``): units ``redeemed`` (not cancelled), units ``cancelled`` since, and the
+    ``points`` the redeemed ones cost."""
+    return list((await conn.execute(_REDEEMED_BY_DAY, {"start": start, "end": end, "tz": tz})
+                 ).all())

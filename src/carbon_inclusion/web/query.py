@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated
 
 from litestar.openapi.spec.enums import OpenAPIFormat
@@ -42,3 +43,17 @@ def text_query(name: str, raw: str | None, max_chars: int) -> str | None:
         raise InvalidInput.field(name, f"must be at most {max_chars} characters")
     return value or None
 
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+
+
+def day(name: str, raw: str | None) -> dt.date | None:
+    """``raw`` as a calendar date written ``YYYY-MM-DD``, or 422 naming ``name``."""
+    if raw is None:
+        return None
+    try:
+        if not _DAY.fullmatch(raw):
+            raise ValueError
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput.field(name, "must be a date, YYYY-MM-DD") from None

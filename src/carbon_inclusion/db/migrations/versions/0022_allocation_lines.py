@@ -6,8 +6,8 @@ citable order of the batch's public behaviour list (``registry/provenance.py``),
 by line, so neither a cursor nor a row names a behaviour's id. Unique per batch; it replaces
 the plain index on ``batch_id``. Existing allocations are numbered in that order.
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0021'
-down_revision = '0020'
+revision = '0022'
+down_revision = '0021'
 branch_labels = None
 depends_on = None
 

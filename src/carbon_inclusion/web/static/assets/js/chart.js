@@ -101,12 +101,20 @@ export function hBars(items, { unit = "", title = "" } = {}) {
 }
 
 /** Turns rows [{day, key, <metric>}] into categories and series for barChart. */
-export function pivot(rows, metric, { keyOf = (r) => r.key, nameOf = (k) => k } = {}) {
+export function pivot(rows, metric, { keyOf = (r) => r.key, nameOf = (k) => k, top = 0, other = "…" } = {}) {
   const days = [...new Set(rows.map((r) => r.day))].sort();
-  const keys = [...new Set(rows.map(keyOf))];
-  const at = new Map(rows.map((r) => [`${r.day}|${keyOf(r)}`, Number(r[metric]) || 0]));
-  return {
-    categories: days,
-    series: keys.map((k) => ({ name: nameOf(k), values: days.map((d) => at.get(`${d}|${k}`) || 0) })),
-  };
+  const totals = new Map();
+  for (const r of rows) totals.set(keyOf(r), (totals.get(keyOf(r)) || 0) + (Number(r[metric]) || 0));
+  let keys = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a));
+  // Past `top` keys, the rest are drawn as one series (a chart of 38 colours reads as none).
+  const rest = top && keys.length > top + 1 ? new Set(keys.slice(top)) : new Set();
+  if (rest.size) keys = keys.slice(0, top);
+  const at = new Map();
+  for (const r of rows) {
+    const k = rest.has(keyOf(r)) ? "\u0000rest" : keyOf(r);
+    at.set(`${r.day}|${k}`, (at.get(`${r.day}|${k}`) || 0) + (Number(r[metric]) || 0));
+  }
+  const series = keys.map((k) => ({ name: nameOf(k), values: days.map((d) => at.get(`${d}|${k}`) || 0) }));
+  if (rest.size) series.push({ name: other, color: "#9ca3af", values: days.map((d) => at.get(`${d}|\u0000rest`) || 0) });
+  return { categories: days, series };
 }

@@ -2,10 +2,11 @@
 import * as api from "../api.js";
 import { h, section, attempt, num, grams, when, table } from "../dom.js";
 import { hBars } from "../chart.js";
-import { t, pick } from "../i18n.js";
+import { t, lang } from "../i18n.js";
 import { page } from "./shell.js";
 
-const nameOf = (r) => r.name ? pick(r.name) : pick(r) || r.code || r.key || r.type || r.district;
+const district = (r) => (lang() === "en" ? r.name_en : r.name) || r.district;
+const typeName = (k) => (t(`type.${k}`) === `type.${k}` ? k : t(`type.${k}`));
 
 page(async (main) => {
   const status = h("div");
@@ -21,11 +22,13 @@ page(async (main) => {
       kpi(t("pub.credits.retired"), `${num(o.credits?.retired_t)} t`, "credits-retired"),
       kpi(t("pub.credits.available"), `${num(o.credits?.available_t)} t`, "credits-available")),
     h("div", { class: "grid" },
-      section(t("pub.bydistrict"), hBars((o.by_district || []).map((r) => ({ label: nameOf(r), value: r.reduction_g, text: grams(r.reduction_g) })))),
-      section(t("pub.bytype"), hBars((o.by_type || []).map((r) => ({ label: t(`type.${r.type ?? r.key}`) === `type.${r.type ?? r.key}` ? nameOf(r) : t(`type.${r.type ?? r.key}`), value: r.reduction_g, text: grams(r.reduction_g) }))))),
+      section(t("pub.bydistrict"), hBars((o.by_district || []).slice(0, 12).map((r) => ({ label: district(r), value: r.reduction_g, text: grams(r.reduction_g) }))),
+        o.by_district?.length > 12 ? h("p", { class: "muted" }, t("pub.top12", { n: o.by_district.length })) : null),
+      section(t("pub.bytype"), hBars((o.by_type || []).map((r) => ({ label: typeName(r.type), value: r.reduction_g, text: `${grams(r.reduction_g)} · ${num(r.count)} ${t("unit.behaviours")}` }))))),
     section(t("pub.recent"), table([
       { label: t("cert.number"), cell: (c) => h("a", { href: `/verify?c=${c.id}` }, c.number) },
-      { label: t("field.organisation"), value: (c) => c.organisation || c.organisation_name || "–" },
+      { label: t("field.organisation"), key: "organisation_name" },
+      { label: t("cert.subject"), key: "subject" },
       { label: t("cert.quantity"), value: (c) => `${num(c.quantity_t)} t`, num: true },
       { label: t("field.issued"), value: (c) => when(c.issued_at) },
     ], o.recent_certificates || [])));

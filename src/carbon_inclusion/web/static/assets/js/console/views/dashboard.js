@@ -2,7 +2,7 @@
 import * as api from "../../api.js";
 import { h, section, attempt, num, form, table } from "../../dom.js";
 import { barChart, hBars, pivot } from "../../chart.js";
-import { t } from "../../i18n.js";
+import { t, lang } from "../../i18n.js";
 
 const METRICS = [["count", "dash.metric.count"], ["reduction_g", "dash.metric.grams"]];
 
@@ -42,7 +42,8 @@ function behaviourCard(title, stats) {
   const card = section(`${title} (${stats.from ?? ""} – ${stats.to ?? ""})`, body);
   card.id = `dash-${stats.by}`;
   for (const [metric, label] of METRICS) {
-    const { categories, series } = pivot(stats.rows, metric);
+    const { categories, series } = pivot(stats.rows, metric, { top: 8, other: t("dash.other"),
+      nameOf: (k) => (stats.by === "type" && t(`type.${k}`) !== `type.${k}` ? t(`type.${k}`) : k) });
     const unit = metric === "reduction_g" ? "g" : t("unit.behaviours");
     body.append(barChart({ categories, series, unit, title: t(label) }));
   }
@@ -57,6 +58,8 @@ function pointsCard(points) {
       { name: t("dash.points.issued"), values: rows.map((r) => Number(r.issued)) },
       { name: t("dash.points.redeemed"), values: rows.map((r) => Number(r.redeemed)) },
       { name: t("dash.points.expired"), values: rows.map((r) => Number(r.expired)) },
+      { name: t("dash.points.reversed"), values: rows.map((r) => Number(r.reversed || 0)) },
+      { name: t("dash.points.refunded"), values: rows.map((r) => Number(r.refunded || 0)) },
     ],
   });
   const card = section(t("dash.points"),
@@ -68,19 +71,20 @@ function pointsCard(points) {
 
 function rewardsCard(stats) {
   const rows = stats.rows || [];
-  const { categories, series } = pivot(rows, "redeemed", { keyOf: (r) => r.reward_name || r.reward_id });
+  const name = (r) => (lang() === "en" ? r.reward_name_en : r.reward_name) || r.reward_id;
+  const { categories, series } = pivot(rows, "redeemed", { keyOf: name, top: 8, other: t("dash.other") });
   const totals = new Map();
-  for (const r of rows) totals.set(r.reward_name || r.reward_id, (totals.get(r.reward_name || r.reward_id) || 0) + Number(r.redeemed));
+  for (const r of rows) totals.set(name(r), (totals.get(name(r)) || 0) + Number(r.redeemed));
   const card = section(t("dash.rewards"),
     barChart({ categories, series, unit: t("unit.redemptions") }),
     table([{ label: t("field.reward"), key: "name" }, { label: t("dash.rewards.redeemed"), key: "n", num: true }],
-      [...totals].map(([name, n]) => ({ name, n: num(n) }))));
+      [...totals].sort((a, b) => b[1] - a[1]).map(([n, k]) => ({ name: n, n: num(k) }))));
   card.id = "dash-rewards";
   return card;
 }
 
 function creditsCard(c) {
-  const keys = ["proposed_t", "verified_t", "issued_t", "available_t", "reserved_t", "held_t", "retired_t", "cancelled_t"];
+  const keys = ["proposed_t", "verified_t", "returned_t", "issued_t", "available_t", "reserved_t", "held_t", "retired_t", "cancelled_t"];
   const card = section(t("dash.credits"),
     hBars(keys.filter((k) => k in c).map((k) => ({ label: t(`dash.credits.${k}`), value: c[k], text: `${num(c[k])} t` }))));
   card.id = "dash-credits";

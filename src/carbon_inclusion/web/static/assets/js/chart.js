@@ -50,7 +50,7 @@ export function barChart({ categories, series, stacked = true, unit = "", title 
   const iw = W - PAD.l - PAD.r;
   const ih = H - PAD.t - PAD.b;
   const slot = iw / n;
-  const bw = Math.max(2, slot * 0.7);
+  const bw = Math.min(60, Math.max(2, slot * 0.7));
   const y = (v) => PAD.t + ih - (v / max) * ih;
   const svg = h("svg:svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": title });
   for (let k = 0; k <= 4; k++) {
@@ -78,8 +78,8 @@ export function barChart({ categories, series, stacked = true, unit = "", title 
       svg.append(h("svg:text", { x: x0 + bw / 2, y: H - PAD.b + 16, "text-anchor": "middle", class: "tick" }, tickLabel(c, slot * every)));
     }
   });
-  if (unit) svg.append(h("svg:text", { x: 4, y: PAD.t + 4, class: "tick" }, unit));
-  return h("figure", { class: "chart-box" }, title ? h("figcaption", {}, title) : null, svg, legend(series));
+  const caption = [title, unit ? `(${unit})` : ""].filter(Boolean).join(" ");
+  return h("figure", { class: "chart-box" }, caption ? h("figcaption", {}, caption) : null, svg, legend(series));
 }
 
 /** Horizontal bars: items [{label, value, text}] largest first as given. */

@@ -1,6 +1,6 @@
 // Administrator's dashboard: every figure from /v1/admin/stats/*.
 import * as api from "../../api.js";
-import { h, section, attempt, num, form, table } from "../../dom.js";
+import { h, section, attempt, num, grams, form, table } from "../../dom.js";
 import { barChart, hBars, pivot } from "../../chart.js";
 import { t, lang } from "../../i18n.js";
 
@@ -27,6 +27,8 @@ export default async function dashboard(main) {
     ]));
     if (!done) return;
     const [byType, byDistrict, points, rewards, credits] = done;
+    filters.querySelector("[name=from]").value = byType.from;  // the API's range
+    filters.querySelector("[name=to]").value = byType.to;
     out.replaceChildren(
       behaviourCard(t("dash.bytype"), byType),
       behaviourCard(t("dash.bydistrict"), byDistrict),
@@ -47,6 +49,12 @@ function behaviourCard(title, stats) {
     const unit = metric === "reduction_g" ? "g" : t("unit.behaviours");
     body.append(barChart({ categories, series, unit, title: t(label) }));
   }
+  if (stats.by === "district") {
+    const totals = new Map();
+    for (const r of stats.rows) totals.set(r.key, (totals.get(r.key) || 0) + Number(r.reduction_g));
+    body.append(hBars([...totals].sort((a, b) => b[1] - a[1]).slice(0, 12)
+      .map(([k, g]) => ({ label: k, value: g, text: grams(g) })), { title: t("dash.district.totals") }));
+  }
   return card;
 }
 
@@ -62,8 +70,10 @@ function pointsCard(points) {
       { name: t("dash.points.refunded"), values: rows.map((r) => Number(r.refunded || 0)) },
     ],
   });
+  const sum = (k) => rows.reduce((a, r) => a + Number(r[k] || 0), 0);
   const card = section(t("dash.points"),
     h("p", { class: "kpi" }, h("span", {}, t("dash.points.outstanding")), h("strong", { id: "outstanding" }, num(points.outstanding)), h("small", {}, t("dash.points.liability"))),
+    h("p", { class: "muted" }, t("dash.points.range"), " ", ["issued", "redeemed", "expired", "reversed", "refunded"].map((k) => `${t(`dash.points.${k}`)} ${num(sum(k))}`).join(" · ")),
     chart);
   card.id = "dash-points";
   return card;

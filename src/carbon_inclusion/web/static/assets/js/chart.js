@@ -86,12 +86,14 @@ export function barChart({ categories, series, stacked = true, unit = "", title 
 export function hBars(items, { unit = "", title = "" } = {}) {
   const max = niceMax(Math.max(0, ...items.map((i) => Number(i.value) || 0)));
   const rowH = 26;
-  const lw = 150;
+  // The label column fits the longest label (a CJK character is about twice a Latin one).
+  const width = (text) => [...String(text)].reduce((a, c) => a + (c.charCodeAt(0) > 0x2e80 ? 15 : 8.5), 0);
+  const lw = Math.min(300, Math.max(80, Math.max(0, ...items.map((i) => width(i.label))) + 16));
   const height = Math.max(rowH, items.length * rowH) + 8;
   const svg = h("svg:svg", { viewBox: `0 0 ${W} ${height}`, class: "chart", role: "img", "aria-label": title });
   items.forEach((it, i) => {
     const v = Math.max(0, Number(it.value) || 0);
-    const w = ((W - lw - 130) * v) / max;
+    const w = ((W - lw - 150) * v) / max;
     const yy = 4 + i * rowH;
     svg.append(h("svg:text", { x: lw - 8, y: yy + 16, "text-anchor": "end", class: "label" }, it.label),
       h("svg:rect", { x: lw, y: yy + 3, width: Math.max(1, w), height: rowH - 8, rx: 3, fill: it.color || PALETTE[i % PALETTE.length] }),

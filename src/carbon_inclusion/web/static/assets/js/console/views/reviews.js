@@ -3,7 +3,7 @@ import * as api from "../../api.js";
 import { h, pagedTable, when, grams, num, attempt, notice } from "../../dom.js";
 import { t } from "../../i18n.js";
 
-export default async function reviews(main, { rerender }) {
+export default async function reviews(main) {
   const status = h("div", { id: "review-status" });
   function decide(b, verdict, reasonInput, row) {
     return async () => {
@@ -28,5 +28,4 @@ export default async function reviews(main, { rerender }) {
     } },
   ]);
   main.append(h("h1", {}, t("menu.reviews")), h("p", { class: "muted" }, t("review.hint")), status, h("section", { class: "card" }, list));
-  void rerender;
 }

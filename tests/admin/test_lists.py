@@ -10,12 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import uuid
 
 import pytest
+from sqlalchemy import text
 from tests.admin.conftest import every_page, parse_csv
 from tests.conftest import PASSWORD
 from tests.events.test_events import EVENT
 from tests.registry.conftest import credit, issue_batch, methodology, vintage, whole_market
+
+from carbon_inclusion.security.phone_crypto import PhoneCipher
 
 __all__ = ["methodology"]  # the fixture, used by name
 
@@ -172,6 +176,26 @@ async def test_users_by_role_nickname_or_exact_phone_never_showing_a_whole_numbe
     assert [(u["id"], u["phone_masked"]) for u in deleted] == [(other.id, None)]
     assert other.id not in {u["id"] for u in await every_page(
         client, "/v1/admin/users", admin.headers, status="active")}
+
+
+async def test_a_phone_the_key_cannot_read_is_shown_as_unknown_not_an_error(
+        app, client, admin):
+    """A number stored under another PHONE_KEY, or bytes that are no ciphertext at all."""
+    foreign = PhoneCipher("another-phone-key-" + "x" * 32).encrypt("+8613912345678")
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    async with app.state.db.connect() as conn:
+        await conn.execute(text(
+            "INSERT INTO users (id, role, phone_index, phone_ciphertext, password_hash, "
+            "nickname) SELECT id, 'admin', ix, ct, '!', 'unreadable' FROM unnest("
+            "CAST(:ids AS uuid[]), CAST(:ix AS bytea[]), CAST(:ct AS bytea[])) AS u(id, ix, ct)"),
+            {"ids": ids, "ix": [secrets.token_bytes(32) for _ in ids],
+             "ct": [foreign, b"\x01"]})
+    for path in ("/v1/admin/users", "/v1/admin/users.csv"):
+        r = await client.get(path, headers=admin.headers, params={"q": "unreadable",
+                                                                   "limit": 1})
+        assert r.status_code == 200, r.text
+    shown = await every_page(client, "/v1/admin/users", admin.headers, q="unreadable")
+    assert {(u["id"], u["phone_masked"]) for u in shown} == {(str(i), None) for i in ids}
 
 
 async def test_a_nickname_that_is_a_formula_is_text_in_the_csv(client, admin, make_citizen):

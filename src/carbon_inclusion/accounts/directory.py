@@ -62,5 +62,5 @@ class Directory:
             return None
         try:
             return mask_phone(self.phones.decrypt(ciphertext))
-        except InvalidTag:  # stored under another key: unknown, never an error
+        except (InvalidTag, ValueError):  # under another key, or not a ciphertext: unknown
             return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import uuid
 
@@ -98,3 +99,55 @@ def test_0017_makes_earlier_batches_issued_and_takes_back_only_unissued_ones(sto
         command.downgrade(alembic_config(url), "0016")
         rows = asyncio.run(_sql(url, "SELECT created_by, serial_prefix FROM credit_batches"))
         assert [(r.created_by, r.serial_prefix) for r in rows] == [(admin, "CQTHT-TRANSIT-2026")]
+
+
+def test_0022_numbers_the_behaviours_each_batch_held_by_programme_day_both_ways(storage):
+    """Existing allocations (held, and released by a returned batch) get lines 1.. per batch
+    by programme day then behaviour; downgrading drops the lines and keeps the rows."""
+    citizen = uuid.uuid4()
+    days = ["2026-01-03", "2026-01-01", "2026-01-02", "2026-01-02", "2026-01-01"]
+    ids = sorted(uuid.uuid4() for _ in days)
+    held, returned = uuid.uuid4(), uuid.uuid4()
+    with fresh_database(storage.database_url) as url:
+        upgrade(url, "0021")
+        asyncio.run(_sql(url, """
+            INSERT INTO users (id, role, password_hash, nickname, status, phone_index,
+                               phone_ciphertext)
+            VALUES (:id, 'admin', 'x', 'm', 'active', :index, '\\x00')""",
+            {"id": citizen, "index": citizen.bytes}))
+        for behaviour, day in zip(ids, days, strict=True):
+            asyncio.run(_sql(url, """
+                INSERT INTO behaviours (id, citizen_id, type, occurred_at, programme_day,
+                    district_code, source, evidence, partner_id, external_id, status, data,
+                    computed_reduction_g, computed_points, reduction_g, points)
+                VALUES (:id, :c, 'transit_trip', CAST(:day AS timestamptz), :day,
+                        'yuzhong', 'partner', 'partner_verified', 'p', :ext, 'credited',
+                        '{}', 500000, 0, 500000, 0)""",
+                {"id": behaviour, "c": citizen, "day": dt.date.fromisoformat(day),
+                 "ext": str(behaviour)}))
+        asyncio.run(_sql(url, """
+            INSERT INTO credit_batches (id, methodology_code, methodology_versions,
+                vintage_from, vintage_to, status, quantity, allocated_g, carry_in_g,
+                carry_out_g, behaviours, proposed_by, returned_by, returned_at, findings)
+            VALUES (:h, 'CQ-TRANSIT', '{1}', '2026-01-01', '2026-01-31', 'proposed', 1,
+                    1500000, 0, 500000, 3, NULL, NULL, NULL, '{}'),
+                   (:r, 'CQ-EV', '{1}', '2026-01-01', '2026-01-31', 'returned', 1,
+                    1000000, 0, 0, 2, NULL, :c, now(), '{"a finding"}')""",
+            {"h": held, "r": returned, "c": citizen}))
+        asyncio.run(_sql(url, """
+            INSERT INTO credit_allocations (behaviour_id, batch_id, grams)
+            VALUES (:a, :h, 500000), (:b, :h, 500000), (:c, :h, 500000)""",
+            {"a": ids[0], "b": ids[1], "c": ids[2], "h": held}))
+        asyncio.run(_sql(url, """
+            INSERT INTO credit_allocations_released (behaviour_id, batch_id, grams)
+            VALUES (:d, :r, 500000), (:e, :r, 500000)""",
+            {"d": ids[3], "e": ids[4], "r": returned}))
+        upgrade(url, "0022")
+        lines = {(r.batch_id, r.line): r.behaviour_id for r in asyncio.run(_sql(url, """
+            SELECT batch_id, line, behaviour_id FROM credit_allocations UNION ALL
+            SELECT batch_id, line, behaviour_id FROM credit_allocations_released"""))}
+        # held: ids[1] (1 Jan), ids[2] (2 Jan), ids[0] (3 Jan); released: ids[4], ids[3]
+        assert lines == {(held, 1): ids[1], (held, 2): ids[2], (held, 3): ids[0],
+                         (returned, 1): ids[4], (returned, 2): ids[3]}
+        command.downgrade(alembic_config(url), "0021")
+        assert len(asyncio.run(_sql(url, "SELECT * FROM credit_allocations"))) == 3

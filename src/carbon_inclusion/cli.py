@@ -227,16 +227,21 @@ def seed(demo: bool) -> None:
         from carbon_inclusion.demo import DemoRefused, fill
         from carbon_inclusion.seeding import default_seed_dir
 
+        began = time.monotonic()
+
+        def say(line: str) -> None:
+            click.echo(f"  {line} ({time.monotonic() - began:.1f} s)", err=True)
+
         async def run() -> dict:
             state = build_state(settings)
             try:
-                return await fill(state, settings, default_seed_dir())
+                return await fill(state, settings, default_seed_dir(), say)
             finally:
                 await state.notifier.close()
                 await state.db.dispose()
                 await state.redis.close()
 
-        done = _step("filling the database with a demo month of the programme (about 30 s)")
+        done = _step("filling the database with a demo month of the programme (about 40 s)")
         try:
             filled = asyncio.run(run())
         except DemoRefused as exc:

@@ -417,16 +417,22 @@ _EXCLUDED = text("""
                        AND reviewed_by IS NULL AND reduction_g > 0
                        AND created_at <= :before AS unreviewed
               FROM behaviours
-             WHERE methodology_code = :code AND programme_day BETWEEN :from AND :to) s""")
+             WHERE type = ANY(CAST(:types AS text[])) AND occurred_at >= :lo
+               AND occurred_at < :hi AND methodology_code = :code
+               AND programme_day BETWEEN :from AND :to) s""")
 
 
-async def excluded(conn: AsyncConnection, methodology_code: str, day_from: dt.date,
-                   day_to: dt.date, before: dt.datetime) -> Any:
-    """Of the methodology's behaviours on programme days ``day_from``–``day_to``: those
-    rejected on review by ``before`` (count, the grams computed for them) and the
-    self-reports credited without review, recorded by ``before`` (count, grams credited)."""
-    return (await conn.execute(_EXCLUDED, {"code": methodology_code, "from": day_from,
-                                           "to": day_to, "before": before})).one()
+async def excluded(conn: AsyncConnection, methodology_code: str, types: Sequence[str],
+                   day_from: dt.date, day_to: dt.date, occurred: tuple[dt.datetime, dt.datetime],
+                   before: dt.datetime) -> Any:
+    """Of the methodology's behaviours (of ``types``) on programme days
+    ``day_from``–``day_to`` (which occurred in ``occurred``, [from, to): the index on type
+    and time finds them): those rejected on review by ``before`` (count, the grams computed
+    for them) and the self-reports credited without review, recorded by ``before`` (count,
+    grams credited)."""
+    return (await conn.execute(_EXCLUDED, {
+        "code": methodology_code, "types": list(types), "from": day_from, "to": day_to,
+        "lo": occurred[0], "hi": occurred[1], "before": before})).one()
 
 
 _LINES = text("""

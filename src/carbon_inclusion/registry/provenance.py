@@ -210,8 +210,11 @@ class ProvenanceService:
         above = await self.behaviours.above(conn, held, thresholds) if thresholds else []
         outliers = await self._outliers(conn, row.id, released, percentiles, thresholds,
                                         above)
-        left_out = await self.behaviours.excluded(conn, row.methodology_code, row.vintage_from,
-                                                  row.vintage_to, row.created_at)
+        left_out = await self.behaviours.excluded(
+            conn, row.methodology_code, sorted({v.behaviour for v in versions.values()}),
+            row.vintage_from, row.vintage_to,
+            (rules.day_bounds(row.vintage_from, self.tz)[0],
+             rules.day_bounds(row.vintage_to, self.tz)[1]), row.created_at)
         previous = await repo.previous_batch(conn, row.methodology_code, row.created_at,
                                              row.id)
         partner_shares = shares.get("partner", [])

@@ -172,6 +172,14 @@ def _methodology_doc() -> dict:
     tag = secrets.token_hex(3).upper()
     doc["code"], doc["behaviour"] = f"CQ-S{tag}", f"stats_{tag.lower()}"
     doc["effective_from"] = f"{LAST_YEAR - 1}-01-01T00:00:00+08:00"
+    # As tests/registry/conftest.py's ``methodology``: ``credit`` meters its grams through
+    # this input, so registry verify (which recomputes every allocated behaviour) agrees.
+    doc["inputs"]["metered_g"] = {"type": "decimal", "min": "0", "max": "100000000",
+                                  "places": 3, "default": "0", "unit": "g CO2e",
+                                  "description": "Tests only: the grams, as metered."}
+    doc["reduction_g"] = {"formula": "metered_g if metered_g > 0 else "
+                                     + doc["reduction_g"]["formula"],
+                          "rounding": {"places": 3, "mode": "half_even"}}
     return doc
 
 

@@ -1,13 +1,17 @@
 """Evaluator speed: a compiled seed methodology against a plain function doing the same sums.
 
-Target (issue #3): under 20 µs per evaluation and within 10× of the plain function. Both
-sides read the input from text into Decimal, check it, multiply, round half-even and apply
-the peg, so the ratio is the price of the document, the checks and the sandbox.
+Target (issue #19, was #3's 10×): under 20 µs per evaluation and at most 3× the plain
+function, measured in the same run. Both sides read the input from text into Decimal, check
+it, multiply, round half-even and apply the peg, so the ratio is the price of the document,
+the checks and the explained result. The checked reference path (``evaluate_checked``, which
+the generated evaluator hands every case off the usual road) is shown for comparison.
+Exits 1 when a target fails.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -16,6 +20,7 @@ from carbon_inclusion import rules
 
 SEED = Path(__file__).resolve().parents[1] / "seed" / "methodologies"
 N, REPEATS = 20_000, 9
+MAX_RATIO, MAX_US = 3.0, 20.0
 
 
 def compiled(name: str) -> rules.CompiledMethodology:
@@ -60,23 +65,30 @@ def best_us(fns, arg) -> list[float]:
 def compare(label: str, methodology: rules.CompiledMethodology, plain, data: dict) -> bool:
     result = methodology.evaluate(data)
     assert (result.reduction_g, result.points) == plain(data), "the two sides disagree"
-    evaluator, baseline = best_us([methodology.evaluate, plain], data)
+    assert methodology.evaluate(data) == methodology.evaluate_checked(data)
+    evaluator, baseline, checked = best_us(
+        [methodology.evaluate, plain, methodology.evaluate_checked], data)
     ratio = evaluator / baseline
     print(f"{label}")
     print(f"  baseline plain function : {baseline:7.2f} µs  ({1e6 / baseline:>10,.0f} /s)")
     print(f"  compiled methodology    : {evaluator:7.2f} µs  ({1e6 / evaluator:>10,.0f} /s)"
-          f"  = {ratio:.1f}× baseline")
-    ok = evaluator < 20 and ratio < 10
-    print(f"  target < 20 µs and < 10×: {'PASS' if ok else 'FAIL'}")
+          f"  = {ratio:.2f}× baseline")
+    print(f"  (checked reference path : {checked:7.2f} µs  = {checked / baseline:.2f}×)")
+    ok = evaluator < MAX_US and ratio <= MAX_RATIO
+    print(f"  target < {MAX_US:.0f} µs and ≤ {MAX_RATIO:.0f}×: {'PASS' if ok else 'FAIL'}")
     return ok
 
 
-def main() -> None:
-    compare("CQ-TRANSIT v2, metro 12.5 km (1 formula + points)", compiled("cq-transit-v2"),
-            plain_transit, {"mode": "metro", "distance_km": "12.5"})
-    compare("CQ-EV v1, 41.27 kWh (3 steps + formula + points)", compiled("cq-ev-v1"),
-            plain_ev, {"kwh": "41.27"})
+def main() -> int:
+    results = [
+        compare("CQ-TRANSIT v2, metro 12.5 km (1 formula + points)",
+                compiled("cq-transit-v2"), plain_transit,
+                {"mode": "metro", "distance_km": "12.5"}),
+        compare("CQ-EV v1, 41.27 kWh (3 steps + formula + points)", compiled("cq-ev-v1"),
+                plain_ev, {"kwh": "41.27"}),
+    ]
+    return 0 if all(results) else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -60,6 +60,7 @@ def test_the_document_has_the_paginated_lists_we_know():
             "/v1/admin/organisations", "/v1/admin/organisations.csv", "/v1/admin/users",
             "/v1/admin/users.csv", "/v1/admin/certificates", "/v1/admin/certificates.csv",
             "/v1/admin/audit", "/v1/admin/audit.csv", "/v1/registry/batches/{batch_id}/behaviours",
+            "/v1/registry/batches/{batch_id}/behaviours.csv",
             "/v1/verifier/batches/{batch_id}/behaviours",
             "/v1/admin/credit-batches/{batch_id}/behaviours"} <= set(paginated_paths())
 

@@ -13,9 +13,7 @@ import math
 import time
 from dataclasses import dataclass
 
-import redis.exceptions
-
-from carbon_inclusion.redis_store import RedisStore
+from carbon_inclusion.redis_store import UNREACHABLE, RedisStore
 
 # KEYS[1] counter; ARGV[1] window in ms. Returns {count, pttl}.
 _HIT = """
@@ -27,7 +25,7 @@ return {n, ttl}
 """
 
 
-REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+REDIS_DOWN = UNREACHABLE
 
 
 @dataclass(frozen=True, slots=True)

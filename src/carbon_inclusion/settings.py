@@ -67,6 +67,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Every Redis key and channel starts with this, so several deployments (or a test session)
     # can share one Redis without seeing each other.
     redis_prefix: str = msgspec.field(default="ci:", name="REDIS_PREFIX")
+    # REDIS_URL names one node of a Redis Cluster (also said by a redis+cluster:// URL).
+    redis_cluster: Flag = msgspec.field(default=False, name="REDIS_CLUSTER")
     host: str = msgspec.field(default="127.0.0.1", name="HOST")
     port: AtLeast1 = msgspec.field(default=8000, name="PORT")
     workers: AtLeast1 = msgspec.field(default=2, name="WEB_WORKERS")
@@ -166,6 +168,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.public_base_url or listening_url(self.host, self.port)
 
     @property
+    def redis_is_cluster(self) -> bool:
+        return self.redis_cluster or self.redis_url.startswith(
+            ("redis+cluster://", "rediss+cluster://"))
+
+    @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.programme_timezone)
 
@@ -218,11 +225,28 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("PROGRAMME_OPERATOR must name the programme's operator")
         if not self.database_url.startswith("postgresql+asyncpg://"):
             raise SettingsError("DATABASE_URL must be a PostgreSQL URL")
+        if self.redis_is_cluster:
+            self._validate_cluster()
         if self.is_production and (self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32):
             raise SettingsError(
                 "production refuses to start without SECRET_KEY "
                 "(at least 32 characters, not the development default)"
             )
+
+    def _validate_cluster(self) -> None:
+        url = self.redis_url
+        for scheme in ("redis+cluster://", "rediss+cluster://", "redis://", "rediss://"):
+            if url.startswith(scheme):
+                break
+        else:
+            raise SettingsError("REDIS_URL of a Redis Cluster must name a node as "
+                                f"redis://host:port or redis+cluster://host:port, got {url!r}")
+        path = url.split("//", 1)[1].split("?", 1)[0].partition("/")[2]
+        if path not in ("", "0"):
+            raise SettingsError(f"a Redis Cluster has only database 0; REDIS_URL names /{path}")
+        if "{" in self.redis_prefix or "}" in self.redis_prefix:
+            raise SettingsError("REDIS_PREFIX must not contain { or } on a Redis Cluster "
+                                "(it would be every key's hash tag: one node for all)")
 
 
 def _metas(kind: Any) -> list[msgspec.Meta]:

@@ -4,22 +4,19 @@ in a database of the module's own (tests/admin/conftest.py)."""
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
-import json
 import secrets
 from collections import defaultdict
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from tests.admin.conftest import every_page, parse_csv
 from tests.admin.test_lists import assert_csv_is_the_json, buyer, order
 from tests.behaviours.conftest import SHANGHAI, bind, card, claim, days_ago, partner, trip
 from tests.registry.conftest import (
-    LAST_YEAR,
     credit,
     issue,
+    metered_doc,
     propose,
     return_batch,
     verify_batch,
@@ -32,7 +29,6 @@ from carbon_inclusion.ledger.expiry import expire_points
 
 __all__ = ["partner"]  # the fixture, used by name
 
-ROOT = Path(__file__).resolve().parents[2]
 ZERO = Decimal(0)
 
 
@@ -166,25 +162,8 @@ async def test_behaviours_points_and_rewards_by_day_equal_what_citizens_see(
         "/v1/admin/stats/rewards.csv", headers=admin.headers)), rewards["rows"])
 
 
-def _methodology_doc() -> dict:
-    doc = copy.deepcopy(json.loads(
-        (ROOT / "seed" / "methodologies" / "cq-waste-v1.json").read_text(encoding="utf-8")))
-    tag = secrets.token_hex(3).upper()
-    doc["code"], doc["behaviour"] = f"CQ-S{tag}", f"stats_{tag.lower()}"
-    doc["effective_from"] = f"{LAST_YEAR - 1}-01-01T00:00:00+08:00"
-    # As tests/registry/conftest.py's ``methodology``: ``credit`` meters its grams through
-    # this input, so registry verify (which recomputes every allocated behaviour) agrees.
-    doc["inputs"]["metered_g"] = {"type": "decimal", "min": "0", "max": "100000000",
-                                  "places": 3, "default": "0", "unit": "g CO2e",
-                                  "description": "Tests only: the grams, as metered."}
-    doc["reduction_g"] = {"formula": "metered_g if metered_g > 0 else "
-                                     + doc["reduction_g"]["formula"],
-                          "rounding": {"places": 3, "mode": "half_even"}}
-    return doc
-
-
 async def _methodology(app) -> dict:
-    doc = _methodology_doc()
+    doc = metered_doc("CQ-S", "stats")  # its behaviours recompute (registry verify)
     assert await app.state.methodologies.ensure_published(doc) == "published"
     return doc
 

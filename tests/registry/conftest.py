@@ -28,16 +28,15 @@ ROOT = Path(__file__).resolve().parents[2]
 LAST_YEAR = dt.datetime.now(SHANGHAI).year - 1
 
 
-@pytest.fixture
-async def methodology(app) -> dict:
-    """A published methodology with a code and behaviour type of this test's own: the waste
-    methodology (v1's factors), with one more input for ``credit``, ``metered_g``, that
-    scores as that many grams (0.001 g) when given, so a behaviour of any grams recomputes
-    (``registry verify`` recomputes every allocated one)."""
+def metered_doc(code_prefix: str = "CQ-T", behaviour_prefix: str = "test") -> dict:
+    """A methodology document of its own code and behaviour type: the waste methodology
+    (v1's factors), with one more input for ``credit``, ``metered_g``, that scores as that
+    many grams (0.001 g) when given, so a behaviour of any grams recomputes (``registry
+    verify`` recomputes every allocated one)."""
     doc = copy.deepcopy(json.loads(
         (ROOT / "seed" / "methodologies" / "cq-waste-v1.json").read_text(encoding="utf-8")))
     tag = secrets.token_hex(3).upper()
-    doc["code"], doc["behaviour"] = f"CQ-T{tag}", f"test_{tag.lower()}"
+    doc["code"], doc["behaviour"] = f"{code_prefix}{tag}", f"{behaviour_prefix}_{tag.lower()}"
     doc["effective_from"] = f"{LAST_YEAR - 1}-01-01T00:00:00+08:00"
     doc["inputs"]["metered_g"] = {"type": "decimal", "min": "0", "max": "100000000",
                                   "places": 3, "default": "0", "unit": "g CO2e",
@@ -45,6 +44,13 @@ async def methodology(app) -> dict:
     doc["reduction_g"] = {"formula": "metered_g if metered_g > 0 else "
                                      + doc["reduction_g"]["formula"],
                           "rounding": {"places": 3, "mode": "half_even"}}
+    return doc
+
+
+@pytest.fixture
+async def methodology(app) -> dict:
+    """A published ``metered_doc`` of this test's own."""
+    doc = metered_doc()
     assert await app.state.methodologies.ensure_published(doc) == "published"
     return doc
 

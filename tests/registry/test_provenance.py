@@ -131,7 +131,7 @@ async def test_a_batch_lists_every_behaviour_pseudonymously_and_its_report_says_
     assert batch["report_url"].endswith(f"/v1/admin/credit-batches/{bid}/report")
     for path in (f"/v1/registry/batches/{bid}/report", f"/v1/registry/batches/{bid}/behaviours",
                  f"/v1/registry/batches/{bid}/report/pdf",
-                 f"/v1/registry/batches/{bid}/behaviours/csv"):
+                 f"/v1/registry/batches/{bid}/behaviours.csv"):
         assert (await client.get(path)).status_code == 404, path  # not public before issue
     seen = await client.get(f"/v1/verifier/batches/{bid}/behaviours", headers=verifier.headers)
     assert seen.status_code == 200 and len(seen.json()["items"]) == 20
@@ -173,13 +173,14 @@ async def test_a_batch_lists_every_behaviour_pseudonymously_and_its_report_says_
                    "card_ref", "station_in", *held):
         assert secret not in shown, secret
 
-    as_csv = await client.get(f"/v1/registry/batches/{bid}/behaviours/csv")
+    as_csv = await client.get(f"/v1/registry/batches/{bid}/behaviours.csv")
     negotiated = await client.get(f"/v1/registry/batches/{bid}/behaviours",
                                   headers={"Accept": "text/csv"})
     assert as_csv.status_code == negotiated.status_code == 200
     assert as_csv.headers["content-type"].startswith("text/csv")
     assert as_csv.text == negotiated.text
-    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert as_csv.text.startswith("\ufeffline,citizen,")  # the house CSV (web/csv.py)
+    rows = list(csv.DictReader(io.StringIO(as_csv.text.removeprefix("\ufeff"))))
     assert [int(r["line"]) for r in rows] == list(range(1, 154))
     assert sum(Decimal(r["grams"]) for r in rows) == total
     assert [r["citizen"] for r in rows] == [i["citizen"] for i in items]

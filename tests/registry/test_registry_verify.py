@@ -7,9 +7,7 @@ passes throughout; each copy fails on its corruption, and on nothing else."""
 from __future__ import annotations
 
 import asyncio
-import copy
 import datetime as dt
-import json
 import secrets
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from carbon_inclusion.registry.schemas import BatchIn, VerificationIn
 from carbon_inclusion.seeding import seed_all
 from tests.conftest import CURRENT_NOTICE, PASSWORD, new_phone, own_app
 from tests.live import fresh_database
-from tests.registry.conftest import LAST_YEAR, credit
+from tests.registry.conftest import LAST_YEAR, credit, metered_doc
 from tests.registry.test_issuance import verify
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,15 +47,7 @@ async def _build(settings, database_url: str) -> dict:
     async with own_app(settings, database_url=database_url,
                        redis_prefix=f"{settings.redis_prefix}verify:") as app:
         await seed_all(app.state.db, ROOT / "seed")
-        doc = copy.deepcopy(json.loads((ROOT / "seed" / "methodologies" / "cq-waste-v1.json")
-                                       .read_text(encoding="utf-8")))
-        doc["code"], doc["behaviour"] = "CQ-VERIFYTEST", "verify_test"
-        doc["effective_from"] = f"{LAST_YEAR - 1}-01-01T00:00:00+08:00"
-        doc["inputs"]["metered_g"] = {"type": "decimal", "min": "0", "max": "100000000",
-                                      "places": 3, "default": "0", "unit": "g CO2e"}
-        doc["reduction_g"] = {"formula": "metered_g if metered_g > 0 else "
-                                         + doc["reduction_g"]["formula"],
-                              "rounding": {"places": 3, "mode": "half_even"}}
+        doc = metered_doc() | {"code": "CQ-VERIFYTEST", "behaviour": "verify_test"}
         assert await app.state.methodologies.ensure_published(doc) == "published"
         accounts = app.state.accounts
         admin = await accounts.create_user(role="admin", phone=new_phone(), password=PASSWORD,

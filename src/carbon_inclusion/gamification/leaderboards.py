@@ -329,25 +329,34 @@ class Leaderboards:
         if not writes:
             return
         self._forget_pages()
+        calls = []
+        for board, members in writes:
+            args: list[Any] = ["ZADD" if lowered else "LT"]
+            for member, score in members.items():
+                args += [score, member]
+            calls.append((self._key(board), self._key(board, ":built"),
+                          self._key(board, ":rebuilding"), self._key(board, ":dirty"), *args))
         # EVALSHA straight away (redis-py's pipelined scripts ask SCRIPT EXISTS first, a
-        # round trip per call); on a Redis that lost its scripts, load it and go again.
+        # round trip per call); on a Redis that lost its scripts, load it and go again (each
+        # call writes totals read from PostgreSQL, so running one twice changes nothing).
+        client = self.redis.client
         for attempt in (1, 2):
             try:
-                async with self.redis.client.pipeline(transaction=False) as pipe:
-                    for board, members in writes:
-                        args: list[Any] = ["ZADD" if lowered else "LT"]
-                        for member, score in members.items():
-                            args += [score, member]
-                        pipe.evalsha(self._update_sha, 4, self._key(board),
-                                     self._key(board, ":built"),
-                                     self._key(board, ":rebuilding"),
-                                     self._key(board, ":dirty"), *args)
-                    await pipe.execute()
+                if self.redis.cluster:
+                    # A cluster pipeline refuses scripts: each board's call goes to the node
+                    # of its hash tag, all at once.
+                    await asyncio.gather(*(client.evalsha(self._update_sha, 4, *call)
+                                           for call in calls))
+                else:
+                    async with client.pipeline(transaction=False) as pipe:
+                        for call in calls:
+                            pipe.evalsha(self._update_sha, 4, *call)
+                        await pipe.execute()
                 return
             except NoScriptError:
                 if attempt == 2:
                     raise
-                await self.redis.client.script_load(_UPDATE)
+                await client.script_load(_UPDATE)
 
 
 def _milli(grams: Decimal) -> float:

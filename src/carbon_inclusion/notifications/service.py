@@ -36,7 +36,7 @@ from carbon_inclusion.coalesce import Coalescer
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
 from carbon_inclusion.db import after_commit
 from carbon_inclusion.errors import Unavailable
-from carbon_inclusion.redis_store import RedisStore
+from carbon_inclusion.redis_store import UNREACHABLE, RedisStore
 
 log = logging.getLogger("carbon_inclusion.notifications")
 QUEUE_SIZE = 100  # per connected stream; a client that stops reading loses the oldest
@@ -156,7 +156,7 @@ class Notifier:
                     self._end(ended)  # those held here end now, the rest when told
                     await self.redis.client.publish(self.control_channel,
                                                     msgspec.json.encode(ended))
-            except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
+            except UNREACHABLE as exc:
                 # The stream has begun (its 503 was decided by ``listening``): it goes on,
                 # unleased, and delivers what the subscription brings once Redis is back.
                 log.warning("no lease for a live stream (%r)", exc)
@@ -197,8 +197,9 @@ class Notifier:
         ids = msgspec.json.Decoder(list[str])
         control = self.control_channel.encode()  # the store's replies are bytes
         while True:
-            pubsub = self.redis.client.pubsub(ignore_subscribe_messages=True)
+            pubsub = None
             try:
+                pubsub = await self.redis.pubsub()
                 await pubsub.subscribe(self.channel, self.control_channel)
                 self._ready.set()
                 while True:
@@ -222,13 +223,14 @@ class Notifier:
                             queue.put_nowait(a.event)
             except asyncio.CancelledError:
                 raise
-            except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
+            except UNREACHABLE as exc:
                 self._ready.clear()
                 log.warning("notification subscription lost (%r); reconnecting", exc)
                 await asyncio.sleep(1)
             finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()
 
     async def close(self) -> None:
         if self._listener is not None:

@@ -1,18 +1,19 @@
 """Provenance to the behaviour: a batch's behaviour list and its monitoring report.
 
-**The behaviour list** (``lines``, ``csv``) shows every behaviour a batch holds (a returned
-batch: what it held), one per line in the batch's order (``credit_allocations.line``: by
-programme day, then behaviour), with no personal data: the citizen is a *pseudonym*, 16 hex
-digits of HMAC-SHA256 over the batch's id and the citizen's id (16 bytes each) under a key
-derived from SECRET_KEY (HKDF, purpose ``batch-pseudonyms``). The same citizen has the same
-pseudonym throughout one batch and unrelated ones in two batches, so a batch can be checked
-per citizen (caps, repeats) but citizens cannot be followed across batches; without the key
-a pseudonym cannot be tied to anyone. Never shown: the user's id, phone or nickname, the
-behaviour's id or exact time, the partner's record id or card reference. ``inputs`` are only
-the declared inputs of the version that scored the behaviour (a stored behaviour may carry
-more, from before inputs were all that was kept: station, card, coordinates; those never
-show), typed by the document as enums and bounded numbers. Pages are keyed by (batch, line),
-so a cursor names no behaviour either.
+**The behaviour list** (``lines``; as CSV, ``web.csv`` streams its pages) shows every
+behaviour a batch holds (a returned batch: what it held), one per line in the batch's order
+(``credit_allocations.line``: by programme day, then behaviour), with no personal data: the
+citizen is a *pseudonym*, 16 hex digits of HMAC-SHA256 over the batch's id and the
+citizen's id (16 bytes each) under a key derived from SECRET_KEY (HKDF, purpose
+``batch-pseudonyms``). The same citizen has the same pseudonym throughout one batch and
+unrelated ones in two batches, so a batch can be checked per citizen (caps, repeats) but
+citizens cannot be followed across batches; without the key a pseudonym cannot be tied to
+anyone. Never shown: the user's id, phone or nickname, the behaviour's id or exact time,
+the partner's record id or card reference. ``inputs`` are only the declared inputs of the
+version that scored the behaviour (a stored behaviour may carry more, from before inputs
+were all that was kept: station, card, coordinates; those never show), typed by the
+document as enums and bounded numbers. Pages are keyed by (batch, line), so a cursor names
+no behaviour either.
 
 **The monitoring report** (``report``): the batch's figures and verification; each
 methodology version it used, with every parameter and its source as published; behaviours
@@ -25,19 +26,16 @@ in any status at their own routes.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion import rules
-from carbon_inclusion.common.canonical import canonical_json
 from carbon_inclusion.common.pagination import decode_cursor, encode_cursor
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import InvalidInput, NotFound
@@ -66,10 +64,6 @@ from carbon_inclusion.settings import Settings
 
 PSEUDONYM_HEX = 16
 OUTLIERS_SHOWN = 20
-CSV_CHUNK = 1000
-CSV_COLUMNS = ("line", "citizen", "type", "programme_day", "district_code", "source",
-               "partner_id", "evidence", "reviewed", "methodology_code",
-               "methodology_version", "grams", "inputs")
 
 OUTLIERS = (
     "An outlier is a behaviour of the batch whose grams lie above the p-th percentile of the "
@@ -127,36 +121,6 @@ class ProvenanceService:
         more = len(rows) > limit and items
         return BehaviourLinePage(items, encode_cursor(batch_id, items[-1].line) if more
                                  else None)
-
-    async def csv(self, batch_id: uuid.UUID, *, view: View) -> AsyncIterator[str]:
-        """The whole list as CSV text, chunk by chunk; 404 here, before the first chunk,
-        for a batch the reader may not see."""
-        async with self.db.engine.connect() as conn:
-            row = await self._batch(conn, batch_id, view)
-        return self._csv_chunks(batch_id, row.status == "returned")
-
-    async def _csv_chunks(self, batch_id: uuid.UUID, released: bool) -> AsyncIterator[str]:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(CSV_COLUMNS)
-        after = 0
-        while True:
-            async with self.db.engine.connect() as conn:
-                rows = await repo.lines_page(conn, batch_id, released=released, after=after,
-                                             limit=CSV_CHUNK)
-                items = await self._lines_out(conn, batch_id, rows)
-            for i in items:
-                writer.writerow((i.line, i.citizen, i.type, i.programme_day.isoformat(),
-                                 i.district_code, i.source, i.partner_id or "", i.evidence,
-                                 "true" if i.reviewed else "false", i.methodology_code,
-                                 i.methodology_version, str(i.grams),
-                                 canonical_json(i.inputs).decode()))
-            yield out.getvalue()
-            out.seek(0)
-            out.truncate()
-            if len(rows) < CSV_CHUNK:
-                return
-            after = rows[-1].line
 
     async def _lines_out(self, conn: AsyncConnection, batch_id: uuid.UUID,
                          rows: Sequence[Any]) -> list[BehaviourLineOut]:

@@ -153,5 +153,5 @@ def render(report: ReportOut, *, tz: ZoneInfo, operator: str) -> bytes:
               value_size=9.5, label_width=170)
     flow.heading("逐条行为 Every behaviour")
     flow.paragraph("每条行为（假名化，无个人信息）见 Each behaviour, pseudonymous: "
-                   f"{r.behaviours_url} (JSON, or CSV at {r.behaviours_url}/csv)", 8.5)
+                   f"{r.behaviours_url} (JSON, or CSV at {r.behaviours_url}.csv)", 8.5)
     return pdf.finish(page, buffer)

@@ -7,7 +7,6 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
 from litestar.params import FromPath, JSONBody, QueryParameter
-from litestar.response import Stream
 
 from carbon_inclusion.accounts.service import Principal
 from carbon_inclusion.registry.batches import BatchService
@@ -20,6 +19,7 @@ from carbon_inclusion.registry.schemas import (
     BatchOut,
     BatchPage,
     BatchStatus,
+    BehaviourLineOut,
     BehaviourLinePage,
     CancelIn,
     CancelledOut,
@@ -36,7 +36,7 @@ from carbon_inclusion.registry.schemas import (
 )
 from carbon_inclusion.registry.service import RegistryService, View
 from carbon_inclusion.web.auth import ADMIN, ENTERPRISE, PUBLIC, VERIFIER, organisation_of
-from carbon_inclusion.web.csv import CSV, CSV_NOTE, CSV_TYPE, csv_operation, csv_paths, page_or_csv
+from carbon_inclusion.web.csv import CSV, CSV_NOTE, csv_operation, csv_paths, page_or_csv
 from carbon_inclusion.web.idempotency import REPLAY_HEADERS, IdempotencyKey, created, require_key
 from carbon_inclusion.web.openapi import problems
 from carbon_inclusion.web.pagination import DEFAULT_LIMIT, Cursor, Limit, check_limit
@@ -62,8 +62,7 @@ LINES = ("Every behaviour the batch holds (a returned batch: held), one per `lin
          "programme day), with no personal data: `citizen` is a pseudonym, the same within "
          "this batch and unrelated to the citizen's pseudonym in any other; `inputs` are only "
          "the declared inputs of the methodology version that scored it; `grams` sum to the "
-         "batch's `allocated_g`. `Accept: text/csv` answers the whole list as CSV (no "
-         "paging), as at `/behaviours/csv`.")
+         "batch's `allocated_g`." + CSV_NOTE)
 
 
 async def report_response(request: Request, provenance: ProvenanceService,
@@ -83,17 +82,10 @@ def report_pdf(provenance: ProvenanceService, report: ReportOut) -> Response[byt
 async def lines_response(request: Request, provenance: ProvenanceService,
                          batch_id: uuid.UUID, view: View, limit: int,
                          cursor: str | None) -> Response[BehaviourLinePage]:
-    if request.accept.best_match([MediaType.JSON, CSV_TYPE]) == CSV_TYPE:
-        return await lines_csv(provenance, batch_id, view)  # type: ignore[return-value]
-    page = await provenance.lines(batch_id, view=view, limit=check_limit(limit), cursor=cursor)
-    return Response(page, headers={"Vary": "Accept"})
-
-
-async def lines_csv(provenance: ProvenanceService, batch_id: uuid.UUID, view: View) -> Stream:
-    chunks = await provenance.csv(batch_id, view=view)
-    return Stream(chunks, media_type=f"{CSV_TYPE}; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="batch-{batch_id}-behaviours.csv"',
-        "Vary": "Accept"})
+    check_limit(limit)
+    return await page_or_csv(request, lambda c: provenance.lines(
+        batch_id, view=view, limit=limit, cursor=c), cursor, BehaviourLineOut,
+        f"batch-{batch_id}-behaviours")
 
 
 class AdminRegistryController(Controller):
@@ -149,7 +141,8 @@ class AdminRegistryController(Controller):
                             provenance: NamedDependency[ProvenanceService]) -> Response[bytes]:
         return report_pdf(provenance, await provenance.report(batch_id, view="admin"))
 
-    @get("/credit-batches/{batch_id:uuid}/behaviours", operation_id="listAnyCreditBatchBehaviours",
+    @get(csv_paths("/credit-batches/{batch_id:uuid}/behaviours"),
+         operation_id=csv_operation("listAnyCreditBatchBehaviours"), opt=CSV,
          responses=problems(401, 403, 404),
          summary="Every behaviour a batch holds, pseudonymous, whatever its status",
          description=LINES)
@@ -158,13 +151,6 @@ class AdminRegistryController(Controller):
                          limit: Limit = DEFAULT_LIMIT,
                          cursor: Cursor = None) -> Response[BehaviourLinePage]:
         return await lines_response(request, provenance, batch_id, "admin", limit, cursor)
-
-    @get("/credit-batches/{batch_id:uuid}/behaviours/csv",
-         operation_id="listAnyCreditBatchBehavioursCsv", responses=problems(401, 403, 404),
-         media_type=CSV_TYPE, summary="Every behaviour a batch holds, as CSV, whatever its status")
-    async def behaviours_csv(self, batch_id: FromPath[uuid.UUID],
-                             provenance: NamedDependency[ProvenanceService]) -> Stream:
-        return await lines_csv(provenance, batch_id, "admin")
 
     @post("/credit-batches/{batch_id:uuid}/issue", operation_id="issueCreditBatch",
           status_code=200, responses=problems(401, 403, 404, 409),
@@ -248,7 +234,8 @@ class RegistryController(Controller):
                             provenance: NamedDependency[ProvenanceService]) -> Response[bytes]:
         return report_pdf(provenance, await provenance.report(batch_id, view="public"))
 
-    @get("/batches/{batch_id:uuid}/behaviours", operation_id="listCreditBatchBehaviours",
+    @get(csv_paths("/batches/{batch_id:uuid}/behaviours"),
+         operation_id=csv_operation("listCreditBatchBehaviours"), opt=CSV,
          responses=problems(404),
          summary="Every behaviour behind an issued batch, pseudonymous (JSON pages or CSV)",
          description=LINES + " 404 for a batch that is not issued.")
@@ -257,13 +244,6 @@ class RegistryController(Controller):
                          limit: Limit = DEFAULT_LIMIT,
                          cursor: Cursor = None) -> Response[BehaviourLinePage]:
         return await lines_response(request, provenance, batch_id, "public", limit, cursor)
-
-    @get("/batches/{batch_id:uuid}/behaviours/csv", operation_id="listCreditBatchBehavioursCsv",
-         responses=problems(404), media_type=CSV_TYPE,
-         summary="Every behaviour behind an issued batch, as CSV")
-    async def behaviours_csv(self, batch_id: FromPath[uuid.UUID],
-                             provenance: NamedDependency[ProvenanceService]) -> Stream:
-        return await lines_csv(provenance, batch_id, "public")
 
     @get("/serials/{serial:str}", operation_id="getCreditSerial", responses=problems(404),
          summary="The block and state of one serial number")
@@ -309,7 +289,8 @@ class VerifierBatchController(Controller):
                             provenance: NamedDependency[ProvenanceService]) -> Response[bytes]:
         return report_pdf(provenance, await provenance.report(batch_id, view="verifier"))
 
-    @get("/{batch_id:uuid}/behaviours", operation_id="listBatchToVerifyBehaviours",
+    @get(csv_paths("/{batch_id:uuid}/behaviours"),
+         operation_id=csv_operation("listBatchToVerifyBehaviours"), opt=CSV,
          responses=problems(401, 403, 404),
          summary="Every behaviour a batch holds, pseudonymous, whatever its status",
          description=LINES)
@@ -318,13 +299,6 @@ class VerifierBatchController(Controller):
                          limit: Limit = DEFAULT_LIMIT,
                          cursor: Cursor = None) -> Response[BehaviourLinePage]:
         return await lines_response(request, provenance, batch_id, "verifier", limit, cursor)
-
-    @get("/{batch_id:uuid}/behaviours/csv", operation_id="listBatchToVerifyBehavioursCsv",
-         responses=problems(401, 403, 404), media_type=CSV_TYPE,
-         summary="Every behaviour a batch holds, as CSV, whatever its status")
-    async def behaviours_csv(self, batch_id: FromPath[uuid.UUID],
-                             provenance: NamedDependency[ProvenanceService]) -> Stream:
-        return await lines_csv(provenance, batch_id, "verifier")
 
     @post("/{batch_id:uuid}/verify", operation_id="verifyBatch", status_code=200,
           responses=problems(401, 403, 404, 409),

@@ -204,7 +204,9 @@ def _is_dependency_down(exc: BaseException) -> bool:
             | asyncpg.exceptions.AdminShutdownError
             | asyncpg.exceptions.TooManyConnectionsError
             | redis.exceptions.ConnectionError
-            | redis.exceptions.TimeoutError,
+            | redis.exceptions.TimeoutError
+            | redis.exceptions.ClusterDownError
+            | redis.exceptions.SlotNotCoveredError,
         ):
             return True
         if isinstance(current, DBAPIError) and current.connection_invalidated:

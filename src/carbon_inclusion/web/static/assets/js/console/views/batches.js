@@ -12,7 +12,7 @@ export function serials(b) {
 export function reportLinks(base, b, status) {
   return h("span", { class: "links" },
     h("button", { type: "button", class: "link", onclick: () => attempt(status, () => api.download(`${base}/${b.id}/report/pdf`, `monitoring-report-${b.id}.pdf`, "application/pdf")) }, t("batch.report.pdf")),
-    h("button", { type: "button", class: "link", onclick: () => attempt(status, () => api.download(`${base}/${b.id}/behaviours/csv`, `batch-${b.id}-behaviours.csv`, "text/csv")) }, t("batch.behaviours.csv")));
+    h("button", { type: "button", class: "link", onclick: () => attempt(status, () => api.download(`${base}/${b.id}/behaviours.csv`, `batch-${b.id}-behaviours.csv`, "text/csv")) }, t("batch.behaviours.csv")));
 }
 
 export default async function batches(main) {

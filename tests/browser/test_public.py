@@ -3,6 +3,7 @@ language switch (Chinese first, English remembered)."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.browser.conftest import ADMIN, sign_in
@@ -26,7 +27,9 @@ def test_the_registry_explorer_looks_up_a_serial_and_opens_its_batch(pages):
     page.locator("[data-batch]").first.click()
     page.locator("#batch-detail .report-view").wait_for()  # the monitoring report
     page.locator("#batch-detail .behaviours tbody tr").first.wait_for()  # its behaviours
-    assert page.locator("#report-pdf").get_attribute("href").endswith("/report/pdf")
+    for link, kind in (("#report-pdf", "application/pdf"), ("#behaviours-csv", "text/csv")):
+        answer = httpx.get(pages.base_url + page.locator(link).get_attribute("href"))
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith(kind)
     pages.shot(page, "registry-batch")
     page.fill("#serial", "CQTHT-TRANSIT-2026-000001")  # the demo's first, retired
     page.click("#serial-form button[type=submit]")

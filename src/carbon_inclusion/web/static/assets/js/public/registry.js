@@ -28,7 +28,7 @@ page(async (main) => {
       h("p", {}, `${t("batch.verification")}: ${b.verification_body || "–"} ${when(b.verified_at)} · ${t("batch.issued.at")} ${when(b.issued_at)}`),
       h("p", { class: "links" },
         h("a", { href: `/v1/registry/batches/${b.id}/report/pdf`, id: "report-pdf" }, t("batch.report.pdf")), " · ",
-        h("a", { href: `/v1/registry/batches/${b.id}/behaviours.csv` }, t("batch.behaviours.csv"))),
+        h("a", { href: `/v1/registry/batches/${b.id}/behaviours.csv`, id: "behaviours-csv" }, t("batch.behaviours.csv"))),
       h("h3", {}, t("batch.report")), report,
       h("h3", {}, t("batch.behaviours")), behaviourList((q) => api.get(`/v1/registry/batches/${b.id}/behaviours`, q, { auth: false }))));
     const r = await attempt(report, () => api.get(`/v1/registry/batches/${b.id}/report`, {}, { auth: false }));

@@ -4,8 +4,10 @@ SHELL  := /bin/bash
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The browser tests drive Debian's chromium (Playwright never downloads one of its own).
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast bench lint openapi soak clean
+.PHONY: run test test-fast test-browser browser bench lint openapi soak clean
 
 # pip's own progress (one line per package) says that the long first install is moving.
 $(STAMP): pyproject.toml
@@ -25,13 +27,30 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/carbon-inclusion serve
 
-## test: the whole suite against real PostgreSQL and Redis (embedded ones if none local)
-test: $(STAMP)
+## test: the whole suite against real PostgreSQL and Redis (embedded ones if none local),
+## browser tests included (they fail, never skip, without Chromium)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-## test-fast: everything but the slow suites
+## test-fast: everything but the slow suites and the browser tests
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:cacheprovider -m "not slow and not browser" $(PYTEST_ARGS)
+
+## test-browser: the console and public pages in headless Chromium (tests/browser)
+test-browser: $(STAMP) browser
+	$(BIN)/python -m pytest -p no:cacheprovider -m browser $(PYTEST_ARGS)
+
+## browser: Chromium and a CJK font, installed with apt-get when missing and we are root
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "make: installing chromium and fonts-noto-cjk for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk || exit 1; \
+	else \
+	    echo "make: $(CHROMIUM) is missing and cannot be installed here (root and apt-get" \
+	         "needed): the browser tests will fail"; \
+	fi
 
 ## bench: benchmarks, printed as ratios against baselines measured in the same run
 bench: $(STAMP)

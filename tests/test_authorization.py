@@ -112,6 +112,7 @@ ACCESS = {
     "GET /v1/certificates/{certificate_id}": PUBLIC,
     "GET /v1/certificates/{certificate_id}/html": PUBLIC,
     "GET /v1/certificates/{certificate_id}/pdf": PUBLIC,
+    "GET /v1/certificates/numbers/{number}": PUBLIC,
     "GET /v1/challenges": PUBLIC,
     "GET /v1/challenges/{challenge_id}": PUBLIC,
     "POST /v1/challenges/{challenge_id}/join": CITIZEN,
@@ -191,7 +192,8 @@ OWNED = {
 # own tests cover them. Anonymous and wrong-role calls are still made.
 NOT_CALLED_BY_THE_RIGHT_ROLE = {"POST /v1/auth/logout", "GET /v1/me/events"}
 
-PLACEHOLDERS = {"code": "NO-SUCH-CODE", "version": "1", "serial": "CQTHT-NOPE-2025-000001"}
+PLACEHOLDERS = {"code": "NO-SUCH-CODE", "version": "1", "serial": "CQTHT-NOPE-2025-000001",
+                "number": "CQTHT-C-2025-999999"}
 
 # Bodies an intruder sends to owned operations that need one to reach the owner check.
 OWNED_BODIES = {"POST /v1/bindings/{binding_id}/confirm": {"code": "ABCDEFGH"},

@@ -124,3 +124,48 @@ async def test_the_docs_page_asks_no_validator_and_reads_its_own_document(client
 @pytest.mark.parametrize("path", ["/docs/assets/../../../etc/passwd", "/docs/assets/nope.js"])
 async def test_only_the_docs_assets_are_served(client, path):
     assert (await client.get(path)).status_code == 404
+
+
+# --- the console and the public pages (web/pages.py) ---------------------------------------
+
+PAGES = ["/", "/registry", "/verify", "/console"]
+# URLs a script or stylesheet may name without loading them: the SVG namespace.
+NOT_LOADED = {"http://www.w3.org/2000/svg"}
+ABSOLUTE = re.compile(r"""(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s'"`)]*""")
+IMPORTS = re.compile(r"""(?:\bimport\s*(?:[\w{}*\s,]+from\s*)?|\bimport\s*\()"""
+                     r"""\s*["'`]([^"'`$]+)["'`]""")
+
+
+async def test_the_pages_and_every_asset_load_from_this_service_only(client):
+    from carbon_inclusion.web.pages import CSP, STATIC
+
+    for path in PAGES:
+        page = await client.get(path, headers={"Accept": "text/html"})
+        assert page.status_code == 200 and page.headers["content-type"].startswith(
+            "text/html"), path
+        assert page.headers["content-security-policy"] == CSP, path
+        found = Loads()
+        found.feed(page.text)
+        assert found.urls and all(u.startswith("/assets/") for u in found.urls), found.urls
+    assert "'self'" in CSP and "http" not in CSP and "*" not in CSP
+    assets = sorted(p for p in (STATIC / "assets").rglob("*") if p.is_file())
+    assert any(p.suffix == ".js" for p in assets) and any(p.suffix == ".css" for p in assets)
+    for file in assets:
+        url = "/assets/" + file.relative_to(STATIC / "assets").as_posix()
+        asset = await client.get(url)
+        assert asset.status_code == 200, url
+        assert asset.headers["content-security-policy"] == CSP, url
+        text = asset.content.decode("utf-8")
+        others = {u for u in ABSOLUTE.findall(text) if u not in NOT_LOADED}
+        assert not others, (url, others)  # no CDN, no web font, no other host
+        if file.suffix == ".css":
+            assert all(u.startswith(("/", ".")) for u in css_urls(text)), url
+        for spec in IMPORTS.findall(text):  # ES module imports: relative, same origin
+            assert spec.startswith(("./", "../", "/")), (url, spec)
+            target = urljoin(url, spec)
+            assert (await client.get(target)).status_code == 200, (url, target)
+
+
+@pytest.mark.parametrize("path", ["/assets/../pages.py", "/assets/js/nope.js", "/console/x"])
+async def test_only_the_page_assets_are_served(client, path):
+    assert (await client.get(path)).status_code == 404

@@ -118,6 +118,7 @@ from carbon_inclusion.web.docs import assets_router as docs_assets_router
 from carbon_inclusion.web.health import HealthController
 from carbon_inclusion.web.observe import MetricsController, observe
 from carbon_inclusion.web.openapi import AmountSchema, complete_document
+from carbon_inclusion.web.pages import pages_router
 from carbon_inclusion.web.problems import EXCEPTION_HANDLERS
 
 API_VERSION = "1.0.0"
@@ -385,7 +386,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             await app.state.redis.close()
 
     app = App(
-        route_handlers=[*ROUTE_HANDLERS, docs_assets_router(PUBLIC)],
+        route_handlers=[*ROUTE_HANDLERS, docs_assets_router(PUBLIC), pages_router(PUBLIC)],
         state=state,
         lifespan=[lifespan],
         dependencies={

@@ -188,3 +188,19 @@ async def test_the_certificate_url_answers_what_the_accept_header_asks_for(
     assert pdf.content.startswith(b"%PDF-") and cert["number"] in pdf.headers[
         "content-disposition"]
     assert (await client.get(url)).json()["id"] == cert["id"]
+
+
+async def test_a_certificate_is_found_by_its_number_as_printed(on_8203, admin, verifier,
+                                                              citizen, methodology, org):
+    cert = await neutralised(on_8203, admin, verifier, citizen, methodology, org, SMALL)
+    _, client = on_8203
+    found = await client.get(f"/v1/certificates/numbers/{cert['number']}")
+    assert found.status_code == 200, found.text
+    assert found.json()["id"] == cert["id"] and found.json()["sha256"] == cert["sha256"]
+    typed = await client.get(f"/v1/certificates/numbers/{cert['number'].lower()}")
+    assert typed.json()["id"] == cert["id"]  # as a person types it
+    missing = await client.get("/v1/certificates/numbers/CQTHT-C-1999-000001")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    too_long = await client.get("/v1/certificates/numbers/" + "X" * 49)
+    assert too_long.status_code in (400, 422)

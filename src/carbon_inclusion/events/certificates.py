@@ -275,10 +275,18 @@ def render_html(content: dict[str, Any], sha256: str, status: str, url: str, *,
 <div class="verify">{qr_svg(v.url)}
 <div><p>扫码或访问以下地址验证本证书 Scan or open to verify:<br>
 <a class="url" href="{esc(v.url)}">{esc(v.url)}</a></p>
+<p><a href="{esc(verify_url(v.url))}">在线核验 Check its status</a> ·
+<a href="{esc(v.url)}/pdf">PDF</a></p>
 <p>SHA-256（证书内容的规范 JSON / canonical JSON of the content）:<br>
 <span class="hash">{esc(v.sha256)}</span></p></div></div>
 </main></body></html>
 """
+
+
+def verify_url(url: str) -> str:
+    """The public /verify page of the certificate at ``url`` (its status, any successor)."""
+    base, _, cert_id = url.rpartition("/v1/certificates/")
+    return f"{base}/verify?c={cert_id}"
 
 
 QUIET = 4  # modules of white around the code, as the standard asks

@@ -177,6 +177,13 @@ async def insert_certificate(conn: AsyncConnection, values: dict[str, Any]) -> N
 
 
 _CERTIFICATE = text("SELECT * FROM certificates WHERE id = :id")
+_CERTIFICATE_NUMBERED = text("SELECT id FROM certificates WHERE number = :number")
+
+
+async def certificate_numbered(conn: AsyncConnection, number: str) -> uuid.UUID | None:
+    """The id of the certificate with this number (as printed on it), if any."""
+    return await conn.scalar(_CERTIFICATE_NUMBERED, {"number": number})
+
 _CERTIFICATE_FOR_UPDATE = text("SELECT * FROM certificates WHERE id = :id FOR UPDATE")
 
 

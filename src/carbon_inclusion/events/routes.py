@@ -6,7 +6,7 @@ from typing import Annotated
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
 from carbon_inclusion.accounts.service import Principal
 from carbon_inclusion.events.listing import CertificateList
@@ -159,6 +159,14 @@ class CertificateController(Controller):
         if wanted == PDF:
             return _pdf(events, cert)  # type: ignore[return-value]
         return Response(cert, headers=vary)
+
+    @get("/numbers/{number:str}", operation_id="getCertificateByNumber",
+         responses=problems(404), summary="A certificate by its number, as printed on it",
+         description="What `/v1/certificates/{certificate_id}` answers as JSON, found by the "
+         "number (`CQTHT-C-2026-000001`); the public /verify page looks numbers up here.")
+    async def by_number(self, number: Annotated[str, Parameter(max_length=48)],
+                        events: NamedDependency[EventService]) -> CertificateOut:
+        return await events.certificate_by_number(number)
 
     @get("/{certificate_id:uuid}/html", operation_id="getCertificateHtml",
          responses=problems(404), media_type=MediaType.HTML,

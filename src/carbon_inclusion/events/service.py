@@ -317,6 +317,14 @@ class EventService:
         async with self.db.engine.connect() as conn:
             return await self._certificate(conn, cert_id)
 
+    async def certificate_by_number(self, number: str) -> CertificateOut:
+        """The certificate with this number, as anyone reads it (the /verify page)."""
+        async with self.db.engine.connect() as conn:
+            cert_id = await repo.certificate_numbered(conn, number.strip().upper())
+            if cert_id is None:
+                raise NotFound("No certificate has this number.")
+            return await self._certificate(conn, cert_id)
+
     async def _certificate(self, conn: AsyncConnection, cert_id: uuid.UUID) -> CertificateOut:
         r = await repo.certificate(conn, cert_id)
         if r is None:

@@ -1,0 +1,31 @@
+// The review queue: self-reports held for an administrator; approve or reject with a reason.
+import * as api from "../../api.js";
+import { h, pagedTable, when, grams, num, attempt, notice } from "../../dom.js";
+import { t } from "../../i18n.js";
+
+export default async function reviews(main) {
+  const status = h("div", { id: "review-status" });
+  function decide(b, verdict, reasonInput, row) {
+    return async () => {
+      const done = await attempt(status, () => api.post(`/v1/admin/reviews/${b.id}/${verdict}`, { reason: reasonInput.value }));
+      if (done) { row.replaceChildren(notice(t(`review.${verdict}d`), "ok")); }
+    };
+  }
+  const list = pagedTable((cursor) => api.get("/v1/admin/reviews", { cursor }), [
+    { label: t("field.occurred"), value: (b) => when(b.occurred_at) },
+    { label: t("field.behaviour"), key: "type" },
+    { label: t("field.reduction"), value: (b) => grams(b.reduction_g), num: true },
+    { label: t("field.points"), value: (b) => num(b.points), num: true },
+    { label: t("field.evidence"), key: "evidence" },
+    { label: t("field.flags"), value: (b) => (b.flags || []).join(", ") || "–" },
+    { label: t("review.decision"), cell: (b) => {
+      const reason = h("input", { placeholder: t("field.reason"), "aria-label": t("field.reason"), class: "reason" });
+      const row = h("div", { class: "decide", dataset: { behaviour: b.id } }, reason);
+      row.append(
+        h("button", { type: "button", class: "approve", onclick: decide(b, "approve", reason, row) }, t("review.approve")),
+        h("button", { type: "button", class: "warn reject", onclick: decide(b, "reject", reason, row) }, t("review.reject")));
+      return row;
+    } },
+  ]);
+  main.append(h("h1", {}, t("menu.reviews")), h("p", { class: "muted" }, t("review.hint")), status, h("section", { class: "card" }, list));
+}

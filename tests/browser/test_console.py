@@ -46,6 +46,10 @@ def test_the_dashboard_charts_the_programme(pages):
         page.locator(f"{card} svg.chart").first.wait_for()
     assert page.locator("#dash-type svg.chart rect").count() > 10  # a month of days
     assert page.locator("#outstanding").inner_text() not in ("", "–")
+    # Districts by their names in the page's language, not their codes.
+    district_totals = page.locator("#dash-district").inner_text()
+    assert "区" in district_totals or "县" in district_totals
+    assert "yunyang" not in district_totals and "jiulongpo" not in district_totals
     pages.shot(page, "dashboard", readme=True)
 
 

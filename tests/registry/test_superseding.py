@@ -34,6 +34,13 @@ def pinned_now() -> dt.datetime:
 CLOCK = FixedClock(pinned_now())
 
 
+@pytest.fixture(autouse=True)
+def _clock_at_the_test_s_start() -> None:
+    """Each test stands at its own start: pinned once at import, a full run reached this
+    module more than the signatures' five minutes later and every partner push was stale."""
+    CLOCK.set(pinned_now())
+
+
 @pytest.fixture(scope="module")
 async def app(app, settings) -> AsyncIterator:
     """The session's app (migrated and seeded) again, standing at ``CLOCK``."""

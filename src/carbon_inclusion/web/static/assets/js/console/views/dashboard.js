@@ -2,7 +2,7 @@
 import * as api from "../../api.js";
 import { h, section, attempt, num, grams, form, table } from "../../dom.js";
 import { barChart, hBars, pivot } from "../../chart.js";
-import { t, lang } from "../../i18n.js";
+import { t, lang, pick } from "../../i18n.js";
 
 const METRICS = [["count", "dash.metric.count"], ["reduction_g", "dash.metric.grams"]];
 
@@ -24,14 +24,17 @@ export default async function dashboard(main) {
       api.get("/v1/admin/stats/points", q),
       api.get("/v1/admin/stats/rewards", q),
       api.get("/v1/admin/stats/credits", q),
+      api.get("/v1/districts"),
     ]));
     if (!done) return;
-    const [byType, byDistrict, points, rewards, credits] = done;
+    const [byType, byDistrict, points, rewards, credits, districts] = done;
+    // Districts by name in the page's language (the statistics give their codes).
+    const names = new Map((districts.items || []).map((d) => [d.code, pick(d)]));
     filters.querySelector("[name=from]").value = byType.from;  // the API's range
     filters.querySelector("[name=to]").value = byType.to;
     out.replaceChildren(
       behaviourCard(t("dash.bytype"), byType),
-      behaviourCard(t("dash.bydistrict"), byDistrict),
+      behaviourCard(t("dash.bydistrict"), byDistrict, (k) => names.get(k) || k),
       pointsCard(points),
       rewardsCard(rewards),
       creditsCard(credits));
@@ -39,13 +42,14 @@ export default async function dashboard(main) {
   await load();
 }
 
-function behaviourCard(title, stats) {
+function behaviourCard(title, stats, districtName = (k) => k) {
   const body = h("div");
   const card = section(`${title} (${stats.from ?? ""} – ${stats.to ?? ""})`, body);
   card.id = `dash-${stats.by}`;
   for (const [metric, label] of METRICS) {
     const { categories, series } = pivot(stats.rows, metric, { top: 8, other: t("dash.other"),
-      nameOf: (k) => (stats.by === "type" && t(`type.${k}`) !== `type.${k}` ? t(`type.${k}`) : k) });
+      nameOf: (k) => (stats.by === "type" ? (t(`type.${k}`) !== `type.${k}` ? t(`type.${k}`) : k)
+        : districtName(k)) });
     const unit = metric === "reduction_g" ? "g" : t("unit.behaviours");
     body.append(barChart({ categories, series, unit, title: t(label) }));
   }
@@ -53,7 +57,7 @@ function behaviourCard(title, stats) {
     const totals = new Map();
     for (const r of stats.rows) totals.set(r.key, (totals.get(r.key) || 0) + Number(r.reduction_g));
     body.append(hBars([...totals].sort((a, b) => b[1] - a[1]).slice(0, 12)
-      .map(([k, g]) => ({ label: k, value: g, text: grams(g) })), { title: t("dash.district.totals") }));
+      .map(([k, g]) => ({ label: districtName(k), value: g, text: grams(g) })), { title: t("dash.district.totals") }));
   }
   return card;
 }

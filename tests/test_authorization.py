@@ -73,6 +73,7 @@ ACCESS = {
     "GET /v1/admin/organisations/{organisation_id}/emissions": ADMIN,
     "GET /v1/admin/partners": ADMIN,
     "POST /v1/admin/partners": ADMIN,
+    "GET /v1/admin/partners/{partner_id}/ingestion": ADMIN,
     "POST /v1/admin/partners/{partner_id}/rotate-secret": ADMIN,
     "PUT /v1/admin/partners/{partner_id}/scope": ADMIN,
     "GET /v1/admin/reviews": ADMIN,

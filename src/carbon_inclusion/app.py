@@ -36,6 +36,7 @@ from carbon_inclusion.audit.routes import AdminAuditController
 from carbon_inclusion.audit.service import AuditLog
 from carbon_inclusion.behaviours import repository as behaviours_repository
 from carbon_inclusion.behaviours.routes import (
+    AdminIngestionController,
     AdminReviewController,
     AdminSimulateController,
     BehaviourController,
@@ -143,6 +144,7 @@ ROUTE_HANDLERS = [
     WalletController,
     PartnerBehaviourController,
     AdminReviewController,
+    AdminIngestionController,
     AdminSimulateController,
     RewardController,
     RedemptionController,
@@ -204,6 +206,10 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
         on_credited=[badges.on_credited, challenges.on_credited],
         on_paid=points_credited(notifier), clock=clock, may_earn=[accounts.require_consent],
         consented=accounts.consented_among)
+    # A confirmed binding credits what waited for it, in the binding's transaction. Wired
+    # here, not by the behaviour service itself: a second service (a test's, with other
+    # settings) must not take the hook from the app's, with its consent filter.
+    partners.on_bound = behaviours.credit_bound
     rewards = RewardService(db, settings, clock)
     privacy = PrivacyService(db, accounts, settings, clock)
     progress = ProgressService(db, settings, clock)

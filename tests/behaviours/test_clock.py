@@ -17,17 +17,15 @@ from tests.behaviours.conftest import SHANGHAI, key
 
 @pytest.fixture
 def make_service(app):
-    """A behaviour service on its own clock; the app's partner service is left credited on
-    binding by the app's own behaviour service afterwards (a new one takes that hook)."""
+    """A behaviour service on its own clock, beside the app's (which keeps crediting
+    bindings: only ``app.py`` wires that hook)."""
     s = app.state
-    hook = s.partners.on_bound
 
     def make(clock: FixedClock) -> BehaviourService:
         return BehaviourService(s.db, s.settings.with_overrides(claim_window_days=3650),
                                 s.methodologies, s.partners, s.limiter, clock=clock)
 
-    yield make
-    s.partners.on_bound = hook
+    return make
 
 
 async def test_a_claim_after_the_clocks_now_is_in_the_future(make_service, citizen):
@@ -56,3 +54,13 @@ async def test_points_earned_on_new_years_eve_go_to_that_years_lot(app, make_ser
             "SELECT lot, balance FROM point_lots WHERE citizen_id = :c"),
             {"c": uuid.UUID(citizen.id)})).all()
     assert [tuple(r) for r in lots] == [(2026, out.points)]
+
+
+def test_a_second_behaviour_service_leaves_the_app_s_binding_hook_alone(app, make_service):
+    """The hook that credits a new binding's waiting records (with the consent filter) is the
+    app's: a service a test makes beside it once took it, and a later binding of a citizen
+    without consent credited what waited (a full run's order dependence, now gone)."""
+    before = app.state.partners.on_bound
+    make_service(FixedClock(dt.datetime(2026, 6, 1, tzinfo=SHANGHAI)))
+    assert app.state.partners.on_bound == before
+    assert before == app.state.behaviours.credit_bound

@@ -53,6 +53,20 @@ def test_the_dashboard_charts_the_programme(pages):
     pages.shot(page, "dashboard", readme=True)
 
 
+def test_the_partners_page_shows_each_partner_s_ingestion(pages):
+    """The demo's partners pushed their month: each row says when, and what was kept."""
+    page = pages.new()
+    sign_in(page, pages.base_url, ADMIN)
+    page.goto(pages.base_url + "/console#/partners")
+    first = page.locator(".ingestion").first
+    first.wait_for()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.ingestion')].every(e => e.textContent !== '…')")
+    texts = page.locator(".ingestion").all_inner_texts()
+    assert texts and any("最近上报" in x and "credited" in x for x in texts), texts
+    pages.shot(page, "partners")
+
+
 def test_an_administrator_edits_a_draft_until_the_checker_accepts_it_then_publishes(pages):
     page = pages.new()
     sign_in(page, pages.base_url, ADMIN)

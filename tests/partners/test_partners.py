@@ -165,3 +165,40 @@ async def test_concurrent_binds_of_one_card_by_two_citizens_leave_one_owner(
         for c, b in zip(citizens, bodies, strict=True)
     ])
     assert sorted(r.status_code for r in results) == [201] + [409] * 5
+
+
+async def test_the_ingestion_status_counts_what_a_partner_sent_and_what_waits(
+        client, admin, make_citizen):
+    """Kept records by status over 24 hours and 7 days, the latest, and the unbound ones a
+    binding may still credit; another partner's records count nowhere."""
+    from tests.behaviours.conftest import Partner, bind, card, days_ago, trip
+
+    async def new_partner() -> Partner:
+        r = await client.post("/v1/admin/partners/", headers=admin.headers, json={
+            "id": "p-" + secrets.token_hex(4), "name": "重庆轨道交通", "kind": "transit"})
+        assert r.status_code == 201, r.text
+        return Partner(client, r.json())
+
+    mine, other = await new_partner(), await new_partner()
+    url = f"/v1/admin/partners/{mine.id}/ingestion"
+    empty = (await client.get(url, headers=admin.headers)).json()
+    assert (empty["last_received_at"], empty["last_24h"], empty["window"],
+            empty["waiting_for_binding"]) == (None, {}, {}, 0)
+
+    citizen = await make_citizen()
+    bound, loose = card(), card()
+    await bind(client, citizen, mine, bound)
+    sent = await mine.push([trip(bound, days_ago(1)), trip(bound, days_ago(2)),
+                            trip(loose, days_ago(1))])
+    assert [x["status"] for x in sent.json()["results"]] == ["credited", "credited", "unbound"]
+    await other.push([trip(card(), days_ago(1))])
+
+    status = (await client.get(url, headers=admin.headers)).json()
+    assert status["last_24h"] == status["window"] == {"credited": 2, "unbound": 1}
+    assert status["waiting_for_binding"] == 1 and status["last_received_at"] is not None
+    assert status["window_days"] == 7
+
+    unknown = await client.get("/v1/admin/partners/no-such-partner/ingestion",
+                               headers=admin.headers)
+    assert unknown.status_code == 404, unknown.text
+    assert unknown.headers["content-type"].startswith("application/problem+json")

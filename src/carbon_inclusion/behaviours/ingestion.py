@@ -21,18 +21,25 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from carbon_inclusion.accounts import repository as accounts
 from carbon_inclusion.behaviours import repository
 from carbon_inclusion.behaviours.pipeline import Candidate, Recorder
-from carbon_inclusion.behaviours.schemas import BatchResult, PartnerRecordIn, RecordResult
+from carbon_inclusion.behaviours.schemas import (
+    BatchResult,
+    IngestionStatusOut,
+    PartnerRecordIn,
+    RecordResult,
+)
 from carbon_inclusion.behaviours.views import has_nul, record_result
 from carbon_inclusion.common import locks
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
 from carbon_inclusion.common.decoding import field_of
 from carbon_inclusion.db import Database
-from carbon_inclusion.errors import RateLimited
+from carbon_inclusion.errors import NotFound, RateLimited
 from carbon_inclusion.ids import uuid7
 from carbon_inclusion.partners import repository as partners_repository
 from carbon_inclusion.partners.service import AuthenticatedPartner, PartnerService, ref_lock_key
 from carbon_inclusion.ratelimit import RateLimiter
 from carbon_inclusion.settings import Settings
+
+STATUS_WINDOW_DAYS = 7  # how far back a partner's ingestion status looks
 
 DEADLOCK = "40P01"  # SQLSTATE deadlock_detected
 OUTSIDE_SCOPE = "outside_partner_scope"
@@ -179,6 +186,23 @@ class IngestionService:
         if refused:  # a refused record is not kept: corrected, it may be sent again
             await repository.forget_records(conn, refused)
         return out
+
+    async def status(self, partner_id: str) -> IngestionStatusOut:
+        """What the partner sent over the last ``STATUS_WINDOW_DAYS`` (and 24 hours), and
+        what waits for a binding (the console's partner page)."""
+        if not (await self.partners.scope(partner_id)).name:
+            raise NotFound(f"No partner {partner_id[:32]!r}.")
+        now = self.clock.now()
+        async with self.db.connect() as conn:
+            rows, waiting = await repository.ingestion_status(
+                conn, partner_id, since=now - dt.timedelta(days=STATUS_WINDOW_DAYS),
+                day=now - dt.timedelta(days=1),
+                oldest=now - dt.timedelta(days=self.settings.claim_window_days))
+        return IngestionStatusOut(
+            partner_id=partner_id, as_of=now, window_days=STATUS_WINDOW_DAYS,
+            last_received_at=max((r.last for r in rows), default=None),
+            last_24h={r.status: r.day_n for r in rows if r.day_n},
+            window={r.status: r.n for r in rows}, waiting_for_binding=waiting)
 
     async def credit_bound(self, conn: AsyncConnection, citizen_id: uuid.UUID,
                            partner_id: str, ref_hash: bytes) -> int:

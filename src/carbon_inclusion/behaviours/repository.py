@@ -312,6 +312,28 @@ async def forget_records(conn: AsyncConnection, ids: list[uuid.UUID]) -> None:
     await conn.execute(text("DELETE FROM partner_records WHERE id = ANY(:ids)"), {"ids": ids})
 
 
+_RECEIVED_BY_STATUS = text("""
+    SELECT status, count(*) AS n, max(received_at) AS last,
+           count(*) FILTER (WHERE received_at >= :day) AS day_n
+      FROM partner_records
+     WHERE partner_id = :p AND received_at >= :since
+     GROUP BY status""")
+
+
+async def ingestion_status(conn: AsyncConnection, partner_id: str, *, since: dt.datetime,
+                           day: dt.datetime, oldest: dt.datetime
+                           ) -> tuple[Sequence[Any], int]:
+    """A partner's kept records received since ``since`` by status (count, the latest, the
+    count since ``day``; the partitions before ``since`` are not read), and how many unbound
+    ones occurred since ``oldest`` (those a binding may still credit)."""
+    rows = (await conn.execute(_RECEIVED_BY_STATUS,
+                               {"p": partner_id, "since": since, "day": day})).all()
+    waiting = await conn.scalar(text(
+        "SELECT count(*) FROM partner_records WHERE partner_id = :p AND status = 'unbound' "
+        "AND occurred_at >= :oldest"), {"p": partner_id, "oldest": oldest})
+    return rows, int(waiting or 0)
+
+
 async def unbound_records(conn: AsyncConnection, partner_id: str,
                           ref_hash: bytes) -> Sequence[Any]:
     """The records of a partner reference waiting for its binding, oldest first."""

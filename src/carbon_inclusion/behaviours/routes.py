@@ -14,6 +14,7 @@ from carbon_inclusion.behaviours.schemas import (
     BehaviourPage,
     ClaimIn,
     EntryPage,
+    IngestionStatusOut,
     PartnerBatchIn,
     PartnerRecordIn,
     ReviewDecision,
@@ -153,6 +154,21 @@ class AdminReviewController(Controller):
                      principal: NamedDependency[Principal],
                      behaviours: NamedDependency[BehaviourService]) -> BehaviourOut:
         return await behaviours.reject(principal.id, behaviour_id, data.reason)
+
+
+class AdminIngestionController(Controller):
+    path = "/v1/admin/partners/{partner_id:str}/ingestion"
+    tags = ["admin", "partners"]  # noqa: RUF012
+    opt = ADMIN
+
+    @get("/", operation_id="getPartnerIngestion", responses=problems(401, 403, 404),
+         summary="How a partner's data is arriving: records kept in the last 24 hours and "
+         "7 days by status, the latest, and those waiting for a binding",
+         description="Records refused per record (outside scope, no consent, bad data) are "
+         "not stored, so they count nowhere here; the push's own answer reports them.")
+    async def status(self, partner_id: FromPath[str],
+                     behaviours: NamedDependency[BehaviourService]) -> IngestionStatusOut:
+        return await behaviours.ingestion_status(partner_id)
 
 
 class AdminSimulateController(Controller):

@@ -100,6 +100,21 @@ class BatchResult(msgspec.Struct):
     results: list[RecordResult]
 
 
+class IngestionStatusOut(msgspec.Struct):
+    """How a partner's data is arriving: what it sent lately and what still waits.
+
+    Counts are of the records kept (``credited``, ``unbound``, ``expired``); a refused record
+    is not stored (it may be sent again), so it counts nowhere here."""
+
+    partner_id: str
+    as_of: dt.datetime
+    last_received_at: dt.datetime | None  # within ``window_days``
+    window_days: int
+    last_24h: dict[str, int]  # kept records received in the last 24 hours, by status
+    window: dict[str, int]  # the same over ``window_days``
+    waiting_for_binding: int  # unbound records within the claim window, any age of receipt
+
+
 class ReviewDecision(msgspec.Struct, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 

@@ -29,6 +29,7 @@ from carbon_inclusion.behaviours.schemas import (
     BehaviourPage,
     ClaimIn,
     EntryPage,
+    IngestionStatusOut,
     SimulationOut,
     WalletOut,
 )
@@ -69,7 +70,6 @@ class BehaviourService:
         self.simulator = Simulator(db)
         self.wallets = WalletService(db, settings, clock=clock,
                                      pending=repository.pending_points)
-        partners.on_bound = self.ingestion.credit_bound
 
     # --- the parts, as the routes call them ---------------------------------------------
 
@@ -81,6 +81,9 @@ class BehaviourService:
 
     async def ingest(self, partner: AuthenticatedPartner, raw_records: list[Any]) -> BatchResult:
         return await self.ingestion.ingest(partner, raw_records)
+
+    async def ingestion_status(self, partner_id: str) -> IngestionStatusOut:
+        return await self.ingestion.status(partner_id)
 
     async def credit_bound(self, conn: AsyncConnection, citizen_id: uuid.UUID,
                            partner_id: str, ref_hash: bytes) -> int:

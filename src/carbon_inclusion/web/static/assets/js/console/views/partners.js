@@ -17,7 +17,7 @@ export default async function partners(main) {
     listBox.replaceChildren(table([
       { label: "ID", key: "id" }, { label: t("field.name"), key: "name" }, { label: t("field.kind"), key: "kind" },
       { label: t("field.status"), cell: (p) => badge(p.status) },
-      { label: t("partner.ingestion"), value: (p) => (p.last_batch_at ? `${t("partner.last")} ${when(p.last_batch_at)}` : p.status) },
+      { label: t("partner.ingestion"), cell: (p) => ingestion(p) },
       { label: t("partner.scope"), cell: (p) => scopeForm(p) },
       { label: "", cell: (p) => h("button", { type: "button", class: "secondary", onclick: async () => {
         if (!confirm(t("partner.rotate.confirm"))) return;
@@ -25,6 +25,19 @@ export default async function partners(main) {
         if (s) showSecret(s);
       } }, t("partner.rotate")) },
     ], list.items));
+  }
+  // The partner's ingestion status, as the API counts it (kept records by status).
+  function ingestion(p) {
+    const box = h("div", { class: "ingestion small", "data-partner": p.id }, "…");
+    api.get(`/v1/admin/partners/${encodeURIComponent(p.id)}/ingestion`).then((s) => {
+      const counts = (o) => Object.entries(o).map(([k, n]) => `${k} ${n}`).join(" · ") || "0";
+      box.replaceChildren(
+        h("div", {}, s.last_received_at ? `${t("partner.last")} ${when(s.last_received_at)}`
+          : t("partner.none", { days: s.window_days })),
+        h("div", { class: "muted" }, `${t("partner.24h")}: ${counts(s.last_24h)}`),
+        h("div", { class: "muted" }, `${t("partner.waiting")}: ${s.waiting_for_binding}`));
+    }, (e) => box.replaceChildren(e.message || String(e)));
+    return box;
   }
   function scopeForm(p) {
     const f = form([

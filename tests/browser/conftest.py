@@ -23,7 +23,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.live import Live
+from tests.live import Live, fresh_database, live_server
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -32,11 +32,14 @@ PASSWORD = "Demo-carbon-2026"  # seed --demo's sign-ins
 ADMIN, ENTERPRISE, VERIFIER, CITIZEN = "13900000001", "13900000002", "13900000003", "13700000000"
 
 
-@pytest.fixture(scope="module")
-def demo(server: Live) -> Live:
-    """The module's live server with the demo month in it (``seed --demo``)."""
-    server.cli("seed", "--demo")
-    return server
+@pytest.fixture(scope="session")
+def demo(storage) -> Iterator[Live]:
+    """A live server with the demo month in it (``seed --demo``), one for every browser
+    module: the demo takes most of a minute, and the flows only add to it."""
+    with fresh_database(storage.database_url) as database_url, \
+            live_server(database_url, storage.redis_url, setup=True) as live:
+        live.cli("seed", "--demo")
+        yield live
 
 
 def credit_ev(live: Live, grams: str, count: int) -> None:

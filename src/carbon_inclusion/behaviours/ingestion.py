@@ -190,7 +190,7 @@ class IngestionService:
     async def status(self, partner_id: str) -> IngestionStatusOut:
         """What the partner sent over the last ``STATUS_WINDOW_DAYS`` (and 24 hours), and
         what waits for a binding (the console's partner page)."""
-        if not (await self.partners.scope(partner_id)).name:
+        if not await self.partners.exists(partner_id):
             raise NotFound(f"No partner {partner_id[:32]!r}.")
         now = self.clock.now()
         async with self.db.connect() as conn:

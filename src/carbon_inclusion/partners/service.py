@@ -211,6 +211,9 @@ class PartnerService:
             partner.id, partner.name, partner.kind, tuple(partner.behaviour_types or ()),
             tuple(partner.districts) if partner.districts is not None else None)
 
+    async def exists(self, partner_id: str) -> bool:
+        return await self._partner(partner_id) is not None
+
     async def _partner(self, partner_id: str) -> Partner | None:
         now = time.monotonic()
         cached = self._cache.get(partner_id)

@@ -17,7 +17,7 @@ from carbon_inclusion.behaviours.pipeline import Candidate, Recorder, lock_key
 from carbon_inclusion.behaviours.schemas import BehaviourOut, ClaimIn
 from carbon_inclusion.behaviours.views import behaviour_out, has_nul
 from carbon_inclusion.common import idempotency
-from carbon_inclusion.common.integrity import constraint_of
+from carbon_inclusion.common.integrity import constraint_of, domain_error
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import InvalidInput, RateLimited
 from carbon_inclusion.methodologies import repository as methodologies
@@ -71,7 +71,10 @@ class ClaimService:
                 return behaviour_out(outcome.behaviour, outcome.evaluation), True
         except IntegrityError as exc:
             if constraint_of(exc) != KEY_USED:
-                raise
+                error = domain_error(exc)  # uq_behaviours_period: period_taken
+                if error is None:
+                    raise
+                raise error from None
         async with self.db.engine.connect() as conn:
             existing = await repository.by_key(conn, citizen_id, key)
             assert existing is not None

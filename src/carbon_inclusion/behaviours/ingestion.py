@@ -31,6 +31,7 @@ from carbon_inclusion.behaviours.views import has_nul, record_result
 from carbon_inclusion.common import locks
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
 from carbon_inclusion.common.decoding import field_of
+from carbon_inclusion.common.integrity import integrity_errors
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import NotFound, RateLimited
 from carbon_inclusion.ids import uuid7
@@ -109,14 +110,15 @@ class IngestionService:
                 continue
             seen.add(record.external_id)
             parsed.append((i, record))
-        for attempt in range(3):
-            try:
-                async with self.db.connect() as conn:
-                    done = await self._ingest(conn, partner, parsed)
-                break
-            except DBAPIError as exc:  # locks are taken in order; retry if the server disagrees
-                if attempt == 2 or sqlstate(exc) != DEADLOCK:
-                    raise
+        with integrity_errors():  # uq_behaviours_period: period_taken (a writer off the lock)
+            for attempt in range(3):
+                try:
+                    async with self.db.connect() as conn:
+                        done = await self._ingest(conn, partner, parsed)
+                    break
+                except DBAPIError as exc:  # locks are taken in order; retry if the server
+                    if attempt == 2 or sqlstate(exc) != DEADLOCK:  # disagrees
+                        raise
         for i, result in done.items():
             results[i] = result
         final = [r for r in results if r is not None]

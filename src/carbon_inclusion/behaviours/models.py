@@ -92,6 +92,9 @@ class Behaviour(Base):
     decided_at: Mapped[dt.datetime | None]
     reviewed_by: Mapped[uuid.UUID | None]
     review_reason: Mapped[str | None] = mapped_column(Text)
+    # The first programme day of the behaviour's period, when its methodology declares
+    # ``once_per`` (a period behaviour); held unique while open by ``behaviour_period_keys``.
+    period_start: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class PartnerRecord(Base):
@@ -149,6 +152,22 @@ class PartnerRecordKey(Base):
     external_id: Mapped[str] = mapped_column(String(128))
     record_id: Mapped[uuid.UUID]
     received_at: Mapped[dt.datetime]
+
+
+class BehaviourPeriodKey(Base):
+    """The open (credited or waiting) behaviour of a citizen's period, for a period
+    behaviour's type: one per (citizen, type, period), across every month of
+    ``behaviours`` (written and removed by the behaviours' triggers, migration 0024)."""
+
+    __tablename__ = "behaviour_period_keys"
+    __table_args__ = (PrimaryKeyConstraint("citizen_id", "type", "period_start",
+                                           name="uq_behaviours_period"),)
+
+    citizen_id: Mapped[uuid.UUID]
+    type: Mapped[str] = mapped_column(String(64))
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    behaviour_id: Mapped[uuid.UUID]
+    occurred_at: Mapped[dt.datetime]
 
 
 class DailyTotal(Base):

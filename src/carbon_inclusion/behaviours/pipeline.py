@@ -14,6 +14,12 @@ bindings and review.
    recorded is ``duplicate_trip``: kept for review, not paid);
 4. pays the remainder up to each cap, then writes counters, behaviours and ledger entries —
    a handful of statements whatever the number of candidates.
+
+A *period behaviour* (its methodology declares ``once_per``) is settled by its period
+instead of the same-trip window: the open behaviour holding the citizen's day or month
+(``behaviour_period_keys``, read after the locks) is superseded or the new record refused,
+as ``core.periods.settle_period`` decides; monthly caps (``limits.per_month``) count over
+the month's day counters.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from carbon_inclusion.behaviours.repository import DayKey
 from carbon_inclusion.common import locks
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
 from carbon_inclusion.common.idempotency import digest_of
-from carbon_inclusion.core import caps, trips
+from carbon_inclusion.core import caps, periods, trips
 from carbon_inclusion.core import lots as core_lots
 from carbon_inclusion.db import after_commit
 from carbon_inclusion.errors import FieldError
@@ -232,17 +238,67 @@ class Recorder:
         live = [s[0].candidate for s in scored]
         if not locked:
             await self.lock(conn, {(c.citizen_id, c.type) for c in live})
-        nearby, used = await self._context(conn, live)
-        issued = await self._issued(conn, live, nearby)
+        starts = {id(o): rules.period_start(m.once_per.period, rules.programme_day(
+            o.candidate.occurred_at, self.tz)) for o, _, m, _ in scored if m.once_per}
+        holders: dict[repository.PeriodKey, Any] = dict(await repository.period_holders(
+            conn, {(o.candidate.citizen_id, o.candidate.type, starts[id(o)])
+                   for o, *_ in scored if id(o) in starts}))
+        nearby, used = await self._context(conn, live, {
+            (h.citizen_id, h.type, h.programme_day) for h in holders.values()})
+        issued = await self._issued(conn, live, nearby, [
+            holders[k] for o, _, m, e in scored if id(o) in starts
+            for k in [(o.candidate.citizen_id, o.candidate.type, starts[id(o)])]
+            if k in holders and periods.settle_period(
+                m.once_per.later, o.candidate.source, e.reduction_g, holders[k]).supersedes])
+        period_days = await self.period_days(conn, [
+            (s[0].candidate.citizen_id, s[0].candidate.type, s[0].candidate.occurred_at, s[2])
+            for s in scored])
         oldest = now - dt.timedelta(days=self.settings.claim_window_days)
         rows: list[dict[str, Any]] = []
         to_pay: list[Payable] = []
         superseded: dict[uuid.UUID, Any] = {}
+        replaced: dict[str, dict[uuid.UUID, Any]] = {}  # period holders, by reason
+        dropped: set[uuid.UUID] = set()  # rows of this batch superseded in it
         for o, version, methodology, evaluation in scored:
             c = o.candidate
             row = self._row(c, version, evaluation, now)
             rows.append(row)
             o.behaviour, o.evaluation = row, evaluation
+            if methodology.once_per is not None:
+                row["period_start"] = starts[id(o)]
+                if c.occurred_at < oldest:
+                    _refuse(row, "outside_claim_window",
+                            {"claim_window_days": self.settings.claim_window_days})
+                    continue
+                key = (c.citizen_id, c.type, row["period_start"])
+                holder = holders.get(key)
+                settled_period = periods.settle_period(
+                    methodology.once_per.later, c.source, evaluation.reduction_g, holder,
+                    issued)
+                if settled_period.refused is not None:
+                    _refuse(row, settled_period.refused, {
+                        "behaviour_id": str(settled_period.because),
+                        "period": methodology.once_per.period,
+                        "period_start": row["period_start"].isoformat()})
+                    continue
+                if holder is not None:
+                    reason = ("superseded_by_partner" if c.source == "partner"
+                              and holder.source == "app" else "superseded_by_later_record")
+                    earlier = getattr(holder, "row", None)
+                    if earlier is not None:  # recorded earlier in this batch: not written
+                        earlier["status"], earlier["reason"] = "superseded", reason
+                        earlier["reduction_g"], earlier["points"] = ZERO, 0
+                        dropped.add(earlier["id"])
+                    else:
+                        replaced.setdefault(reason, {})[holder.id] = holder
+                if evaluation.needs_review:
+                    row["status"], row["reason"] = "pending_review", "needs_review"
+                else:
+                    to_pay.append((row, methodology, evaluation))
+                holders[key] = SimpleNamespace(
+                    id=row["id"], source=c.source, row=row,
+                    computed_reduction_g=evaluation.reduction_g)
+                continue
             trip = trips.same_trip(c.occurred_at, nearby.get((c.citizen_id, c.type), ()),
                                    self.window, ignore=superseded)
             settled = trips.settle(c.source, trip, issued)
@@ -273,9 +329,13 @@ class Recorder:
                         id=row["id"], source="partner", occurred_at=c.occurred_at,
                         status=row["status"]))
         released = await self._supersede(conn, list(superseded.values()), now)
+        for reason, behaviours in sorted(replaced.items()):
+            released += await self._supersede(
+                conn, list(behaviours.values()), now, reason=reason,
+                memo="superseded by a later record of the same period")
         for b in released:
             release(used, b)
-        self.pay(to_pay, used)
+        self.pay([p for p in to_pay if p[0]["id"] not in dropped], used, period_days)
         entries = self.credits(rows)
         # A refused app claim is kept (its replay must answer the same); a refused partner
         # record is not (the partner may correct and resend it).
@@ -288,22 +348,37 @@ class Recorder:
         return outcomes
 
     async def _issued(self, conn: AsyncConnection, candidates: list[Candidate],
-                      nearby: dict[tuple[uuid.UUID, str], list[Any]]) -> set[uuid.UUID]:
-        """Which app reports a partner record could supersede already back issued credits.
-        Asked under the registry lock (rarely: only when there is such a report), so no
-        issuance takes them between this answer and the commit."""
+                      nearby: dict[tuple[uuid.UUID, str], list[Any]],
+                      holders: Iterable[Any] = ()) -> set[uuid.UUID]:
+        """Which app reports a partner record could supersede, and which period holders a
+        later record could supersede, already back issued credits. Asked under the registry
+        lock (rarely: only when there is such a behaviour), so no issuance takes them
+        between this answer and the commit."""
         return await issued_among(conn, sorted({
             b.id for c in candidates if c.source == "partner"
             for b in nearby.get((c.citizen_id, c.type), ())
-            if b.source == "app" and b.status == "credited"}))
+            if b.source == "app" and b.status == "credited"}
+            | {h.id for h in holders if h.status == "credited"}))
 
-    async def _context(self, conn: AsyncConnection, candidates: list[Candidate]
+    async def period_days(self, conn: AsyncConnection,
+                          items: Iterable[tuple[uuid.UUID, str, dt.datetime,
+                                                rules.CompiledMethodology]]
+                          ) -> dict[DayKey, caps.Usage]:
+        """The day counters of the months (citizen, type, occurred_at) falls in, for those
+        whose methodology caps a month (``limits.per_month``): what the month's caps count."""
+        ranges = {(c, t, *rules.period_bounds("month", rules.programme_day(at, self.tz)))
+                  for c, t, at, m in items if "month" in m.period_limits}
+        return await repository.totals_between(conn, ranges) if ranges else {}
+
+    async def _context(self, conn: AsyncConnection, candidates: list[Candidate],
+                       days: Iterable[DayKey] = ()
                        ) -> tuple[dict[tuple[uuid.UUID, str], list[repository.Nearby]],
                                   dict[DayKey, caps.Usage]]:
-        """Open behaviours close in time, and the cap counters, in one statement."""
+        """Open behaviours close in time, and the cap counters (those of ``days`` too: the
+        days of period holders a candidate may supersede), in one statement."""
         lo = min(c.occurred_at for c in candidates) - self.window
         hi = max(c.occurred_at for c in candidates) + self.window
-        keys = sorted(set().union(*(self.day_keys(c) for c in candidates)))
+        keys = sorted(set().union(*(self.day_keys(c) for c in candidates), days))
         return await repository.context(conn, {c.citizen_id for c in candidates},
                                         {c.type for c in candidates}, lo, hi, keys)
 
@@ -321,18 +396,20 @@ class Recorder:
             "methodology_version": version.version, "computed_reduction_g": e.reduction_g,
             "computed_points": e.points, "reduction_g": ZERO, "points": 0,
             "ledger_entry_id": None, "created_at": now, "decided_at": now,
-            "reviewed_by": None, "review_reason": None,
+            "reviewed_by": None, "review_reason": None, "period_start": None,
         }
 
     async def _supersede(self, conn: AsyncConnection, behaviours: list[Any],
-                         now: dt.datetime) -> list[Any]:
-        """A partner record replaces the app's self-report of the same trip: undo its pay.
-        Returns the paid ones, whose counters the caller releases."""
+                         now: dt.datetime, *, reason: str = "superseded_by_partner",
+                         memo: str = "superseded by a partner record") -> list[Any]:
+        """A partner record replaces the app's self-report of the same trip (or a later
+        record the holder of its period): undo its pay. Returns the paid ones, whose
+        counters the caller releases."""
         if not behaviours:
             return []
-        await repository.supersede(conn, [b.id for b in behaviours], now)
+        await repository.supersede(conn, [b.id for b in behaviours], now, reason)
         paid = [b for b in behaviours if b.status == "credited"]
-        await self.reverse(conn, paid, "superseded by a partner record", partial=True)
+        await self.reverse(conn, paid, memo, partial=True)
         return paid
 
     async def reverse(self, conn: AsyncConnection, behaviours: Iterable[Any], memo: str, *,
@@ -359,17 +436,29 @@ class Recorder:
         await ledger.post(conn, entries)
         self.changed({b.citizen_id for b in paid}, True)
 
-    def pay(self, to_pay: list[Payable], used: dict[DayKey, caps.Usage]) -> None:
-        """Apply the daily caps in order of occurrence; fill in what each row is paid."""
+    def pay(self, to_pay: list[Payable], used: dict[DayKey, caps.Usage],
+            period_days: dict[DayKey, caps.Usage] | None = None) -> None:
+        """Apply the caps per day and per month in order of occurrence; fill in what each
+        row is paid. ``used``: the day counters written back; ``period_days``: the other
+        stored days of months whose caps are counted (``period_days()``)."""
         for row, methodology, e in sorted(to_pay, key=lambda x: x[0]["occurred_at"]):
             key = (row["citizen_id"], row["type"], row["programme_day"])
             before = used.get(key, caps.Usage())
-            paid = rules.apply_daily_limits(
-                methodology.limits, before, e.reduction_g, e.points,
+            usage = {"day": before}
+            if "month" in methodology.period_limits:
+                usage["month"] = month_usage(used, period_days or {}, key)
+            paid = rules.apply_limits(
+                methodology.period_limits, usage, e.reduction_g, e.points,
                 lambda g, e=e, m=methodology: m.points_for(e, g))
-            used[key] = caps.after(before, paid)
+            used[key] = caps.after(before, caps.Paid(paid.reduction_g, paid.points))
             row["reduction_g"], row["points"] = paid.reduction_g, paid.points
-            if paid.capped_by:
+            if "month" in paid.capped_in:
+                _, last = rules.period_bounds("month", row["programme_day"])
+                end, _ = rules.day_bounds(last, self.tz)
+                row["reason"] = "monthly_cap_reached"
+                row["reason_detail"] = {"capped_by": list(paid.capped_by),
+                                        "earn_again_at": end.astimezone(self.tz).isoformat()}
+            elif paid.capped_by:
                 _, end = rules.day_bounds(row["programme_day"], self.tz)
                 row["reason"] = "daily_cap_reached"
                 row["reason_detail"] = {"capped_by": list(paid.capped_by),
@@ -390,6 +479,21 @@ class Recorder:
                         f"{row['partner_id']}:{row['external_id']}:{row['id']}"),
                     behaviour_id=row["id"], lots=((lot, row["points"]),)))
         return entries
+
+
+def month_usage(used: dict[DayKey, caps.Usage], stored: dict[DayKey, caps.Usage],
+                key: DayKey) -> caps.Usage:
+    """What the month of ``key``'s day has paid: each of its days as counted now (``used``)
+    or else as stored (``stored``)."""
+    citizen, kind, day = key
+    first, end = rules.period_bounds("month", day)
+    count, grams, points = 0, ZERO, 0
+    for n in range((end - first).days):
+        k = (citizen, kind, first + dt.timedelta(days=n))
+        u = used.get(k) or stored.get(k)
+        if u is not None:
+            count, grams, points = count + u.count, grams + u.reduction_g, points + u.points
+    return caps.Usage(count, grams, points)
 
 
 def release(used: dict[DayKey, caps.Usage], behaviour: Any) -> None:

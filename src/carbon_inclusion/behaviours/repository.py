@@ -119,7 +119,7 @@ BEHAVIOUR_COLUMNS = (
     ("methodology_id", "uuid"), ("methodology_code", "text"), ("methodology_version", "bigint"),
     ("computed_reduction_g", "numeric"), ("computed_points", "int"), ("reduction_g", "numeric"),
     ("points", "int"), ("ledger_entry_id", "uuid"), ("created_at", "timestamptz"),
-    ("decided_at", "timestamptz"),
+    ("decided_at", "timestamptz"), ("period_start", "date"),
 )
 _NAMES = [name for name, _ in BEHAVIOUR_COLUMNS]
 _BEHAVIOURS_INSERT = (
@@ -138,11 +138,79 @@ async def write(conn: AsyncConnection, used: dict[DayKey, Usage],
         ctes=_WRITE, params=_totals_params(used) | _behaviour_params(rows)))
 
 
-async def supersede(conn: AsyncConnection, ids: Iterable[uuid.UUID], now: dt.datetime) -> None:
+async def supersede(conn: AsyncConnection, ids: Iterable[uuid.UUID], now: dt.datetime,
+                    reason: str = "superseded_by_partner") -> None:
     await conn.execute(
         update(_T).where(_T.c.id == bindparam("bid"))
-        .values(status="superseded", reason="superseded_by_partner", decided_at=now),
+        .values(status="superseded", reason=reason, decided_at=now),
         [{"bid": i} for i in ids])
+
+
+PeriodKey = tuple[uuid.UUID, str, dt.date]  # citizen, type, first day of the period
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """The open behaviour holding a citizen's period (``behaviour_period_keys``)."""
+
+    id: uuid.UUID
+    citizen_id: uuid.UUID
+    type: str
+    occurred_at: dt.datetime
+    source: str
+    status: str
+    points: int
+    reduction_g: Decimal
+    programme_day: dt.date
+    ledger_entry_id: uuid.UUID | None
+    computed_reduction_g: Decimal
+    period_start: dt.date
+
+
+_HOLDERS = text("""
+    SELECT b.id, b.citizen_id, b.type, b.occurred_at, b.source, b.status, b.points,
+           b.reduction_g, b.programme_day, b.ledger_entry_id, b.computed_reduction_g,
+           b.period_start
+      FROM unnest(CAST(:c AS uuid[]), CAST(:t AS text[]), CAST(:d AS date[]))
+           AS u(citizen_id, type, period_start)
+      JOIN behaviour_period_keys k ON k.citizen_id = u.citizen_id AND k.type = u.type
+                                  AND k.period_start = u.period_start
+      JOIN behaviours b ON b.id = k.behaviour_id AND b.occurred_at = k.occurred_at
+                       AND b.citizen_id = k.citizen_id""")
+
+
+async def period_holders(conn: AsyncConnection, keys: Iterable[PeriodKey]
+                         ) -> dict[PeriodKey, Holder]:
+    """The open behaviour holding each of these periods, where one does (found by its key
+    row, so the read goes to the behaviour's month only)."""
+    keys = sorted(set(keys))
+    if not keys:
+        return {}
+    rows = await conn.execute(_HOLDERS, {"c": [k[0] for k in keys], "t": [k[1] for k in keys],
+                                         "d": [k[2] for k in keys]})
+    return {(r.citizen_id, r.type, r.period_start): Holder(*r) for r in rows}
+
+
+_DAYS_OF = text("""
+    SELECT d.citizen_id, d.type, d.day, d.count, d.grams, d.points
+      FROM unnest(CAST(:c AS uuid[]), CAST(:t AS text[]), CAST(:lo AS date[]),
+                  CAST(:hi AS date[])) AS u(citizen_id, type, lo, hi)
+      JOIN daily_totals d ON d.citizen_id = u.citizen_id AND d.type = u.type
+                         AND d.day >= u.lo AND d.day < u.hi""")
+
+
+async def totals_between(conn: AsyncConnection,
+                         ranges: Iterable[tuple[uuid.UUID, str, dt.date, dt.date]]
+                         ) -> dict[DayKey, Usage]:
+    """The day counters stored for each (citizen, type) on the days [lo, hi) of each range
+    (days with none stored are left out): what a period's caps count over."""
+    ranges = sorted(set(ranges))
+    if not ranges:
+        return {}
+    rows = await conn.execute(_DAYS_OF, {
+        "c": [r[0] for r in ranges], "t": [r[1] for r in ranges],
+        "lo": [r[2] for r in ranges], "hi": [r[3] for r in ranges]})
+    return {(r.citizen_id, r.type, r.day): Usage(r.count, r.grams, r.points) for r in rows}
 
 
 def _totals_params(used: dict[DayKey, Usage]) -> dict[str, list[Any]]:
@@ -531,11 +599,12 @@ _FAULTS = text("""
                'behaviour ' || b.id || ' is credited ' || b.reduction_g || ' g of the '
                || b.computed_reduction_g || ' g its methodology computed'
                || CASE WHEN b.reduction_g < b.computed_reduction_g
-                       THEN ', with no daily cap reached' ELSE '' END
+                       THEN ', with no daily or monthly cap reached' ELSE '' END
           FROM a JOIN behaviours b ON b.id = a.id
          WHERE b.reduction_g > b.computed_reduction_g
             OR (b.reduction_g < b.computed_reduction_g
-                AND b.reason IS DISTINCT FROM 'daily_cap_reached')
+                AND b.reason IS DISTINCT FROM 'daily_cap_reached'
+                AND b.reason IS DISTINCT FROM 'monthly_cap_reached')
         UNION ALL
         SELECT 'of the batch''s methodology and vintage',
                'behaviour ' || b.id || ' (' || coalesce(b.methodology_code, 'no methodology')

@@ -1,5 +1,5 @@
-"""Review: behaviours waiting for an administrator, approved (paid as the day's caps now
-stand) or rejected (a credited one taken back with a reversing entry)."""
+"""Review: behaviours waiting for an administrator, approved (paid as the day's and the
+month's caps now stand) or rejected (a credited one taken back with a reversing entry)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,9 @@ class ReviewService:
                                     "reviewed_by": admin_id, "review_reason": reason}
             used = await self.recorder.read_totals(
                 conn, [(row.citizen_id, row.type, row.programme_day)])
-            self.recorder.pay([(data, methodology, e)], used)
+            months = await self.recorder.period_days(
+                conn, [(row.citizen_id, row.type, row.occurred_at, methodology)])
+            self.recorder.pay([(data, methodology, e)], used, months)
             entries = self.recorder.credits([data])
             await self.recorder.write_totals(conn, used)
             await ledger.post(conn, entries)

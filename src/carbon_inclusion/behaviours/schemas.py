@@ -87,7 +87,9 @@ class PartnerBatchIn(msgspec.Struct, forbid_unknown_fields=True):
 class RecordResult(msgspec.Struct):
     index: int
     external_id: str | None
-    status: Literal["credited", "pending_review", "duplicate", "unbound", "rejected"]
+    # superseded: kept, then replaced by a later record of its period in the same batch
+    status: Literal["credited", "pending_review", "duplicate", "unbound", "rejected",
+                    "superseded"]
     reason: str | None = None
     errors: list[dict[str, str]] | None = None
     behaviour_id: uuid.UUID | None = None

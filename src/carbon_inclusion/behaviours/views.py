@@ -62,6 +62,8 @@ def record_result(i: int, o: Outcome) -> RecordResult:
                             [{"field": e.field, "message": e.message} for e in o.errors])
     b = o.behaviour
     assert b is not None
+    if b["status"] == "superseded":  # by a later record of its period in the same batch
+        return RecordResult(i, c.external_id, "superseded", b["reason"], None, b["id"], 0)
     if b["status"] not in ("credited", "pending_review"):
         return RecordResult(i, c.external_id, "rejected", b["reason"])
     return RecordResult(i, c.external_id, b["status"], b["reason"], None, b["id"], b["points"])

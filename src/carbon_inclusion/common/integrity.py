@@ -39,6 +39,9 @@ CONSTRAINT_ERRORS: dict[str, ErrorFactory] = {
     "uq_bindings_active_ref": _conflict("This card or account is bound to another citizen.",
                                         "reference_bound_elsewhere", "external_ref",
                                         "already bound to another account"),
+    # Held under the citizen's lock, so only a writer that bypassed it meets this.
+    "uq_behaviours_period": _conflict(
+        "The citizen already has a behaviour of this type in this period.", "period_taken"),
 }
 
 

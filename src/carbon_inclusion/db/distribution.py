@@ -39,6 +39,7 @@ DISTRIBUTED: dict[str, Distributed] = {
         "ix_behaviours_pending": "the review queue of administrators, across citizens",
         "ix_behaviours_type_occurred": "a methodology's scoring window and credit vintages"}),
     "behaviour_keys": Distributed("citizen_id"),
+    "behaviour_period_keys": Distributed("citizen_id"),
     "daily_totals": Distributed("citizen_id"),
     "journal_entries": Distributed("citizen_id"),
     "journal_entry_keys": Distributed("citizen_id"),

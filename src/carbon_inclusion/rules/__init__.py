@@ -7,7 +7,12 @@
                               lambda g: c.points_for(e, g))
 """
 
-from carbon_inclusion.rules.calendar import day_bounds, programme_day
+from carbon_inclusion.rules.calendar import (
+    day_bounds,
+    period_bounds,
+    period_start,
+    programme_day,
+)
 from carbon_inclusion.rules.document import (
     DEFAULT_PLAUSIBILITY_PERCENTILE,
     EVIDENCE_TIERS,
@@ -21,7 +26,13 @@ from carbon_inclusion.rules.document import (
 )
 from carbon_inclusion.rules.errors import DocumentError, InputError, Problem, RulesError
 from carbon_inclusion.rules.evaluate import CompiledMethodology, Evaluation, compile_methodology
-from carbon_inclusion.rules.limits import DayUsage, Paid, apply_daily_limits
+from carbon_inclusion.rules.limits import (
+    DayUsage,
+    Paid,
+    PeriodPaid,
+    apply_daily_limits,
+    apply_limits,
+)
 
 __all__ = [
     "DEFAULT_PLAUSIBILITY_PERCENTILE",
@@ -35,14 +46,18 @@ __all__ = [
     "InputError",
     "Methodology",
     "Paid",
+    "PeriodPaid",
     "Problem",
     "RulesError",
     "apply_daily_limits",
+    "apply_limits",
     "canonical_json",
     "compile_methodology",
     "day_bounds",
     "load_document",
     "methodology_schema",
+    "period_bounds",
+    "period_start",
     "plausibility_percentile",
     "programme_day",
 ]

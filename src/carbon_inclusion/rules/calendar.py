@@ -18,3 +18,19 @@ def day_bounds(day: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
     start = dt.datetime.combine(day, dt.time(), tzinfo=tz)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz)
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+
+def period_bounds(unit: str, day: dt.date) -> tuple[dt.date, dt.date]:
+    """The [first, end) programme days of the ``day`` or ``month`` containing ``day``."""
+    if unit == "day":
+        return day, day + dt.timedelta(days=1)
+    if unit == "month":
+        first = day.replace(day=1)
+        return first, (first + dt.timedelta(days=32)).replace(day=1)
+    raise ValueError(f"unknown period {unit!r}")
+
+
+def period_start(unit: str, day: dt.date) -> dt.date:
+    """The first programme day of the period (``day``/``month``) containing ``day``: the
+    key a period behaviour is held under."""
+    return period_bounds(unit, day)[0]

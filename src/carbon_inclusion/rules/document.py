@@ -122,15 +122,63 @@ class EvidenceTier(_Strict, kw_only=True):
 
 
 class DailyLimits(_Strict, kw_only=True):
-    """Per citizen, per programme day, per behaviour type. The remainder up to a cap is paid."""
+    """Caps per citizen, per behaviour type, per programme period (``limits.per_day``: a
+    programme day; ``limits.per_month``: a calendar month in programme time). The remainder
+    up to a cap is paid; past a count cap, nothing."""
 
-    count: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None
-    grams: Decimal | None = None  # > 0, checked in load_document
-    points: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    count: Annotated[int, msgspec.Meta(
+        ge=1, le=10_000, description="At most this many behaviours are paid in the period.")
+                     ] | None = None
+    grams: Annotated[Decimal, msgspec.Meta(
+        description="At most this many grams CO2e are credited in the period (> 0).")
+                     ] | None = None  # > 0, checked in load_document
+    points: Annotated[int, msgspec.Meta(
+        ge=1, description="At most this many points are paid in the period.")] | None = None
+
+
+PeriodLimits = DailyLimits  # the same caps, whatever the period they count over
+
+# The periods a cap or a once-per rule counts over, in programme time
+# (``common.periods.date_bounds``): a day, or a calendar month.
+PERIOD_UNITS = ("day", "month")
 
 
 class Limits(_Strict, kw_only=True):
+    """Caps per period. Each is optional and left out of the stored document when absent."""
+
     per_day: DailyLimits | None = None
+    per_month: PeriodLimits | None = None
+
+    def by_period(self) -> dict[str, DailyLimits]:
+        """The declared caps by period unit (``day``, ``month``), days first."""
+        out = {}
+        if self.per_day is not None:
+            out["day"] = self.per_day
+        if self.per_month is not None:
+            out["month"] = self.per_month
+        return out
+
+
+LATER = ("supersede", "supersede_if_greater", "refuse")
+
+
+class OncePer(_Strict, kw_only=True):
+    """A period behaviour: a citizen has at most one open (credited or waiting) behaviour of
+    this type per ``period`` (programme time), held by a unique key in the database. What a
+    later record of the same period does is ``later``."""
+
+    period: Annotated[Literal["day", "month"], msgspec.Meta(
+        description="The period, in the programme's time zone: a programme day, or a "
+                    "calendar month.")]
+    later: Annotated[Literal["supersede", "supersede_if_greater", "refuse"], msgspec.Meta(
+        description="A later record of the same period: `supersede` replaces the earlier "
+                    "one (its pay is reversed by a compensating ledger entry and the new "
+                    "one is paid); `supersede_if_greater` does so only when the later one "
+                    "computes more grams, and is refused `period_taken` otherwise; "
+                    "`refuse` refuses it `period_taken`. Whatever it says, a partner's "
+                    "record supersedes an app self-report and a self-report never replaces "
+                    "a partner's record (`recorded_by_partner`); an earlier one already in "
+                    "a credit batch is never superseded (`issued_as_credits`).")]
 
 
 class Document(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -157,7 +205,13 @@ class Document(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # before it existed keep their hash; ``Methodology.plausibility_percentile`` applies
     # the default. 50..100, checked in load_document.
     plausibility_percentile: Decimal | None = None
+    # Optional, and left out of the stored document when absent (as above).
+    once_per: OncePer | None = None
 
+
+# Optional fields of ``Document`` left out of the stored document when absent, so that
+# documents written before each existed keep their hash.
+OMITTED_WHEN_ABSENT = ("plausibility_percentile", "once_per")
 
 EVIDENCE_TIERS = ("partner_verified", "self_reported")
 
@@ -188,8 +242,9 @@ class Methodology:
 
     def to_dict(self) -> dict[str, Any]:
         out = msgspec.to_builtins(self.doc)
-        if self.doc.plausibility_percentile is None:  # absent, as before the field existed
-            del out["plausibility_percentile"]
+        for name in OMITTED_WHEN_ABSENT:  # absent, as before the field existed
+            if out[name] is None:
+                del out[name]
         out["inputs"] = msgspec.to_builtins(self.inputs)
         out["params"] = msgspec.to_builtins(self.params)
         out["evidence"] = msgspec.to_builtins(self.evidence)
@@ -233,12 +288,29 @@ PLAUSIBILITY_SCHEMA = {
 }
 
 
+PER_DAY_TEXT = ("Optional. Caps per citizen and programme day (the programme's time zone), "
+                "for this behaviour type.")
+PER_MONTH_TEXT = ("Optional. Caps per citizen and calendar month (programme time), for this "
+                  "behaviour type, counted over the month's daily totals; applied after "
+                  "per_day. Absent: no monthly cap.")
+ONCE_PER_TEXT = ("Optional. Makes the behaviour a period behaviour: at most one per citizen "
+                 "per day or month (programme time), and what a later record of the same "
+                 "period does. Absent: no such rule (behaviours of one trip are settled by "
+                 "the same-trip window instead).")
+
+
 def methodology_schema() -> dict[str, Any]:
     """JSON Schema of the document's shape (the semantic checks come on top)."""
     schema = msgspec.json.schema(_DocumentShape)
     defs = schema["$defs"]
     defs["Document"] = defs.pop("_DocumentShape") | {"title": "Methodology document"}
-    defs["Document"]["properties"]["plausibility_percentile"] = PLAUSIBILITY_SCHEMA
+    props = defs["Document"]["properties"]
+    props["plausibility_percentile"] = PLAUSIBILITY_SCHEMA
+    props["once_per"] = {"anyOf": [{"$ref": "#/$defs/OncePer"}, {"type": "null"}],
+                         "default": None, "description": ONCE_PER_TEXT}
+    limits = defs["Limits"]["properties"]
+    limits["per_day"]["description"] = PER_DAY_TEXT
+    limits["per_month"]["description"] = PER_MONTH_TEXT
     schema["$ref"] = "#/$defs/Document"
     return schema
 
@@ -367,10 +439,10 @@ def _check_header(doc: Document, problems: list[Problem]) -> None:
     pct, (lo, hi) = doc.plausibility_percentile, PLAUSIBILITY_BOUNDS
     if pct is not None and not (pct.is_finite() and lo <= pct <= hi):
         problems.append(Problem("plausibility_percentile", f"must be between {lo} and {hi}"))
-    per_day = doc.limits.per_day
-    if per_day is not None and per_day.grams is not None and not (
-            per_day.grams.is_finite() and 0 < per_day.grams < LIMIT):
-        problems.append(Problem("limits.per_day.grams", "must be a positive number"))
+    for name, caps in (("per_day", doc.limits.per_day), ("per_month", doc.limits.per_month)):
+        if caps is not None and caps.grams is not None and not (
+                caps.grams.is_finite() and 0 < caps.grams < LIMIT):
+            problems.append(Problem(f"limits.{name}.grams", "must be a positive number"))
     if len(doc.inputs) > 20 or len(doc.params) > 50 or len(doc.steps) > 20:
         problems.append(Problem("inputs", "at most 20 inputs, 50 params and 20 steps"))
 

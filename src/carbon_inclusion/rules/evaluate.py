@@ -160,6 +160,8 @@ class CompiledMethodology:
         self.code, self.version, self.sha256 = m.code, m.version, m.sha256
         self.behaviour = m.behaviour
         self.limits = m.doc.limits.per_day
+        self.period_limits = m.doc.limits.by_period()  # caps by period unit, days first
+        self.once_per = m.doc.once_per  # a period behaviour's rule, or None
         self.evidence_tiers = m.evidence
         self.allow_negative = m.doc.allow_negative
         self.input_specs: dict[str, InputSpec] = m.inputs

@@ -109,9 +109,10 @@ def test_the_usual_road_is_the_generated_one_and_the_rest_goes_to_the_reference(
     names["_reference"] = lambda *a: calls.append(a) or reference(*a)
     good = {"cq-transit": {"mode": "metro", "distance_km": "12.5"},
             "cq-waste": {"category": "kitchen", "weight_kg": "1.2"},
-            "cq-ev": {"kwh": "41.27"}}[name.rsplit("-", 1)[0]]
-    assert m.evaluate(good) == m.evaluate_checked(good)
-    assert m.evaluate(good, "self_reported") == m.evaluate_checked(good, "self_reported")
+            "cq-ev": {"kwh": "41.27"}, "cq-steps": {"steps": 12345},
+            "cq-power": {"kwh": "180.5", "baseline_kwh": "210"}}[name.rsplit("-", 1)[0]]
+    for tier in m.evidence_tiers:  # the period scenes offer no self-reports
+        assert m.evaluate(good, tier) == m.evaluate_checked(good, tier)
     assert calls == []
     with pytest.raises(rules.InputError):
         m.evaluate({**good, "extra": "1"})

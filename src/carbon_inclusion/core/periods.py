@@ -53,10 +53,10 @@ def settle_period(later: str, source: str, computed_g: Decimal, holder: Holder |
     if source == "app" and holder.source == "partner":
         return PeriodSettlement(refused="recorded_by_partner", because=holder.id)
     verified_over_self_report = source == "partner" and holder.source == "app"
-    if not verified_over_self_report:
-        if later == "refuse" or (later == "supersede_if_greater"
-                                 and computed_g <= holder.computed_reduction_g):
-            return PeriodSettlement(refused="period_taken", because=holder.id)
+    if not verified_over_self_report and (
+            later == "refuse" or (later == "supersede_if_greater"
+                                  and computed_g <= holder.computed_reduction_g)):
+        return PeriodSettlement(refused="period_taken", because=holder.id)
     if holder.id in issued:
         return PeriodSettlement(refused="issued_as_credits", because=holder.id)
     return PeriodSettlement(supersedes=holder.id)

@@ -47,8 +47,10 @@ class BehaviourController(Controller):
           description="Scored by the methodology version in force at `occurred_at`, as "
           "self-reported evidence. A replay with the same `Idempotency-Key` and body returns "
           "the first answer; the same key with another body is 422; a concurrent duplicate "
-          "is 409. A reduced or zero award says why in `reason` (`daily_cap_reached` with "
-          "`reason_detail.earn_again_at`, `outside_claim_window`, `recorded_by_partner`).")
+          "is 409. A reduced or zero award says why in `reason` (`daily_cap_reached` or "
+          "`monthly_cap_reached` with `reason_detail.earn_again_at`, `outside_claim_window`, "
+          "`recorded_by_partner`; for a period behaviour, `period_taken` with "
+          "`reason_detail.behaviour_id` the behaviour holding the day or month).")
     async def claim(self, data: JSONBody[ClaimIn], principal: NamedDependency[Principal],
                     behaviours: NamedDependency[BehaviourService],
                     idempotency_key: IdempotencyKey = None) -> Response[BehaviourOut]:
@@ -113,7 +115,10 @@ class PartnerBehaviourController(Controller):
           "`X-Signature` = hex HMAC-SHA256(secret, timestamp + '.' + body). Each record is "
           "answered on its own: `credited`, `pending_review`, `duplicate` (same "
           "`external_id` seen before), `unbound` (kept and credited when the citizen binds "
-          "the reference within the claim window) or `rejected` with the reason. Each record "
+          "the reference within the claim window), `rejected` with the reason (e.g. "
+          "`period_taken`: the citizen's day or month of a period behaviour is held), or "
+          "`superseded` (a later record of its period in the same batch replaced it). Each "
+          "record "
           "is a `PartnerRecordIn`; one that is not is `rejected` with its errors, and the "
           "rest of the batch is still recorded.")
     async def push(self, request: Request, partners: NamedDependency[PartnerService],

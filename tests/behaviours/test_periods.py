@@ -441,6 +441,8 @@ async def test_a_month_in_a_credit_batch_is_not_superseded(app, client, admin, c
                                              "vintage_from": yesterday.date().isoformat(),
                                              "vintage_to": yesterday.date().isoformat()})
     assert proposed.status_code == 201, proposed.text
+    (shown,) = proposed.json()["report"]["methodologies"]  # the report states the rule
+    assert shown["once_per"] == {"period": "month", "later": "supersede"}
     (again,) = (await grid.push([power(ref, yesterday + dt.timedelta(hours=2), "150", "300")])
                 ).json()["results"]
     assert (again["status"], again["reason"]) == ("rejected", "issued_as_credits")

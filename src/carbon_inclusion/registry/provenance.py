@@ -234,6 +234,7 @@ class ProvenanceService:
     def _methodology(self, v: Any, share: Any) -> ReportMethodology:
         d = v.document
         limits = (d.get("limits") or {}).get("per_day")
+        monthly = (d.get("limits") or {}).get("per_month")
         rounding = d["reduction_g"]["rounding"]
         return ReportMethodology(
             code=v.code, version=v.version, title_zh=d["title"]["zh"], title_en=d["title"]["en"],
@@ -249,7 +250,9 @@ class ProvenanceService:
             daily_limits=dict(limits) if limits else None,
             plausibility_percentile=rules.plausibility_percentile(d),
             behaviours=share.n if share else 0,
-            grams=share.grams if share else Decimal(0))
+            grams=share.grams if share else Decimal(0),
+            monthly_limits=dict(monthly) if monthly else None,
+            once_per=dict(d["once_per"]) if d.get("once_per") else None)
 
     def pdf(self, report: ReportOut) -> bytes:
         return report_pdf.render(report, tz=self.tz, operator=self.operator)

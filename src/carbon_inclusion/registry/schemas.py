@@ -153,6 +153,8 @@ class ReportMethodology(msgspec.Struct):
     plausibility_percentile: Decimal
     behaviours: int  # of the batch, scored by this version
     grams: Decimal
+    monthly_limits: dict[str, Any] | None = None  # limits.per_month, when the version has it
+    once_per: dict[str, str] | None = None  # a period behaviour's period and later rule
 
 
 class PartnerShare(msgspec.Struct):

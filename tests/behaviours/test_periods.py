@@ -137,8 +137,9 @@ async def test_a_later_higher_step_count_supersedes_and_a_lower_one_is_refused(
     old = await behaviour(client, citizen, r1["behaviour_id"])
     assert (old["status"], old["reason"]) == ("superseded", "superseded_by_later_record")
     assert await balance(client, citizen) == 15
-    kinds = sorted((e["kind"], e["points"]) for e in await entries(client, citizen))
-    assert ("reversal", -7) in kinds or ("reversal", 7) in kinds
+    (reversal,) = [e for e in await entries(client, citizen) if e["kind"] == "reversal"]
+    assert (abs(reversal["points"]), reversal["behaviour_id"]) == (7, r1["behaviour_id"])
+    assert reversal["memo"] == "superseded by a later record of the same period"
 
     # Not more: refused, nothing stored, nothing paid.
     for n in (15000, 20000, 3000):
@@ -173,6 +174,19 @@ async def test_a_step_count_below_the_threshold_holds_the_day_at_nothing(
     assert b["explanation"]["intermediates"]["counted_steps"] == "0"
     (r,) = (await health.push([steps(ref, today_at(20), 6000)])).json()["results"]
     assert (r["status"], r["points"]) == ("credited", 1)  # 1,000 × 0.01 = 10.0 g
+
+
+async def test_step_counts_waiting_for_a_binding_are_settled_by_their_day_when_bound(
+        app, client, admin, citizen):
+    health = await other_partner(client, admin, ["walking_steps"])
+    ref = card()
+    waiting = await health.push([steps(ref, today_at(50), 15000), steps(ref, today_at(40), 9000),
+                                 steps(ref, today_at(30), 25000)])
+    assert waiting.json()["counts"] == {"unbound": 3}, waiting.text
+    await bind(client, citizen, health, ref)
+    held = await open_of(app, citizen.id, "walking_steps")
+    assert [p for _, p, _ in held] == [20]  # 25,000: 20,000 × 0.01 = 200.0 g
+    assert await balance(client, citizen) == 20
 
 
 async def test_a_corrected_month_supersedes_downwards_and_an_increase_pays_nothing(

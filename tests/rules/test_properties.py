@@ -154,3 +154,32 @@ def _shuffle(value, rng: random.Random):
     if isinstance(value, list):
         return [_shuffle(v, rng) for v in value]
     return value
+
+
+@settings(max_examples=300, deadline=None)
+@given(day=caps, month=caps, behaviours=st.lists(
+    st.tuples(st.integers(0, 4), st.integers(0, 5000)), min_size=1, max_size=40))
+def test_a_month_of_behaviours_never_pays_past_its_day_or_month_caps(day, month, behaviours):
+    """Behaviours spread over five days of one month: each day's counters stay within the
+    daily caps and the month's (their sum) within the monthly ones."""
+    days = [rules.DayUsage() for _ in range(5)]
+    for d, raw in behaviours:
+        grams = Decimal(raw) / 10
+        points = int(grams // 10)
+        month_used = rules.DayUsage(sum(u.count for u in days),
+                                    sum((u.reduction_g for u in days), Decimal(0)),
+                                    sum(u.points for u in days))
+        paid = rules.apply_limits({"day": day, "month": month},
+                                  {"day": days[d], "month": month_used}, grams, points,
+                                  lambda g: int(g // 10))
+        assert 0 <= paid.reduction_g <= grams and 0 <= paid.points <= points
+        assert set(paid.capped_in) <= {"day", "month"}
+        days[d] = rules.DayUsage(days[d].count + 1, days[d].reduction_g + paid.reduction_g,
+                                 days[d].points + paid.points)
+        for caps_, used in [(day, days[d]), (month, rules.DayUsage(
+                sum(u.count for u in days), sum((u.reduction_g for u in days), Decimal(0)),
+                sum(u.points for u in days)))]:
+            if caps_.grams is not None:
+                assert used.reduction_g <= caps_.grams
+            if caps_.points is not None:
+                assert used.points <= caps_.points

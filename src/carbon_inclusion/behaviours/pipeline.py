@@ -94,8 +94,9 @@ def lock_key(citizen_id: uuid.UUID, behaviour_type: str) -> int:
 # Told, after the commit, which citizens' credited totals changed (and whether any went down).
 OnChange = Callable[[set[uuid.UUID], bool], Awaitable[None]]
 # Called inside the transaction, with the citizens' locks held, once behaviours of theirs
-# are credited: what follows from a credit and must be exactly-once (badges, challenges).
-OnCredited = Callable[[AsyncConnection, set[uuid.UUID]], Awaitable[None]]
+# are credited (each with the district its behaviours were recorded in): what follows from a
+# credit and must be exactly-once (badges, challenges).
+OnCredited = Callable[[AsyncConnection, dict[uuid.UUID, str | None]], Awaitable[None]]
 # Told of the credited behaviours (their rows), inside the transaction (live notifications).
 OnPaid = Callable[[list[dict[str, Any]]], None]
 
@@ -127,7 +128,7 @@ class Recorder:
         metrics.behaviours_credited(paid)
         if self.on_paid is not None:
             self.on_paid(paid)
-        citizens = {r["citizen_id"] for r in paid}
+        citizens = {r["citizen_id"]: r["district_code"] or None for r in paid}
         for hook in self.on_credited:
             await hook(conn, citizens)
 

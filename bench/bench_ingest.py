@@ -9,8 +9,10 @@ A second figure, the floor, is what no implementation can beat: the rows one cre
 record needs at the least (its partner record, its behaviour, its journal entry and the
 entry's two postings), built before the clock starts and written with the same
 ``executemany`` into bare tables of those columns and unique keys (no triggers, no foreign
-keys, no scoring, no HTTP), one transaction per batch of 1,000. Target (issue #19): ≥ 50 % of the floor, every record
-credited and answered one by one; the replayed batches answer every record a duplicate.
+keys, no scoring, no HTTP), one transaction per batch of 1,000.
+
+Target (issue #19): ≥ 50 % of the floor, every record credited and answered one by one; the
+replayed batches answer every record a duplicate.
 """
 
 from __future__ import annotations

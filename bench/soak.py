@@ -6,9 +6,10 @@ send requests at ``SOAK_RATE`` a second (default 100, open loop: latency is meas
 each request's scheduled time, so falling behind shows; 0 = as fast as answered). 100/s of
 this mix is ≈ 40 claims and 10 batches of 50 partner records: ≈ 540 behaviours/s, a quarter
 of a 30-M city's 2 k/s design peak, this 2-core machine's share of the 8 API cores that
-peak needs (docs/scaling.md). The clients pick at random: app claims, signed partner batches of 50 records, redemptions of a hot
-reward that sells out during the run, leaderboard reads, and enterprise events neutralised
-from the credits the enterprise bought before the run. It prints requests, answers by
+peak needs (docs/scaling.md). The clients pick at random: app claims, signed partner
+batches of 50 records, redemptions of a hot reward that sells out during the run,
+leaderboard reads, and enterprise events neutralised from the credits the enterprise bought
+before the run. It prints requests, answers by
 status and kind, p50/p99 per kind, and then the invariants: Σ postings = 0, wallets = Σ
 their postings, no negative wallet, no reward stock below 0 or short of its vouchers, and
 the registry's checks (no serial in two blocks, issued = available + held + retired +

@@ -263,9 +263,15 @@ class Recorder:
                 superseded.update((b.id, b) for b in trip if b.id in settled.supersedes)
                 if settled.overlapping:
                     row["flags"] = ["overlapping"]
+                if evaluation.flags:  # the document's review flags: why a person must look
+                    row["flags"] = [*row["flags"], *evaluation.flags]
+                    row["reason_detail"] = {
+                        "review_flags": methodology.review_details(evaluation.flags)}
                 if evaluation.needs_review or row["flags"]:
                     row["status"] = "pending_review"
-                    row["reason"] = "overlapping" if row["flags"] else "needs_review"
+                    row["reason"] = ("overlapping" if settled.overlapping else
+                                     "flagged_for_review" if evaluation.flags else
+                                     "needs_review")
                 else:
                     to_pay.append((row, methodology, evaluation))
                 if c.source == "partner":  # a later record of this batch may repeat it

@@ -248,3 +248,32 @@ def test_the_schema_describes_review_flags():
     flag = schema["$defs"]["ReviewFlag"]
     assert set(flag["required"]) == {"flag", "when", "message"}
     assert set(flag["properties"]) == {"flag", "when", "field", "message"}
+
+
+# --- the format: the same-behaviour window ------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (-1, ">= 0"), (86_401, "<= 86400"), ("600", "Expected `int | null`"), (1.5, "Expected")])
+def test_a_bad_same_behaviour_window_is_refused_naming_its_field(value, message):
+    with pytest.raises(rules.DocumentError) as caught:
+        rules.load_document({**document("T-WIN"), "same_behaviour_window_s": value})
+    (problem,) = caught.value.errors
+    assert problem.field == "same_behaviour_window_s" and message in problem.message
+
+
+def test_the_same_behaviour_window_is_kept_when_given_and_left_out_when_absent():
+    plain = rules.load_document(document("T-WIN"))
+    assert "same_behaviour_window_s" not in plain.to_dict()
+    assert rules.compile_methodology(plain).same_behaviour_window_s is None
+    for seconds in (0, 90):
+        m = rules.load_document({**document("T-WIN"), "same_behaviour_window_s": seconds})
+        assert m.to_dict()["same_behaviour_window_s"] == seconds
+        assert rules.compile_methodology(m).same_behaviour_window_s == seconds
+        assert m.sha256 != plain.sha256
+    assert compiled("cq-paperless-v1").same_behaviour_window_s == 0
+    assert compiled("cq-reuse-v1").same_behaviour_window_s == 0
+    assert compiled("cq-bike-v1").same_behaviour_window_s is None  # a ride: the trip window
+    prop = rules.methodology_schema()["$defs"]["Document"]["properties"][
+        "same_behaviour_window_s"]
+    assert (prop["type"], prop["minimum"], prop["maximum"]) == ("integer", 0, 86_400)

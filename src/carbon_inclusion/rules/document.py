@@ -41,6 +41,7 @@ BEHAVIOUR_PATTERN = r"^[a-z][a-z0-9_]{1,47}$"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 FLAG_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"
 MAX_REVIEW_FLAGS = 10
+MAX_WINDOW_S = 86_400
 LIMIT = Decimal("1e12")  # no factor, bound or cap in a methodology is anywhere near this
 # Behaviours above this percentile of their type's grams are outliers in a batch's
 # monitoring report; a document may set its own (``plausibility_percentile``).
@@ -174,12 +175,16 @@ class Document(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Optional, and left out of the stored document when absent (as above): the conditions
     # that send a behaviour to review rather than refuse it (``ReviewFlag``).
     review_flags: list[ReviewFlag] | None = None
+    # Optional, left out when absent (as above): how close in time two records of one
+    # citizen's behaviour of this type are one behaviour (seconds; 0: never); absent, the
+    # programme's same-trip window (``SAME_TRIP_WINDOW``).
+    same_behaviour_window_s: Annotated[int, msgspec.Meta(ge=0, le=MAX_WINDOW_S)] | None = None
 
 
 EVIDENCE_TIERS = ("partner_verified", "self_reported")
 # Fields added after documents were first published: omitted from the stored document when
 # absent, so that every document written before them keeps its sha256.
-OPTIONAL_FIELDS = ("plausibility_percentile", "review_flags")
+OPTIONAL_FIELDS = ("plausibility_percentile", "review_flags", "same_behaviour_window_s")
 
 
 class Methodology:
@@ -263,6 +268,17 @@ REVIEW_FLAGS_DESCRIPTION = (
     "absent means none.")
 
 
+SAME_BEHAVIOUR_WINDOW_DESCRIPTION = (
+    "Optional. Two records of one citizen's behaviour of this type whose occurred_at lie "
+    "within this many seconds of each other are one behaviour: a partner's record "
+    "supersedes the app's self-report of it, a self-report of one a partner sent is "
+    "refused, a second partner record of it waits for review as duplicate_trip. 0: never "
+    "(each record is a behaviour of its own; a partner's external_id still de-duplicates "
+    "a record sent twice), for behaviours a citizen may well repeat within minutes "
+    "(receipts, trades). Absent: the programme's same-trip window (SAME_TRIP_WINDOW, "
+    "600 s by default).")
+
+
 def methodology_schema() -> dict[str, Any]:
     """JSON Schema of the document's shape (the semantic checks come on top)."""
     schema = msgspec.json.schema(_DocumentShape)
@@ -273,6 +289,9 @@ def methodology_schema() -> dict[str, Any]:
     props["review_flags"] = {"type": "array", "items": {"$ref": "#/$defs/ReviewFlag"},
                              "maxItems": MAX_REVIEW_FLAGS,
                              "description": REVIEW_FLAGS_DESCRIPTION}
+    props["same_behaviour_window_s"] = {
+        "type": "integer", "minimum": 0, "maximum": MAX_WINDOW_S,
+        "description": SAME_BEHAVIOUR_WINDOW_DESCRIPTION}
     schema["$ref"] = "#/$defs/Document"
     return schema
 

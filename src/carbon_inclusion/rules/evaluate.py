@@ -166,6 +166,8 @@ class CompiledMethodology:
         self.code, self.version, self.sha256 = m.code, m.version, m.sha256
         self.behaviour = m.behaviour
         self.limits = m.doc.limits.per_day
+        # Seconds within which two records are one behaviour (None: the programme's).
+        self.same_behaviour_window_s = m.doc.same_behaviour_window_s
         self.evidence_tiers = m.evidence
         self.allow_negative = m.doc.allow_negative
         self.input_specs: dict[str, InputSpec] = m.inputs

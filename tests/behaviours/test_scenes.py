@@ -331,3 +331,35 @@ async def test_the_same_ride_from_the_app_and_the_partner_is_paid_once_but_recei
     assert superseded["status"] == "superseded"
     assert (first["status"], first["points"], second["status"], second["points"]) == \
         ("credited", 1, "credited", 1)
+
+
+async def test_a_bad_review_flag_is_a_422_naming_the_field_and_nothing_is_stored(
+        client, admin):
+    code = "T-BADFLAG-" + secrets.token_hex(2).upper()
+    doc = document(code, review_flags=[{"flag": "odd", "when": "distance_km + 1",
+                                        "field": "distanse_km", "message": "m"}])
+    r = await client.post(ADMIN + "/", headers=admin.headers, json=doc)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert sorted(e["field"] for e in r.json()["errors"]) == [
+        "review_flags[0].field", "review_flags[0].when"]
+    wrong_window = await client.post(ADMIN + "/", headers=admin.headers,
+                                     json={**document(code), "same_behaviour_window_s": -5})
+    assert wrong_window.status_code == 422
+    assert [e["field"] for e in wrong_window.json()["errors"]] == ["same_behaviour_window_s"]
+    listed = await client.get(ADMIN + "/", headers=admin.headers, params={"code": code})
+    assert listed.json()["items"] == []
+    schema = (await client.get("/v1/methodologies/schema")).json()
+    props = schema["$defs"]["Document"]["properties"]
+    assert {"review_flags", "same_behaviour_window_s"} <= set(props)
+    assert schema["$defs"]["ReviewFlag"]["properties"]["when"]["type"] == "string"
+
+
+async def test_a_partner_only_scene_refuses_an_app_claim_and_stores_nothing(client, citizen):
+    for type_, data in (("clean_plate_meal", {"leftover_g": 0}),
+                        ("e_ticket", {"document_kind": "invoice"})):
+        r = await claim(client, citizen, type_, days_ago(1), data)
+        assert r.status_code == 422, r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["evidence"]
+    mine = await client.get("/v1/behaviours/", headers=citizen.headers)
+    assert mine.json()["items"] == []

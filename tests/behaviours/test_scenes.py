@@ -363,3 +363,17 @@ async def test_a_partner_only_scene_refuses_an_app_claim_and_stores_nothing(clie
         assert [e["field"] for e in r.json()["errors"]] == ["evidence"]
     mine = await client.get("/v1/behaviours/", headers=citizen.headers)
     assert mine.json()["items"] == []
+
+
+async def test_concurrent_ride_claims_pay_up_to_the_daily_grams_only(client, citizen):
+    # 40 km in 4 h, self-reported: 40 × 40 × 0.5 = 800.0 g (80 points) each; the day pays
+    # 1,000 g: one in full, one the remaining 200.0 g (20 points), the rest nothing.
+    day = days_ago(9, hour=7)
+    answers = await asyncio.gather(*[
+        claim(client, citizen, "shared_bike_ride", day + dt.timedelta(minutes=15 * i),
+              {"distance_km": "40", "duration_min": "240"}) for i in range(6)])
+    assert [r.status_code for r in answers] == [201] * 6, [r.text for r in answers]
+    grams = sorted(Decimal(r.json()["reduction_g"]) for r in answers)
+    assert grams == [0, 0, 0, 0, Decimal("200.0"), Decimal("800.0")]
+    assert sum(r.json()["points"] for r in answers) == 100
+    assert await balance(client, citizen) == 100

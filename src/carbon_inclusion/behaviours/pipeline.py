@@ -184,12 +184,21 @@ class Recorder:
                            used: dict[DayKey, caps.Usage]) -> None:
         await repository.write_totals(conn, used)
 
-    def day_keys(self, c: Candidate) -> set[DayKey]:
+    def window_of(self, methodology: rules.CompiledMethodology) -> dt.timedelta | None:
+        """How close in time two records of a behaviour are the same one: the document's
+        ``same_behaviour_window_s`` (0: never, ``None`` here), else the programme's
+        same-trip window."""
+        seconds = methodology.same_behaviour_window_s
+        if seconds is None:
+            return self.window
+        return dt.timedelta(seconds=seconds) if seconds else None
+
+    def day_keys(self, c: Candidate, window: dt.timedelta | None = None) -> set[DayKey]:
         """The counters a candidate may touch: its own day's, and those of any behaviour
         close enough in time to be the same trip (which it may supersede)."""
+        window = self.window if window is None else window
         return {(c.citizen_id, c.type, rules.programme_day(at, self.tz))
-                for at in (c.occurred_at - self.window, c.occurred_at,
-                           c.occurred_at + self.window)}
+                for at in (c.occurred_at - window, c.occurred_at, c.occurred_at + window)}
 
     # --- the pipeline -------------------------------------------------------------------
 
@@ -231,9 +240,10 @@ class Recorder:
             return outcomes
 
         live = [s[0].candidate for s in scored]
+        windows = {id(s[0].candidate): self.window_of(s[2]) for s in scored}  # None: never
         if not locked:
             await self.lock(conn, {(c.citizen_id, c.type) for c in live})
-        nearby, used = await self._context(conn, live)
+        nearby, used = await self._context(conn, live, windows)
         issued = await self._issued(conn, live, nearby)
         oldest = now - dt.timedelta(days=self.settings.claim_window_days)
         rows: list[dict[str, Any]] = []
@@ -244,8 +254,9 @@ class Recorder:
             row = self._row(c, version, evaluation, now)
             rows.append(row)
             o.behaviour, o.evaluation = row, evaluation
+            window = windows[id(c)]
             trip = trips.same_trip(c.occurred_at, nearby.get((c.citizen_id, c.type), ()),
-                                   self.window, ignore=superseded)
+                                   window, ignore=superseded) if window is not None else []
             settled = trips.settle(c.source, trip, issued)
             if c.occurred_at < oldest:
                 _refuse(row, "outside_claim_window",
@@ -264,9 +275,15 @@ class Recorder:
                 superseded.update((b.id, b) for b in trip if b.id in settled.supersedes)
                 if settled.overlapping:
                     row["flags"] = ["overlapping"]
+                if evaluation.flags:  # the document's review flags: why a person must look
+                    row["flags"] = [*row["flags"], *evaluation.flags]
+                    row["reason_detail"] = {
+                        "review_flags": methodology.review_details(evaluation.flags)}
                 if evaluation.needs_review or row["flags"]:
                     row["status"] = "pending_review"
-                    row["reason"] = "overlapping" if row["flags"] else "needs_review"
+                    row["reason"] = ("overlapping" if settled.overlapping else
+                                     "flagged_for_review" if evaluation.flags else
+                                     "needs_review")
                 else:
                     to_pay.append((row, methodology, evaluation))
                 if c.source == "partner":  # a later record of this batch may repeat it
@@ -298,13 +315,16 @@ class Recorder:
             for b in nearby.get((c.citizen_id, c.type), ())
             if b.source == "app" and b.status == "credited"}))
 
-    async def _context(self, conn: AsyncConnection, candidates: list[Candidate]
+    async def _context(self, conn: AsyncConnection, candidates: list[Candidate],
+                       windows: dict[int, dt.timedelta | None]
                        ) -> tuple[dict[tuple[uuid.UUID, str], list[repository.Nearby]],
                                   dict[DayKey, caps.Usage]]:
-        """Open behaviours close in time, and the cap counters, in one statement."""
-        lo = min(c.occurred_at for c in candidates) - self.window
-        hi = max(c.occurred_at for c in candidates) + self.window
-        keys = sorted(set().union(*(self.day_keys(c) for c in candidates)))
+        """Open behaviours close in time (each candidate's window: ``windows`` by its id),
+        and the cap counters, in one statement."""
+        reach = {i: w or dt.timedelta(0) for i, w in windows.items()}
+        lo = min(c.occurred_at - reach[id(c)] for c in candidates)
+        hi = max(c.occurred_at + reach[id(c)] for c in candidates)
+        keys = sorted(set().union(*(self.day_keys(c, reach[id(c)]) for c in candidates)))
         return await repository.context(conn, {c.citizen_id for c in candidates},
                                         {c.type for c in candidates}, lo, hi, keys)
 

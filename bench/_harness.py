@@ -103,3 +103,44 @@ def run(coro):
 
 def ratio_line(name: str, value: float, baseline: float, unit: str) -> str:
     return f"{name:<44} {value:>12,.1f} {unit:<10} ({value / baseline:.2f}× baseline)"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target of a benchmark: a figure, the baseline it is judged against (measured in
+    the same run), and the bound on their ratio: ``at_least`` or ``at_most`` ×."""
+
+    name: str
+    figure: float
+    baseline: float
+    unit: str
+    at_least: float | None = None
+    at_most: float | None = None
+
+    @property
+    def ratio(self) -> float:
+        return self.figure / self.baseline if self.baseline else float("inf")
+
+    @property
+    def met(self) -> bool:
+        if self.at_least is not None and not self.ratio >= self.at_least:
+            return False
+        return self.at_most is None or self.ratio <= self.at_most
+
+    def line(self) -> str:
+        bound = (f"≥ {self.at_least:g}×" if self.at_least is not None else
+                 f"≤ {self.at_most:g}×")
+        return (f"  {self.name:<40} {self.figure:>10,.1f} / {self.baseline:>10,.1f} {self.unit:<9}"
+                f" = {self.ratio:>7.3f}×  (target {bound}) {'PASS' if self.met else 'FAIL'}")
+
+
+def report(title: str, targets: list[Target]) -> None:
+    """Print every target's figure, baseline and ratio; exit 1 when any is missed."""
+    print(f"  {title}: figure / baseline = ratio")
+    for t in targets:
+        print(t.line())
+    missed = [t.name for t in targets if not t.met]
+    print(f"  result: {'PASS' if not missed else 'FAIL (' + '; '.join(missed) + ')'}")
+    sys.stdout.flush()
+    if missed:
+        sys.exit(1)

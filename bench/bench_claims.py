@@ -1,8 +1,10 @@
-"""App claims under load: requests/s and p50/p99 at 100 concurrent clients, open loop.
+"""App claims under load: requests/s and p50/p99 at 100 concurrent clients.
 
-Target (issue #4): p99 under 100 ms at 300 requests/s on this 2-core machine. The baseline
-is the same load generator against ``GET /healthz`` (no storage) in the same run, so the
-ratio shows what recording a behaviour costs over the bare HTTP stack.
+The baseline is the same load generator against ``GET /healthz`` (no storage) in the same
+run, paced and flat out, so the ratios show what recording a behaviour costs over the bare
+HTTP stack. Targets (issue #19): claims flat out ≥ 10 % of healthz flat out, and p99 at
+300/s ≤ 25× healthz p99 at 300/s; every paced claim answered 201. Printed beside them, not
+judged: the absolute aims (≥ 1,000 claims/s, p99 < 50 ms at 300/s; #4's p99 < 100 ms).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import secrets
 
 import httpx
 
-from _harness import run, server, storage
+from _harness import Target, report, run, server, storage
 from loadgen import request
 from loadgen import run as load
 
@@ -24,6 +26,7 @@ RATE = float(os.environ.get("BENCH_RATE", "300"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 PASSWORD = "Low-carbon-2026"
 WARM_UP = 1000
+HEALTH_FLAT = 30_000  # a few seconds of healthz flat out
 
 
 async def analyze(database_url: str) -> None:
@@ -90,6 +93,7 @@ def main() -> None:
         health = [request("GET", "/healthz", host) for _ in range(n)]
         run(load(host, port, health[:500], rate=None, connections=CLIENTS))  # warm-up
         base = run(load(host, port, health, rate=RATE, connections=CLIENTS))
+        base_flat = run(load(host, port, health[:1] * HEALTH_FLAT, rate=None, connections=CLIENTS))
         # Warm-up: connection pools, prepared statements, caches, and table statistics.
         run(load(host, port, claims(host, tokens, WARM_UP, 0), rate=None, connections=CLIENTS))
         run(analyze(database_url))
@@ -100,12 +104,23 @@ def main() -> None:
         workers = srv.env.get("WEB_WORKERS", "2")
     print(f"app claims, {CLIENTS} concurrent clients, {workers} granian workers")
     print(f"  baseline GET /healthz at {RATE:.0f}/s : {base.summary()}")
+    print(f"  baseline GET /healthz flat out : {base_flat.summary()}")
     print(f"  POST /v1/behaviours at {RATE:.0f}/s  : {paced.summary()}")
     print(f"  POST /v1/behaviours flat out   : {flat.summary()}")
-    print(f"  p99 ratio claims/healthz at {RATE:.0f}/s: {paced.pct(99) / base.pct(99):.1f}×; "
-          f"max throughput {flat.rps:,.0f} req/s")
-    ok = paced.pct(99) < 100 and paced.rps >= RATE * 0.95 and set(paced.statuses) == {201}
-    print(f"  target p99 < 100 ms at {RATE:.0f} req/s, all 201: {'PASS' if ok else 'FAIL'}")
+    print(f"  absolute aims (not judged): {flat.rps:,.0f} claims/s flat out (aim ≥ 1,000); "
+          f"p99 {paced.pct(99):.1f} ms at {RATE:.0f}/s (aim < 50 ms; #4: < 100 ms)")
+    report("claims", [
+        Target("claims/s flat out ÷ healthz flat out", flat.rps, base_flat.rps, "req/s",
+               at_least=0.10),
+        Target(f"claims p99 ÷ healthz p99, at {RATE:.0f}/s", paced.pct(99), base.pct(99), "ms",
+               at_most=25),
+        Target(f"paced rate kept (of {RATE:.0f}/s asked)", paced.rps, RATE, "req/s",
+               at_least=0.95),
+        Target("claims answered 201 (paced and flat)",
+               paced.statuses.get(201, 0) + flat.statuses.get(201, 0),
+               sum(paced.statuses.values()) + sum(flat.statuses.values()), "answers",
+               at_least=1),
+    ])
 
 
 if __name__ == "__main__":

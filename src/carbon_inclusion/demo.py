@@ -34,6 +34,7 @@ from carbon_inclusion.behaviours.schemas import ClaimIn
 from carbon_inclusion.common.periods import programme_day
 from carbon_inclusion.errors import Conflict
 from carbon_inclusion.events.schemas import EventIn
+from carbon_inclusion.methodologies import repository as methodologies
 from carbon_inclusion.partners.service import AuthenticatedPartner
 from carbon_inclusion.registry.schemas import BatchIn, OrderIn, VerificationIn
 from carbon_inclusion.rewards.schemas import RedeemIn
@@ -116,6 +117,7 @@ async def fill(state: Any, settings: Settings, seed_dir: Path,
         return moment.isoformat()
 
     records: dict[str, list[dict[str, Any]]] = {pid: [] for pid in partners}
+    records |= await _scenes(state, admin.id, seed_dir, citizens, partners, today, tz, bind, say)
     claims = 0
     for c in citizens:
         for back in range(1, DAYS + 1):
@@ -223,6 +225,68 @@ async def fill(state: Any, settings: Settings, seed_dir: Path,
                     "verifier": VERIFIER_PHONE, "citizen": "13700000000",
                     "password": PASSWORD},
     }
+
+
+async def _scenes(state: Any, admin_id: uuid.UUID, seed_dir: Path, citizens: list[Any],
+                  partners: dict[str, AuthenticatedPartner], today: dt.date, tz: dt.tzinfo,
+                  bind: Callable[[uuid.UUID, str, str], Awaitable[None]], say: Say
+                  ) -> dict[str, list[dict[str, Any]]]:
+    """The scenes of ``seed/demo/scenes.json`` whose behaviour a published methodology
+    scores: a partner each, its cards bound, and its records drawn as the file says (no
+    scene is known here). A random sequence of their own, so that the rest of the demo
+    draws what it always did."""
+    rng = random.Random(2027)
+    async with state.db.engine.connect() as conn:
+        scored = set(await methodologies.scored_behaviours(conn))
+    scenes = json.loads((seed_dir / "demo" / "scenes.json").read_text(encoding="utf-8"))
+    records: dict[str, list[dict[str, Any]]] = {}
+    cards = []
+    for scene in (s for s in scenes["scenes"] if s["behaviour"] in scored):
+        pid, behaviour = scene["partner"]["id"], scene["behaviour"]
+        await state.partners.create(admin_id, pid, scene["partner"]["name"], "other",
+                                    behaviour_types=[behaviour])
+        partners[pid] = AuthenticatedPartner(pid, scene["partner"]["name"], "other",
+                                             (behaviour,))
+        records[pid] = []
+        for n, c in enumerate(citizens):
+            if rng.random() >= scene["share"]:
+                continue
+            ref = f"{pid.upper()}-{n:06d}"
+            cards.append((c.id, pid, ref))
+            for moment in _moments(scene, rng, today, tz):
+                records[pid].append(_record(ref, behaviour, moment.isoformat(),
+                                            _draw(scene["data"], rng)))
+    await _together([bind(c, pid, ref) for c, pid, ref in cards])
+    say(f"scene partners: {', '.join(records)}; {len(cards)} more cards bound")
+    return records
+
+
+def _moments(scene: dict[str, Any], rng: random.Random, today: dt.date,
+             tz: dt.tzinfo) -> list[dt.datetime]:
+    """When a bound citizen does a scene's behaviour over the demo's days."""
+    if scene["per"] == "month":  # the last completed month, on its last day, if in reach
+        last = today.replace(day=1) - dt.timedelta(days=1)
+        if (today - last).days > DAYS:
+            return []
+        return [dt.datetime.combine(last, dt.time(12, rng.randrange(60)), tzinfo=tz)]
+    return [dt.datetime.combine(today - dt.timedelta(days=back), dt.time(hour, rng.randrange(60)),
+                                tzinfo=tz)
+            for back in range(1, DAYS + 1) if rng.random() < scene["chance"]
+            for hour in scene["hours"]]
+
+
+def _draw(spec: dict[str, dict[str, Any]], rng: random.Random) -> dict[str, str]:
+    """A behaviour's data, each input drawn as ``spec`` says (see seed/demo/scenes.json)."""
+    out: dict[str, Any] = {}
+    for name, how in spec.items():
+        if "choice" in how:
+            out[name] = rng.choice(how["choice"])
+            continue
+        value = rng.uniform(*how["uniform"])
+        if "times" in how:
+            value *= float(out[how["times"]])
+        out[name] = f"{value:.{how.get('places', 0)}f}"
+    return out
 
 
 async def _together(calls: list[Awaitable[T]], width: int = 8) -> list[T]:

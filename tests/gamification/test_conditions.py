@@ -35,11 +35,11 @@ def badge(measure: str, *levels: tuple[int, str, str | None]) -> BadgeIn:
 def test_statistics_sum_the_behaviour_types_and_count_days_and_streaks():
     days = [D - dt.timedelta(days=n) for n in (4, 1, 0)]
     s = statistics_of(days, {"transit_trip": (Decimal(3), Decimal("1200.5")),
-                             "waste_sorting": (Decimal(2), Decimal("300"))}, None, {("x", 1)}, D)
+                             "waste_sorting": (Decimal(2), Decimal("300"))}, None, D)
     assert (s["total_g"], s["behaviours"], s["active_days"]) == (
         Decimal("1500.5"), Decimal(5), Decimal(3))
     assert (s["streak"], s["best_streak"], s["district"]) == (Decimal(2), Decimal(2), NO_DISTRICT)
-    assert s["count_never_done"] == 0 and s.awarded == {("x", 1)}
+    assert s["count_never_done"] == 0
 
 
 @pytest.mark.parametrize(("measure", "levels", "by_type", "district", "reached_levels"), [
@@ -55,7 +55,7 @@ def test_a_level_is_reached_when_the_measure_is_at_least_its_threshold_and_its_c
         measure, levels, by_type, district, reached_levels):
     compiled = compile_badge("b_test", 1, badge(measure, *levels), NAMES)
     stats = statistics_of([D], {k: (Decimal(c), Decimal(g)) for k, (c, g) in by_type.items()},
-                          district, set(), D)
+                          district, D)
     assert [lv.level for lv in reached(compiled, stats)[1]] == reached_levels
 
 

@@ -28,7 +28,7 @@ def outcome(fn, data, evidence):
     except Exception as exc:  # whatever the reference raises, the same
         return ("raised", type(exc).__name__, str(exc))
     return ("ok", str(e.reduction_g), type(e.points).__name__, e.points, e.evidence,
-            e.needs_review, e.params,
+            e.needs_review, e.flags, e.params,
             [(k, type(v).__name__, str(v)) for k, v in e.values.items()],
             e.inputs, e.intermediates, [str(x) for x in e._trace])
 
@@ -110,9 +110,20 @@ def test_the_usual_road_is_the_generated_one_and_the_rest_goes_to_the_reference(
     good = {"cq-transit": {"mode": "metro", "distance_km": "12.5"},
             "cq-waste": {"category": "kitchen", "weight_kg": "1.2"},
             "cq-ev": {"kwh": "41.27"}, "cq-steps": {"steps": 12345},
-            "cq-power": {"kwh": "180.5", "baseline_kwh": "210"}}[name.rsplit("-", 1)[0]]
-    for tier in m.evidence_tiers:  # the period scenes offer no self-reports
-        assert m.evaluate(good, tier) == m.evaluate_checked(good, tier)
+            "cq-power": {"kwh": "180.5", "baseline_kwh": "210"},
+            "cq-bike": {"distance_km": "3.2", "duration_min": "15"},
+            "cq-plate": {"leftover_g": 10},
+            "cq-paperless": {"document_kind": "receipt"},
+            "cq-reuse": {"category": "textiles", "weight_kg": "0.4"}}[name.rsplit("-", 1)[0]]
+    # A review flag raised is still the usual road (it is a value, not a problem).
+    flagged = {"cq-bike": {"distance_km": "10", "duration_min": "20"},
+               "cq-reuse": {"category": "textiles", "weight_kg": "12"}}.get(
+        name.rsplit("-", 1)[0])
+    for data in (good, flagged) if flagged else (good,):
+        for tier in m.evidence_tiers:
+            assert m.evaluate(data, tier) == m.evaluate_checked(data, tier)
+    if flagged:
+        assert m.evaluate(flagged).flags and m.evaluate(flagged).needs_review
     assert calls == []
     with pytest.raises(rules.InputError):
         m.evaluate({**good, "extra": "1"})
@@ -153,7 +164,7 @@ random_data = st.fixed_dictionaries(
 
 
 def random_document(step: str, reduction: str, condition: str | None, points: str,
-                    allow_negative: bool, factor: str) -> dict:
+                    allow_negative: bool, factor: str, flags: list[str] = ()) -> dict:
     # The parameters are used by a constant step (folded when compiled) and by the points
     # formula, so no document is refused for an unused one.
     doc = document("T-RANDOM", inputs=INPUTS, params=PARAMS,
@@ -168,6 +179,9 @@ def random_document(step: str, reduction: str, condition: str | None, points: st
         doc["conditions"] = [{"require": condition, "field": "x", "message": "no"},
                              {"require": "y <= 40 or mode == 'bus'", "field": "y",
                               "message": "too many"}]
+    if flags:  # review flags over inputs, parameters and steps (``a``, ``k``)
+        doc["review_flags"] = [{"flag": f"flag_{i}", "when": when, "message": "look"}
+                               for i, when in enumerate(flags)]
     return doc
 
 
@@ -179,12 +193,14 @@ def random_document(step: str, reduction: str, condition: str | None, points: st
                                "max(floor(reduction_g), 2) + floor(tiny)",
                                "floor(reduction_g) if reduction_g > 5 else ceil(-reduction_g)"]),
        allow_negative=st.booleans(), factor=st.sampled_from(["0.5", "1", "0.33", "0"]),
+       flags=st.lists(conditions | st.sampled_from(["a > x", "k < a or mode == 'bus'"]),
+                      max_size=3),
        cases=st.lists(st.tuples(random_data, evidences), min_size=1, max_size=8))
 def test_random_documents_agree_with_the_reference(step, reduction, condition, points,
-                                                    allow_negative, factor, cases):
+                                                    allow_negative, factor, flags, cases):
     try:
-        m = rules.compile_methodology(rules.load_document(
-            random_document(step, reduction, condition, points, allow_negative, factor)))
+        m = rules.compile_methodology(rules.load_document(random_document(
+            step, reduction, condition, points, allow_negative, factor, flags)))
     except rules.DocumentError:
         assume(False)
         raise

@@ -195,6 +195,8 @@ def test_once_per_and_per_month_are_stored_when_set():
     ({"limits": {"per_month": {"count": 0}}}, "limits.per_month.count"),
     ({"limits": {"per_month": {"points": "many"}}}, "limits.per_month.points"),
     ({"limits": {"per_week": {"count": 1}}}, "limits.per_week"),
+    ({"once_per": {"period": "day", "later": "refuse"}, "same_behaviour_window_s": 60},
+     "same_behaviour_window_s"),
 ])
 def test_the_new_fields_are_type_checked_with_the_field_named(extra, field):
     with pytest.raises(rules.DocumentError) as err:

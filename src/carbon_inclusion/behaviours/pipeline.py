@@ -100,8 +100,9 @@ def lock_key(citizen_id: uuid.UUID, behaviour_type: str) -> int:
 # Told, after the commit, which citizens' credited totals changed (and whether any went down).
 OnChange = Callable[[set[uuid.UUID], bool], Awaitable[None]]
 # Called inside the transaction, with the citizens' locks held, once behaviours of theirs
-# are credited: what follows from a credit and must be exactly-once (badges, challenges).
-OnCredited = Callable[[AsyncConnection, set[uuid.UUID]], Awaitable[None]]
+# are credited (each with the district its behaviours were recorded in): what follows from a
+# credit and must be exactly-once (badges, challenges).
+OnCredited = Callable[[AsyncConnection, dict[uuid.UUID, str | None]], Awaitable[None]]
 # Told of the credited behaviours (their rows), inside the transaction (live notifications).
 OnPaid = Callable[[list[dict[str, Any]]], None]
 
@@ -133,7 +134,7 @@ class Recorder:
         metrics.behaviours_credited(paid)
         if self.on_paid is not None:
             self.on_paid(paid)
-        citizens = {r["citizen_id"] for r in paid}
+        citizens = {r["citizen_id"]: r["district_code"] or None for r in paid}
         for hook in self.on_credited:
             await hook(conn, citizens)
 
@@ -189,12 +190,21 @@ class Recorder:
                            used: dict[DayKey, caps.Usage]) -> None:
         await repository.write_totals(conn, used)
 
-    def day_keys(self, c: Candidate) -> set[DayKey]:
+    def window_of(self, methodology: rules.CompiledMethodology) -> dt.timedelta | None:
+        """How close in time two records of a behaviour are the same one: the document's
+        ``same_behaviour_window_s`` (0: never, ``None`` here), else the programme's
+        same-trip window."""
+        seconds = methodology.same_behaviour_window_s
+        if seconds is None:
+            return self.window
+        return dt.timedelta(seconds=seconds) if seconds else None
+
+    def day_keys(self, c: Candidate, window: dt.timedelta | None = None) -> set[DayKey]:
         """The counters a candidate may touch: its own day's, and those of any behaviour
         close enough in time to be the same trip (which it may supersede)."""
+        window = self.window if window is None else window
         return {(c.citizen_id, c.type, rules.programme_day(at, self.tz))
-                for at in (c.occurred_at - self.window, c.occurred_at,
-                           c.occurred_at + self.window)}
+                for at in (c.occurred_at - window, c.occurred_at, c.occurred_at + window)}
 
     # --- the pipeline -------------------------------------------------------------------
 
@@ -236,6 +246,9 @@ class Recorder:
             return outcomes
 
         live = [s[0].candidate for s in scored]
+        # None: never one behaviour by time (a period behaviour is settled by its period).
+        windows = {id(s[0].candidate): None if s[2].once_per else self.window_of(s[2])
+                   for s in scored}
         if not locked:
             await self.lock(conn, {(c.citizen_id, c.type) for c in live})
         starts = {id(o): rules.period_start(m.once_per.period, rules.programme_day(
@@ -243,7 +256,7 @@ class Recorder:
         holders: dict[repository.PeriodKey, Any] = dict(await repository.period_holders(
             conn, {(o.candidate.citizen_id, o.candidate.type, starts[id(o)])
                    for o, *_ in scored if id(o) in starts}))
-        nearby, used = await self._context(conn, live, {
+        nearby, used = await self._context(conn, live, windows, {
             (h.citizen_id, h.type, h.programme_day) for h in holders.values()})
         issued = await self._issued(conn, live, nearby, [
             holders[k] for o, _, m, e in scored if id(o) in starts
@@ -291,16 +304,22 @@ class Recorder:
                         dropped.add(earlier["id"])
                     else:
                         replaced.setdefault(reason, {})[holder.id] = holder
+                if evaluation.flags:  # the document's review flags: why a person must look
+                    row["flags"] = list(evaluation.flags)
+                    row["reason_detail"] = {
+                        "review_flags": methodology.review_details(evaluation.flags)}
                 if evaluation.needs_review:
-                    row["status"], row["reason"] = "pending_review", "needs_review"
+                    row["status"] = "pending_review"
+                    row["reason"] = "flagged_for_review" if evaluation.flags else "needs_review"
                 else:
                     to_pay.append((row, methodology, evaluation))
                 holders[key] = SimpleNamespace(
                     id=row["id"], source=c.source, row=row,
                     computed_reduction_g=evaluation.reduction_g)
                 continue
+            window = windows[id(c)]
             trip = trips.same_trip(c.occurred_at, nearby.get((c.citizen_id, c.type), ()),
-                                   self.window, ignore=superseded)
+                                   window, ignore=superseded) if window is not None else []
             settled = trips.settle(c.source, trip, issued)
             if c.occurred_at < oldest:
                 _refuse(row, "outside_claim_window",
@@ -319,9 +338,15 @@ class Recorder:
                 superseded.update((b.id, b) for b in trip if b.id in settled.supersedes)
                 if settled.overlapping:
                     row["flags"] = ["overlapping"]
+                if evaluation.flags:  # the document's review flags: why a person must look
+                    row["flags"] = [*row["flags"], *evaluation.flags]
+                    row["reason_detail"] = {
+                        "review_flags": methodology.review_details(evaluation.flags)}
                 if evaluation.needs_review or row["flags"]:
                     row["status"] = "pending_review"
-                    row["reason"] = "overlapping" if row["flags"] else "needs_review"
+                    row["reason"] = ("overlapping" if settled.overlapping else
+                                     "flagged_for_review" if evaluation.flags else
+                                     "needs_review")
                 else:
                     to_pay.append((row, methodology, evaluation))
                 if c.source == "partner":  # a later record of this batch may repeat it
@@ -371,14 +396,17 @@ class Recorder:
         return await repository.totals_between(conn, ranges) if ranges else {}
 
     async def _context(self, conn: AsyncConnection, candidates: list[Candidate],
-                       days: Iterable[DayKey] = ()
+                       windows: dict[int, dt.timedelta | None], days: Iterable[DayKey] = ()
                        ) -> tuple[dict[tuple[uuid.UUID, str], list[repository.Nearby]],
                                   dict[DayKey, caps.Usage]]:
-        """Open behaviours close in time, and the cap counters (those of ``days`` too: the
-        days of period holders a candidate may supersede), in one statement."""
-        lo = min(c.occurred_at for c in candidates) - self.window
-        hi = max(c.occurred_at for c in candidates) + self.window
-        keys = sorted(set().union(*(self.day_keys(c) for c in candidates), days))
+        """Open behaviours close in time (each candidate's window: ``windows`` by its id),
+        and the cap counters (those of ``days`` too: the days of period holders a candidate
+        may supersede), in one statement."""
+        reach = {i: w or dt.timedelta(0) for i, w in windows.items()}
+        lo = min(c.occurred_at - reach[id(c)] for c in candidates)
+        hi = max(c.occurred_at + reach[id(c)] for c in candidates)
+        keys = sorted(set().union(*(self.day_keys(c, reach[id(c)]) for c in candidates),
+                                  days))
         return await repository.context(conn, {c.citizen_id for c in candidates},
                                         {c.type for c in candidates}, lo, hi, keys)
 

@@ -21,8 +21,11 @@ The statistics a formula may name, and how formulas are checked and evaluated, a
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import itertools
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -35,7 +38,7 @@ from carbon_inclusion.behaviours import repository as behaviours
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
 from carbon_inclusion.common.idempotency import digest_of
 from carbon_inclusion.common.periods import programme_day
-from carbon_inclusion.db import Database
+from carbon_inclusion.db import Database, after_commit
 from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, NotFound
 from carbon_inclusion.gamification import repository as repo
 from carbon_inclusion.gamification.conditions import (
@@ -65,6 +68,10 @@ from carbon_inclusion.rules.expressions import Type
 from carbon_inclusion.settings import Settings
 
 LIST_TTL_S = 2.0
+# Award levels this process has seen stored: a claim of a citizen who has them all asks
+# nothing more. Bounded (the older half is dropped when full); awards are never taken back,
+# so a remembered one is never wrong, and a forgotten one costs one INSERT … DO NOTHING.
+KNOWN_AWARDS_MAX = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,17 +84,18 @@ class Award:
     bonus_points: int
 
 
-async def statistics(conn: AsyncConnection, citizens: list[uuid.UUID],
-                     today: dt.date) -> dict[uuid.UUID, Statistics]:
-    """The statistics of each of ``citizens`` that is a user, as ``conn`` sees them."""
-    districts = await accounts.districts_of(conn, citizens)
+async def statistics(conn: AsyncConnection, citizens: list[uuid.UUID], today: dt.date,
+                     districts: Mapping[uuid.UUID, str | None] | None = None
+                     ) -> dict[uuid.UUID, Statistics]:
+    """The statistics of each of ``citizens`` that is a user, as ``conn`` sees them.
+    ``districts``: the caller knows each citizen's district (and that each is a user)."""
+    if districts is None:
+        districts = await accounts.districts_of(conn, citizens)
     ids = [c for c in citizens if c in districts]
     if not ids:
         return {}
     totals = await behaviours.totals_by_type(conn, ids)
-    awarded = await repo.awarded(conn, ids)
-    return {c: statistics_of(*totals[c], districts[c], awarded.get(c, set()), today)
-            for c in ids}
+    return {c: statistics_of(*totals[c], districts[c], today) for c in ids}
 
 
 class BadgeService:
@@ -99,10 +107,13 @@ class BadgeService:
         self.notifier = notifier
         self._compiled: dict[tuple[str, int], CompiledBadge] = {}
         self._listed: tuple[float, list[CompiledBadge]] | None = None
+        self._known: dict[tuple[uuid.UUID, str, int], None] = {}
 
-    async def on_credited(self, conn: AsyncConnection, citizens: set[uuid.UUID]) -> None:
-        """The behaviour pipeline's hook: award, and tell the apps once committed."""
-        awards = await self.award(conn, citizens)
+    async def on_credited(self, conn: AsyncConnection,
+                          citizens: Mapping[uuid.UUID, str | None]) -> None:
+        """The behaviour pipeline's hook (credited citizens and their districts): award,
+        and tell the apps once committed."""
+        awards = await self.award(conn, set(citizens), districts=citizens)
         if self.notifier is not None:
             self.notifier.send_many([(a.citizen_id, "badge_earned", {
                 "code": a.code, "level": a.level, "name_zh": a.name_zh, "name_en": a.name_en,
@@ -176,9 +187,14 @@ class BadgeService:
         self._listed = (time.monotonic() + LIST_TTL_S, active)
         return active
 
-    async def award(self, conn: AsyncConnection, citizens: set[uuid.UUID]) -> list[Award]:
+    async def award(self, conn: AsyncConnection, citizens: set[uuid.UUID],
+                    districts: Mapping[uuid.UUID, str | None] | None = None) -> list[Award]:
         """Inside the caller's transaction, which holds these citizens' locks: award every
-        badge level they now reach and have not earned, paying bonuses through the ledger."""
+        badge level they now reach and have not earned, paying bonuses through the ledger.
+
+        The unique key on (citizen, badge, level) says which are new: every level reached
+        and not known to be stored is inserted ``ON CONFLICT DO NOTHING``, and only what
+        was inserted is awarded and paid."""
         if not citizens:
             return []
         badges = await self._active(conn)
@@ -186,8 +202,7 @@ class BadgeService:
             return []
         ids = sorted(citizens)
         today = self.today()
-        stats = await statistics(conn, ids, today)
-        have = {(c, code, level) for c, s in stats.items() for code, level in s.awarded}
+        stats = await statistics(conn, ids, today, districts)
         new: list[tuple[CompiledBadge, Level, uuid.UUID]] = []
         for citizen in ids:
             s = stats.get(citizen)
@@ -195,7 +210,7 @@ class BadgeService:
                 continue
             for badge in badges:
                 for lv in reached(badge, s)[1]:
-                    if (citizen, badge.code, lv.level) not in have:
+                    if (citizen, badge.code, lv.level) not in self._known:
                         new.append((badge, lv, citizen))
         if not new:
             return []
@@ -203,6 +218,9 @@ class BadgeService:
                  "version": b.version, "bonus": lv.bonus_points,
                  "entry": uuid7() if lv.bonus_points else None} for b, lv, c in new]
         inserted = await repo.insert_awards(conn, rows)
+        # Stored, by this transaction or an earlier one: known once this one commits.
+        after_commit(functools.partial(self._remember, [(c, b.code, lv.level)
+                                                        for b, lv, c in new]))
         awards, entries = [], []
         for (badge, lv, citizen), row in zip(new, rows, strict=True):
             if (citizen, badge.code, lv.level) not in inserted:
@@ -220,6 +238,12 @@ class BadgeService:
         if entries:
             await ledger.post(conn, entries)
         return awards
+
+    async def _remember(self, keys: list[tuple[uuid.UUID, str, int]]) -> None:
+        if len(self._known) + len(keys) > KNOWN_AWARDS_MAX:
+            for old in list(itertools.islice(self._known, len(self._known) // 2)):
+                del self._known[old]
+        self._known.update(dict.fromkeys(keys))
 
     # --- a citizen's badges ---------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -182,7 +182,8 @@ class ChallengeService:
             self._running = (now + RUNNING_TTL_S, running)
         return self._running[1]
 
-    async def on_credited(self, conn: AsyncConnection, citizens: set[uuid.UUID]) -> None:
+    async def on_credited(self, conn: AsyncConnection,
+                          citizens: Mapping[uuid.UUID, str | None]) -> None:
         """The behaviour pipeline's hook (the citizens' locks are held): complete running
         individual challenges whose goal is now met."""
         if not await self._any_running(conn):

@@ -112,10 +112,7 @@ def compile_badge(code: str, version: int, doc: BadgeIn | BadgeUpdate,
 
 
 class Statistics(dict[str, Any]):
-    """A citizen's statistics by name; behaviours never done count zero. ``awarded``: the
-    (badge, level) pairs already earned."""
-
-    awarded: set[tuple[str, int]]
+    """A citizen's statistics by name; behaviours never done count zero."""
 
     def __missing__(self, name: str) -> Decimal:
         if name.startswith(("count_", "grams_")):
@@ -139,16 +136,14 @@ def reached(badge: CompiledBadge, stats: Statistics) -> tuple[Decimal, list[Leve
 
 
 def statistics_of(days: Sequence[dt.date], by_type: Mapping[str, tuple[Decimal, Decimal]],
-                  district: str | None, awarded: set[tuple[str, int]],
-                  today: dt.date) -> Statistics:
+                  district: str | None, today: dt.date) -> Statistics:
     """One citizen's statistics from their credited days (sorted), lifetime ``(count,
-    grams)`` per behaviour type, district and earned (badge, level) pairs."""
+    grams)`` per behaviour type and district."""
     streak = streaks(days, today)
     s = Statistics(
         total_g=Decimal(0), behaviours=Decimal(0), active_days=Decimal(len(days)),
         streak=Decimal(streak.current), best_streak=Decimal(streak.best),
         district=district or NO_DISTRICT)
-    s.awarded = set(awarded)
     for kind, (count, grams) in by_type.items():
         s[f"count_{kind}"] = Decimal(count)
         s[f"grams_{kind}"] = Decimal(grams)

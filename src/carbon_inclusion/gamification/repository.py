@@ -104,17 +104,6 @@ async def documents(conn: AsyncConnection, versions: Sequence[tuple[str, int]]) 
 # --- badge awards -----------------------------------------------------------------------
 
 
-async def awarded(conn: AsyncConnection, citizens: list[uuid.UUID]
-                  ) -> dict[uuid.UUID, set[tuple[str, int]]]:
-    """The (badge, level) pairs each citizen has earned (citizens with none left out)."""
-    out: dict[uuid.UUID, set[tuple[str, int]]] = {}
-    for r in await conn.execute(text(
-            "SELECT citizen_id, code, level FROM badge_awards "
-            "WHERE citizen_id = ANY(CAST(:ids AS uuid[]))"), {"ids": citizens}):
-        out.setdefault(r.citizen_id, set()).add((r.code, r.level))
-    return out
-
-
 _INSERT_AWARDS = text("""
     INSERT INTO badge_awards (id, citizen_id, code, level, version, bonus_points, entry_id)
     SELECT * FROM unnest(CAST(:id AS uuid[]), CAST(:citizen AS uuid[]),

@@ -45,6 +45,9 @@ class EvaluationOut(msgspec.Struct):
     inputs: dict[str, Any]
     params: dict[str, Any]
     intermediates: dict[str, Any]
+    # The document's review flags that these data raise (each sends it to review), with
+    # the field each is about and why.
+    review_flags: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
 
 class RetireRequest(msgspec.Struct, forbid_unknown_fields=True):

@@ -203,6 +203,7 @@ class MethodologyService:
             code=code, version=version, reduction_g=str(result.reduction_g),
             points=result.points, evidence=result.evidence, needs_review=result.needs_review,
             inputs=result.inputs, params=result.params, intermediates=result.intermediates,
+            review_flags=compiled.review_details(result.flags),
         )
 
     async def _check_overlap(self, session: AsyncSession, m: rules.Methodology,

@@ -214,6 +214,7 @@ class EvaluatorPlan:
     plain_decimal: Callable[[str], Any]  # PLAIN_DECIMAL.fullmatch
     evaluation: Callable[..., Any]  # the Evaluation type
     reference: Callable[..., Any]  # the checked path, answering every other case
+    review_flags: tuple[tuple[str, ast.expr], ...] = ()  # (flag, its condition), in order
 
 
 def compile_evaluator(plan: EvaluatorPlan) -> Callable[..., Any]:
@@ -300,6 +301,9 @@ def compile_evaluator(plan: EvaluatorPlan) -> Callable[..., Any]:
         body.append(f"_s{i} = {src.expr(tree)}")
         locals_[name] = f"_s{i}"
     body.append(f"exact = {src.expr(plan.reduction)}")
+    body.append("flags = ()")
+    for name, tree in plan.review_flags:
+        body.append(f"if {src.expr(tree)}: flags = flags + ({name!r},)")
     if plan.allow_negative:
         body += ["clamped = False", "gross = exact.quantize(_quantum, _rounding)"]
     else:
@@ -335,8 +339,9 @@ def compile_evaluator(plan: EvaluatorPlan) -> Callable[..., Any]:
         "        except _Exception:",
         "            pass",
         "        else:",
-        "            return _Evaluation(net, points, evidence, review, _params_out, env,",
-        "                               _step_names, (exact, clamped, gross, factor))",
+        "            return _Evaluation(net, points, evidence, review or flags != (),",
+        "                               _params_out, env, _step_names,",
+        "                               (exact, clamped, gross, factor), flags)",
         "        finally:",
         "            _setcontext(caller)",
         "    return _reference(data, evidence)",

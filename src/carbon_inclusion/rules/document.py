@@ -39,6 +39,9 @@ from carbon_inclusion.rules.expressions import (
 CODE_PATTERN = r"^[A-Z][A-Z0-9-]{1,31}$"
 BEHAVIOUR_PATTERN = r"^[a-z][a-z0-9_]{1,47}$"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+FLAG_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"
+MAX_REVIEW_FLAGS = 10
+MAX_WINDOW_S = 86_400
 LIMIT = Decimal("1e12")  # no factor, bound or cap in a methodology is anywhere near this
 # Behaviours above this percentile of their type's grams are outliers in a batch's
 # monitoring report; a document may set its own (``plausibility_percentile``).
@@ -94,6 +97,18 @@ class Condition(_Strict, kw_only=True):
 
     require: LongText
     field: str
+    message: LongText
+
+
+class ReviewFlag(_Strict, kw_only=True):
+    """A rule that sends a behaviour to review instead of paying it at once: when ``when``
+    (a condition over the inputs, parameters and steps) holds, the behaviour waits for a
+    person, flagged ``flag`` with ``message``, whatever its evidence tier. Unlike a
+    condition, it refuses nothing: a reviewer may still approve it."""
+
+    flag: Annotated[str, msgspec.Meta(pattern=FLAG_PATTERN)]
+    when: LongText
+    field: str | None = None  # the input the flag is about, shown to the reviewer
     message: LongText
 
 
@@ -205,15 +220,23 @@ class Document(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # before it existed keep their hash; ``Methodology.plausibility_percentile`` applies
     # the default. 50..100, checked in load_document.
     plausibility_percentile: Decimal | None = None
-    # Optional, and left out of the stored document when absent (as above).
+    # Optional, and left out of the stored document when absent (as above): the conditions
+    # that send a behaviour to review rather than refuse it (``ReviewFlag``).
+    review_flags: list[ReviewFlag] | None = None
+    # Optional, left out when absent (as above): how close in time two records of one
+    # citizen's behaviour of this type are one behaviour (seconds; 0: never); absent, the
+    # programme's same-trip window (``SAME_TRIP_WINDOW``).
+    same_behaviour_window_s: Annotated[int, msgspec.Meta(ge=0, le=MAX_WINDOW_S)] | None = None
+    # Optional, left out when absent (as above): a period behaviour (``OncePer``).
     once_per: OncePer | None = None
 
 
-# Optional fields of ``Document`` left out of the stored document when absent, so that
-# documents written before each existed keep their hash.
-OMITTED_WHEN_ABSENT = ("plausibility_percentile", "once_per")
 
 EVIDENCE_TIERS = ("partner_verified", "self_reported")
+# Fields added after documents were first published: omitted from the stored document when
+# absent, so that every document written before them keeps its sha256.
+OPTIONAL_FIELDS = ("plausibility_percentile", "review_flags", "same_behaviour_window_s",
+                   "once_per")
 
 
 class Methodology:
@@ -242,9 +265,9 @@ class Methodology:
 
     def to_dict(self) -> dict[str, Any]:
         out = msgspec.to_builtins(self.doc)
-        for name in OMITTED_WHEN_ABSENT:  # absent, as before the field existed
-            if out[name] is None:
-                del out[name]
+        for optional in OPTIONAL_FIELDS:  # absent, as before the field existed
+            if getattr(self.doc, optional) is None:
+                del out[optional]
         out["inputs"] = msgspec.to_builtins(self.inputs)
         out["params"] = msgspec.to_builtins(self.params)
         out["evidence"] = msgspec.to_builtins(self.evidence)
@@ -288,6 +311,26 @@ PLAUSIBILITY_SCHEMA = {
 }
 
 
+REVIEW_FLAGS_DESCRIPTION = (
+    "Optional. Conditions that send a behaviour to review instead of refusing it: when a "
+    "flag's `when` holds (a condition over the inputs, parameters and steps, type-checked "
+    "like every formula), the behaviour is recorded as pending_review, whatever its "
+    "evidence tier, with the flag's name in `flags` and its `field` and `message` in "
+    f"`reason_detail.review_flags`. At most {MAX_REVIEW_FLAGS}, with distinct names; "
+    "absent means none.")
+
+
+SAME_BEHAVIOUR_WINDOW_DESCRIPTION = (
+    "Optional. Two records of one citizen's behaviour of this type whose occurred_at lie "
+    "within this many seconds of each other are one behaviour: a partner's record "
+    "supersedes the app's self-report of it, a self-report of one a partner sent is "
+    "refused, a second partner record of it waits for review as duplicate_trip. 0: never "
+    "(each record is a behaviour of its own; a partner's external_id still de-duplicates "
+    "a record sent twice), for behaviours a citizen may well repeat within minutes "
+    "(receipts, trades). Absent: the programme's same-trip window (SAME_TRIP_WINDOW, "
+    "600 s by default).")
+
+
 PER_DAY_TEXT = ("Optional. Caps per citizen and programme day (the programme's time zone), "
                 "for this behaviour type.")
 PER_MONTH_TEXT = ("Optional. Caps per citizen and calendar month (programme time), for this "
@@ -306,6 +349,12 @@ def methodology_schema() -> dict[str, Any]:
     defs["Document"] = defs.pop("_DocumentShape") | {"title": "Methodology document"}
     props = defs["Document"]["properties"]
     props["plausibility_percentile"] = PLAUSIBILITY_SCHEMA
+    props["review_flags"] = {"type": "array", "items": {"$ref": "#/$defs/ReviewFlag"},
+                             "maxItems": MAX_REVIEW_FLAGS,
+                             "description": REVIEW_FLAGS_DESCRIPTION}
+    props["same_behaviour_window_s"] = {
+        "type": "integer", "minimum": 0, "maximum": MAX_WINDOW_S,
+        "description": SAME_BEHAVIOUR_WINDOW_DESCRIPTION}
     props["once_per"] = {"anyOf": [{"$ref": "#/$defs/OncePer"}, {"type": "null"}],
                          "default": None, "description": ONCE_PER_TEXT}
     limits = defs["Limits"]["properties"]
@@ -398,6 +447,7 @@ def load_document(raw: Any) -> Methodology:
             types[step.name] = Type("number", formula.type.range)
         else:
             types[step.name] = number(-LIMIT, LIMIT)
+    _check_review_flags(doc, inputs, types, formulas, problems)
     reduction = check("reduction_g.formula", doc.reduction_g.formula, types)
     if reduction is not None:
         formulas["reduction_g"] = reduction
@@ -426,7 +476,40 @@ def load_document(raw: Any) -> Methodology:
     return Methodology(doc, inputs, params, evidence, formulas)
 
 
+def _check_review_flags(doc: Document, inputs: dict[str, InputSpec], types: dict[str, Type],
+                        formulas: dict[str, Formula], problems: list[Problem]) -> None:
+    """Each flag's ``when`` is a condition over the inputs, parameters and steps; parsed
+    flags go into ``formulas`` as ``review_flags.<i>``."""
+    flags = doc.review_flags or []
+    if not flags:
+        doc.review_flags = None  # an empty list says what absence says: stored as absent
+    if len(flags) > MAX_REVIEW_FLAGS:
+        problems.append(Problem("review_flags", f"at most {MAX_REVIEW_FLAGS} flags"))
+        return
+    seen: set[str] = set()
+    for i, flag in enumerate(flags):
+        path = f"review_flags[{i}]"
+        if flag.flag in seen:
+            problems.append(Problem(f"{path}.flag", f"`{flag.flag}` is already a flag"))
+        seen.add(flag.flag)
+        if flag.field is not None and flag.field not in inputs:
+            problems.append(Problem(f"{path}.field", "must name an input"))
+        try:
+            formula = parse(flag.when, types)
+        except FormulaError as exc:
+            problems.append(Problem(f"{path}.when", str(exc)))
+            continue
+        if formula.type.kind != "bool":
+            problems.append(Problem(f"{path}.when",
+                                    f"is {formula.type.describe()}, not a condition"))
+            continue
+        formulas[f"review_flags.{i}"] = formula
+
+
 def _check_header(doc: Document, problems: list[Problem]) -> None:
+    if doc.once_per is not None and doc.same_behaviour_window_s is not None:
+        problems.append(Problem("same_behaviour_window_s", "a period behaviour (once_per) "
+                                "is settled by its period, not by a window; leave it out"))
     if doc.effective_from.tzinfo is None:
         problems.append(Problem("effective_from", "must include a UTC offset, e.g. +08:00"))
     if doc.effective_to is not None:

@@ -91,16 +91,19 @@ class Evaluation:
     rendered as text when asked for, not on every evaluation.
     """
 
-    __slots__ = ("_steps", "_trace", "evidence", "needs_review", "params", "points",
+    __slots__ = ("_steps", "_trace", "evidence", "flags", "needs_review", "params", "points",
                  "reduction_g", "values")
 
     def __init__(self, reduction_g: Decimal, points: int, evidence: str, needs_review: bool,
                  params: dict[str, Any], values: dict[str, Any], steps: tuple[str, ...],
-                 trace: tuple[Any, ...]) -> None:
+                 trace: tuple[Any, ...], flags: tuple[str, ...] = ()) -> None:
         self.reduction_g = reduction_g
         self.points = points
         self.evidence = evidence
+        # The evidence tier asks for review, or a review flag was raised (``flags``: the
+        # document's ``review_flags`` whose condition held, in the document's order).
         self.needs_review = needs_review
+        self.flags = flags
         self.params = params
         self.values = values  # inputs, parameters, steps and reduction_g by name
         self._steps = steps
@@ -124,11 +127,13 @@ class Evaluation:
         out["reduction_g_gross"] = str(gross)
         out["evidence_factor"] = str(factor)
         out["reduction_g"] = str(self.reduction_g)
+        if self.flags:
+            out["review_flags"] = list(self.flags)
         return out
 
     def _key(self) -> tuple[Any, ...]:
-        return (self.reduction_g, self.points, self.evidence, self.needs_review, self.inputs,
-                self.intermediates)
+        return (self.reduction_g, self.points, self.evidence, self.needs_review, self.flags,
+                self.inputs, self.intermediates)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Evaluation) and self._key() == other._key()
@@ -137,7 +142,8 @@ class Evaluation:
 
     def __repr__(self) -> str:
         return (f"Evaluation(reduction_g={self.reduction_g!r}, points={self.points}, "
-                f"evidence={self.evidence!r}, needs_review={self.needs_review})")
+                f"evidence={self.evidence!r}, needs_review={self.needs_review}, "
+                f"flags={self.flags!r})")
 
 
 class CompiledMethodology:
@@ -162,6 +168,8 @@ class CompiledMethodology:
         self.limits = m.doc.limits.per_day
         self.period_limits = m.doc.limits.by_period()  # caps by period unit, days first
         self.once_per = m.doc.once_per  # a period behaviour's rule, or None
+        # Seconds within which two records are one behaviour (None: the programme's).
+        self.same_behaviour_window_s = m.doc.same_behaviour_window_s
         self.evidence_tiers = m.evidence
         self.allow_negative = m.doc.allow_negative
         self.input_specs: dict[str, InputSpec] = m.inputs
@@ -185,6 +193,12 @@ class CompiledMethodology:
              if key.startswith("steps.")],
             m.formulas["reduction_g"].tree)
         self._points = compile_expression(m.formulas["points"].tree)
+        # The review flags: (flag, its condition) in the document's order, and what a
+        # reviewer is shown of each (``review_details``).
+        self.review_flags = tuple(m.doc.review_flags or ())
+        self._flag_trees = tuple((f.flag, m.formulas[f"review_flags.{i}"].tree)
+                                 for i, f in enumerate(self.review_flags))
+        self._flags = [(name, compile_expression(tree)) for name, tree in self._flag_trees]
         rounding = m.doc.reduction_g.rounding
         self._quantum = QUANTA[rounding.places]
         self._rounding = ROUNDING[rounding.mode]
@@ -209,6 +223,7 @@ class CompiledMethodology:
             reduction=m.formulas["reduction_g"].tree, points=m.formulas["points"].tree,
             allow_negative=self.allow_negative, quantum=self._quantum,
             rounding=self._rounding,
+            review_flags=self._flag_trees,
             tiers={name: (tier.factor, tier.review) for name, tier in self.evidence_tiers.items()},
             params_out=self._params_out, step_names=self._step_names, context=ARITHMETIC,
             plain_decimal=PLAIN_DECIMAL.fullmatch, evaluation=Evaluation,
@@ -274,6 +289,7 @@ class CompiledMethodology:
             env = self._read_inputs(data)
             try:
                 exact = self._calculate(env)
+                flags = tuple(name for name, raised in self._flags if raised(env))
                 clamped = exact < 0 and not self.allow_negative
                 gross = (ZERO if clamped else exact).quantize(quantum, rounding=rounding)
                 net = (gross * tier.factor).quantize(quantum, rounding=rounding)
@@ -283,8 +299,13 @@ class CompiledMethodology:
                 raise InputError([Problem("data", f"cannot be scored: {exc!r}")]) from None
         finally:
             setcontext(caller)
-        return Evaluation(net, points, evidence, tier.review, self._params_out, env,
-                          self._step_names, (exact, clamped, gross, tier.factor))
+        return Evaluation(net, points, evidence, tier.review or bool(flags), self._params_out,
+                          env, self._step_names, (exact, clamped, gross, tier.factor), flags)
+
+    def review_details(self, flags: tuple[str, ...]) -> list[dict[str, Any]]:
+        """What a reviewer is shown of the raised ``flags``: each flag, its field, why."""
+        return [{"flag": f.flag, "field": f.field, "message": f.message}
+                for f in self.review_flags if f.flag in flags]
 
     def points_for(self, evaluation: Evaluation, reduction_g: Decimal) -> int:
         """Points the same behaviour would earn had it been credited ``reduction_g`` grams

@@ -5,6 +5,7 @@
 import { h, table, pagedTable, num, grams, when, day } from "./dom.js";
 import { barChart, hBars } from "./chart.js";
 import { t, lang } from "./i18n.js";
+import { behaviourName } from "./names.js";
 
 const HANDLED = new Set(["batch_id", "status", "methodology_code", "vintage_from", "vintage_to", "quantity",
   "serials", "behaviours", "allocated_g", "carry", "verification", "methodologies", "by_evidence", "by_type",
@@ -55,7 +56,7 @@ export function reportView(r) {
     h("div", { class: "grid" },
       h("div", {}, h("h3", {}, t("report.by_district")),
         hBars((r.by_district || []).map((d) => ({ label: d.key, value: d.grams, text: grams(d.grams) })))),
-      h("div", {}, h("h3", {}, t("report.by_type")), shares(r.by_type, (k) => (t(`type.${k}`) === `type.${k}` ? k : t(`type.${k}`))),
+      h("div", {}, h("h3", {}, t("report.by_type")), shares(r.by_type, behaviourName),
         h("h3", {}, t("report.by_evidence")), shares(r.by_evidence),
         h("h3", {}, t("report.partners")), table([
           { label: t("field.partner"), value: (p) => `${p.name} (${p.partner_id})` },

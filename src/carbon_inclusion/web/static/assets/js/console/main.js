@@ -4,6 +4,7 @@ import * as api from "../api.js";
 import { h, clear, problemBox, form } from "../dom.js";
 import { t, applyStatic, langSwitch, onLang } from "../i18n.js";
 import { ROUTES, HOME } from "./routes.js";
+import { loadBehaviourNames } from "../names.js";
 
 const root = document.getElementById("app");
 let user = null;
@@ -35,6 +36,7 @@ async function render() {
   if (!user) {
     try { user = await api.get("/v1/me"); } catch { await api.signOut(); return signInPage(); }
   }
+  await loadBehaviourNames();
   const found = match(location.hash);
   if (!found) {
     const home = HOME[user.role];

@@ -4,9 +4,9 @@ import { h, section, attempt, num, grams, when, table } from "../dom.js";
 import { hBars } from "../chart.js";
 import { t, lang } from "../i18n.js";
 import { page } from "./shell.js";
+import { behaviourName } from "../names.js";
 
 const district = (r) => (lang() === "en" ? r.name_en : r.name) || r.district;
-const typeName = (k) => (t(`type.${k}`) === `type.${k}` ? k : t(`type.${k}`));
 
 page(async (main) => {
   const status = h("div");
@@ -24,7 +24,7 @@ page(async (main) => {
     h("div", { class: "grid" },
       section(t("pub.bydistrict"), hBars((o.by_district || []).slice(0, 12).map((r) => ({ label: district(r), value: r.reduction_g, text: grams(r.reduction_g) }))),
         o.by_district?.length > 12 ? h("p", { class: "muted" }, t("pub.top12", { n: o.by_district.length })) : null),
-      section(t("pub.bytype"), hBars((o.by_type || []).map((r) => ({ label: typeName(r.type), value: r.reduction_g, text: `${grams(r.reduction_g)} · ${num(r.count)} ${t("unit.behaviours")}` }))))),
+      section(t("pub.bytype"), hBars((o.by_type || []).map((r) => ({ label: behaviourName(r.type), value: r.reduction_g, text: `${grams(r.reduction_g)} · ${num(r.count)} ${t("unit.behaviours")}` }))))),
     section(t("pub.recent"), table([
       { label: t("cert.number"), cell: (c) => h("a", { href: `/verify?c=${c.id}` }, c.number) },
       { label: t("field.organisation"), key: "organisation_name" },

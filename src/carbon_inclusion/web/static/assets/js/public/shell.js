@@ -1,6 +1,7 @@
 // The header of the public pages (home, registry, verify) and their language switch.
 import { h, clear } from "../dom.js";
 import { t, applyStatic, langSwitch, onLang } from "../i18n.js";
+import { loadBehaviourNames } from "../names.js";
 
 const LINKS = [["/", "pub.home"], ["/registry", "pub.registry"], ["/verify", "pub.verify"]];
 
@@ -8,6 +9,7 @@ const LINKS = [["/", "pub.home"], ["/registry", "pub.registry"], ["/verify", "pu
 export function page(render) {
   const root = document.getElementById("app");
   async function draw() {
+    await loadBehaviourNames();
     const main = h("main", { id: "view" });
     clear(root,
       h("header", { class: "top public" },

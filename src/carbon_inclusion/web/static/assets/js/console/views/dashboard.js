@@ -3,6 +3,7 @@ import * as api from "../../api.js";
 import { h, section, attempt, num, grams, form, table } from "../../dom.js";
 import { barChart, hBars, pivot } from "../../chart.js";
 import { t, lang, pick } from "../../i18n.js";
+import { behaviourName } from "../../names.js";
 
 const METRICS = [["count", "dash.metric.count"], ["reduction_g", "dash.metric.grams"]];
 
@@ -48,8 +49,7 @@ function behaviourCard(title, stats, districtName = (k) => k) {
   card.id = `dash-${stats.by}`;
   for (const [metric, label] of METRICS) {
     const { categories, series } = pivot(stats.rows, metric, { top: 8, other: t("dash.other"),
-      nameOf: (k) => (stats.by === "type" ? (t(`type.${k}`) !== `type.${k}` ? t(`type.${k}`) : k)
-        : districtName(k)) });
+      nameOf: (k) => (stats.by === "type" ? behaviourName(k) : districtName(k)) });
     const unit = metric === "reduction_g" ? "g" : t("unit.behaviours");
     body.append(barChart({ categories, series, unit, title: t(label) }));
   }

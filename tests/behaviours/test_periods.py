@@ -480,3 +480,26 @@ async def test_the_period_scenes_are_published_by_the_seed(client):
         assert r.status_code == 200, r.text
         assert r.json()["document"]["once_per"]["period"] in ("day", "month")
         assert Decimal(r.json()["document"]["params"]["g_per_point"]["value"]) == 10
+
+
+async def test_a_bad_period_rule_is_a_422_naming_the_field_and_stores_nothing(client, admin):
+    for extra, field in (({"once_per": {"period": "year", "later": "refuse"}},
+                          "once_per.period"),
+                         ({"limits": {"per_month": {"grams": "-1"}}},
+                          "limits.per_month.grams")):
+        doc = document("T-" + secrets.token_hex(3).upper(), **extra)
+        r = await client.post(ADMIN + "/", headers=admin.headers, json=doc)
+        assert r.status_code == 422, r.text
+        assert [e["field"] for e in r.json()["errors"]] == [field]
+        listed = await client.get(ADMIN + "/", headers=admin.headers,
+                                  params={"limit": 100})
+        assert listed.status_code == 200, listed.text
+        assert doc["code"] not in listed.text
+        version = await client.get(f"{ADMIN}/{doc['code']}/versions/1", headers=admin.headers)
+        assert version.status_code == 404, version.text
+    good = document("T-" + secrets.token_hex(3).upper(),
+                    once_per={"period": "month", "later": "refuse"})
+    assert (await client.post(ADMIN + "/", headers=admin.headers, json=good)).status_code == 201
+    stored = await client.get(f"{ADMIN}/{good['code']}/versions/1", headers=admin.headers)
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["document"]["once_per"] == {"period": "month", "later": "refuse"}

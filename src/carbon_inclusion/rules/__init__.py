@@ -3,8 +3,9 @@
     m = load_document(raw)            # DocumentError(.errors) naming each field at fault
     c = compile_methodology(m)        # once per published version
     e = c.evaluate(data, "partner_verified")   # InputError(.errors) on bad data
-    paid = apply_daily_limits(c.limits, used_today, e.reduction_g, e.points,
-                              lambda g: c.points_for(e, g))
+    paid = apply_limits(c.period_limits, {"day": used_today, "month": used_this_month},
+                        e.reduction_g, e.points, lambda g: c.points_for(e, g))
+    c.once_per                        # a period behaviour's rule (core.periods settles it)
 """
 
 from carbon_inclusion.rules.calendar import (

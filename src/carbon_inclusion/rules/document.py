@@ -153,10 +153,6 @@ class DailyLimits(_Strict, kw_only=True):
 
 PeriodLimits = DailyLimits  # the same caps, whatever the period they count over
 
-# The periods a cap or a once-per rule counts over, in programme time
-# (``common.periods.date_bounds``): a day, or a calendar month.
-PERIOD_UNITS = ("day", "month")
-
 
 class Limits(_Strict, kw_only=True):
     """Caps per period. Each is optional and left out of the stored document when absent."""
@@ -172,9 +168,6 @@ class Limits(_Strict, kw_only=True):
         if self.per_month is not None:
             out["month"] = self.per_month
         return out
-
-
-LATER = ("supersede", "supersede_if_greater", "refuse")
 
 
 class OncePer(_Strict, kw_only=True):

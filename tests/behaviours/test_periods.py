@@ -334,6 +334,24 @@ async def test_a_monthly_cap_pays_the_remainder_and_says_when_to_earn_again(
     assert await balance(client, citizen) == 2 + 2 + 1
 
 
+async def test_approving_on_review_pays_as_the_month_s_caps_now_stand(client, admin,
+                                                                     citizen):
+    doc = document("T-" + secrets.token_hex(3).upper(), limits={"per_month": {"grams": "30"}})
+    doc["evidence"]["self_reported"]["review"] = True
+    t = (await published(client, admin, doc))["behaviour"]
+    waiting = [(await claim(client, citizen, t, spaced(i), {"distance_km": "1"})).json()
+               for i in range(2)]
+    assert [w["status"] for w in waiting] == ["pending_review", "pending_review"]
+    approved = []
+    for w in waiting:
+        r = await client.post(f"/v1/admin/reviews/{w['id']}/approve", headers=admin.headers,
+                              json={"reason": "receipt"})
+        assert r.status_code == 200, r.text
+        approved.append(r.json())
+    assert [(a["reduction_g"], a["reason"]) for a in approved] == [
+        ("23.4", None), ("6.6", "monthly_cap_reached")]
+
+
 async def test_racing_claims_never_pass_a_monthly_cap(client, admin, citizen):
     # 10 km self-reported: 234.0 g, 23 points; the month pays at most 50 points.
     doc = document("T-" + secrets.token_hex(3).upper(),

@@ -39,6 +39,7 @@ class ExportOut(msgspec.Struct):
     redemptions: list[dict[str, Any]]
     badges: list[dict[str, Any]]
     challenges: list[dict[str, Any]]
+    photos: list[dict[str, Any]]  # what was uploaded; each image itself is at its GET
 
 
 class ReductionOut(msgspec.Struct):

@@ -24,6 +24,8 @@ from carbon_inclusion.gamification import repository as gamification_repo
 from carbon_inclusion.ledger import repository as ledger_repo
 from carbon_inclusion.methodologies import repository as methodologies_repo
 from carbon_inclusion.partners import repository as partners_repo
+from carbon_inclusion.photos import repository as photos_repo
+from carbon_inclusion.photos.service import PhotoService
 from carbon_inclusion.privacy import repository as repo
 from carbon_inclusion.privacy.schemas import (
     ConsentOut,
@@ -44,9 +46,11 @@ def pseudonym(user_id: uuid.UUID) -> str:
 
 class PrivacyService:
     def __init__(self, db: Database, accounts: AccountsService,
-                 settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
+                 settings: Settings, clock: Clock = SYSTEM_CLOCK, *,
+                 photos: PhotoService) -> None:
         self.db = db
         self.accounts = accounts
+        self.photos = photos
         self.settings = settings
         self.clock = clock
 
@@ -86,6 +90,7 @@ class PrivacyService:
                 redemptions=await rewards_repo.export_redemptions(conn, user_id),
                 badges=await gamification_repo.export_awards(conn, user_id),
                 challenges=await gamification_repo.export_participations(conn, user_id),
+                photos=await photos_repo.export(conn, user_id),
             )
             await conn.rollback()
         return out
@@ -96,7 +101,8 @@ class PrivacyService:
         """Erase the citizen's personal data after re-checking their password.
 
         Personal fields are replaced (``accounts.repository.erase_personal_data``), bindings
-        removed, refresh tokens revoked, trip data reduced to what accounting needs; the row
+        removed, refresh tokens revoked, trip data reduced to what accounting needs, photos
+        deleted (rows and objects, ``PhotoService.erase``); the row
         stays with status ``deleted``, so ledger entries, credit batches and certificates
         keep their (now pseudonymous) owner. Password checks are throttled per account like
         sign-in (a budget reserved before the check).
@@ -134,6 +140,7 @@ class PrivacyService:
             await partners_repo.erase_bindings(conn, user_id)
             await behaviours_repo.reduce_data(conn, keep, citizen_id=user_id)
             await behaviours_repo.blank_partner_records(conn, citizen_id=user_id)
+            await self.photos.erase(conn, user_id)
         self.accounts.forget(user_id)
 
     # --- retention ----------------------------------------------------------------------

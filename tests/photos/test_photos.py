@@ -182,6 +182,23 @@ async def test_a_photo_is_read_by_its_owner_and_administrators_only(
         assert (await client.get(path, headers=role.headers)).status_code == 403
 
 
+def test_a_claim_without_a_photo_hashes_as_claims_did_before_photos():
+    """A client retrying across the upgrade replays its claim, not a 422: the request hash
+    of a claim that names no photo is the one of the body without the field."""
+    import msgspec
+
+    from carbon_inclusion.behaviours.schemas import ClaimIn
+    from carbon_inclusion.common.idempotency import request_hash
+
+    raw = {"type": "transit_trip", "occurred_at": "2026-12-01T09:00:00+08:00",
+           "data": {"mode": "metro", "distance_km": "5.0"}}
+    body = msgspec.convert(raw, ClaimIn)
+    assert request_hash(msgspec.to_builtins(body)) == request_hash(
+        {**raw, "occurred_at": "2026-12-01T09:00:00+08:00"})
+    with_photo = msgspec.convert({**raw, "photo_id": str(uuid.uuid4())}, ClaimIn)
+    assert request_hash(msgspec.to_builtins(with_photo)) != request_hash(raw)
+
+
 # --- the methodology's say -------------------------------------------------------------------
 
 async def test_the_photo_rule_is_checked_on_submission_and_in_the_served_schema(client, admin):

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Iterable
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -144,7 +145,7 @@ class PhotoService:
             assert existing is not None
             idempotency.check_replay(existing.request_hash, digest, "photo")
             return self._out(existing), False
-        return self._out(_Row(row, behaviour_id=None)), True
+        return self._out(SimpleNamespace(**row, behaviour_id=None)), True
 
     async def read(self, photo_id: uuid.UUID, citizen_id: uuid.UUID | None
                    ) -> tuple[PhotoOut, bytes]:
@@ -168,9 +169,3 @@ class PhotoService:
             await self.store.delete(key)
         return len(keys)
 
-
-class _Row:
-    """A just-inserted row read like a fetched one."""
-
-    def __init__(self, values: dict[str, Any], **more: Any) -> None:
-        self.__dict__.update(values, **more)

@@ -45,7 +45,6 @@ from carbon_inclusion.behaviours.routes import (
 )
 from carbon_inclusion.behaviours.service import BehaviourService
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
-from carbon_inclusion.common.storage import open_store
 from carbon_inclusion.db import Database
 from carbon_inclusion.emissions.routes import (
     AdminEmissionsController,
@@ -91,7 +90,7 @@ from carbon_inclusion.partners.routes import (
 )
 from carbon_inclusion.partners.service import PartnerService
 from carbon_inclusion.photos.routes import PhotoController
-from carbon_inclusion.photos.service import PhotoService
+from carbon_inclusion.photos.service import PhotoService, open_photo_store
 from carbon_inclusion.privacy.routes import MyDataController, PrivacyNoticeController
 from carbon_inclusion.privacy.service import PrivacyService
 from carbon_inclusion.ratelimit import RateLimiter
@@ -215,9 +214,7 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
     # settings) must not take the hook from the app's, with its consent filter.
     partners.on_bound = behaviours.credit_bound
     rewards = RewardService(db, settings, clock)
-    store = open_store(settings.storage_url, endpoint=settings.s3_endpoint_url,
-                       region=settings.s3_region, access_key=settings.s3_access_key_id,
-                       secret_key=settings.s3_secret_access_key)
+    store = open_photo_store(settings)
     photos = PhotoService(db, settings, store, limiter, clock)
     privacy = PrivacyService(db, accounts, settings, clock, photos=photos)
     progress = ProgressService(db, settings, clock)

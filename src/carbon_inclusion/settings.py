@@ -164,9 +164,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     s3_region: str = msgspec.field(default="us-east-1", name="S3_REGION")
     s3_access_key_id: str = msgspec.field(default="", name="S3_ACCESS_KEY_ID")
     s3_secret_access_key: str = msgspec.field(default="", name="S3_SECRET_ACCESS_KEY")
-    # Photo evidence: the largest upload accepted, and uploads per citizen per hour.
+    # Photo evidence: the largest upload accepted, and uploads per citizen per hour. Photos
+    # of behaviours are deleted with the raw trip data (TRIP_RETENTION_DAYS).
     photo_max_bytes: PhotoBytes = msgspec.field(default=5 * 1024 * 1024, name="PHOTO_MAX_BYTES")
     photos_per_hour: AtLeast1 = msgspec.field(default=30, name="PHOTOS_PER_HOUR")
+    # A photo no claim took within this many hours is deleted (privacy reduce).
+    photo_unattached_hours: AtLeast1 = msgspec.field(default=24, name="PHOTO_UNATTACHED_HOURS")
     # Compliance offsets may cover at most this share of an enterprise's verified emissions.
     compliance_offset_cap: Share = msgspec.field(
         default=Decimal("0.05"), name="COMPLIANCE_OFFSET_CAP")

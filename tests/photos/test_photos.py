@@ -4,6 +4,7 @@ reviewers only, named by self-reports as their methodology says, erased with the
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import uuid
 
@@ -337,6 +338,37 @@ async def test_deleting_the_account_deletes_its_photos(app, client, settings, ci
         r = await client.get(f"/v1/photos/{photo['id']}", headers=admin.headers)
         assert r.status_code == 404
     assert await behaviour_rows(app, citizen.id) == 1  # the behaviour stays, pseudonymous
+
+
+async def test_retention_deletes_old_behaviours_photos_and_photos_no_claim_took(
+        app, client, settings, citizen, admin):
+    from sqlalchemy import text
+
+    from tests.privacy.test_privacy import _old_trip, transit_partner
+
+    await transit_partner(client, admin)  # _old_trip's partner record names one
+    now = dt.datetime.now(dt.UTC)
+    old_trip = await _old_trip(app, citizen.id, now - dt.timedelta(
+        days=settings.trip_retention_days + 2), {"mode": "metro", "distance_km": "12.5"})
+    loose_old, loose_new, of_old_trip = [(await upload(client, citizen, png())).json()
+                                         for _ in range(3)]
+    async with app.state.db.connect() as conn:
+        await conn.execute(text("UPDATE photos SET created_at = :at WHERE id = :p"), {
+            "at": now - dt.timedelta(hours=settings.photo_unattached_hours + 1),
+            "p": loose_old["id"]})
+        await conn.execute(text(
+            "UPDATE photos SET behaviour_id = b.id, behaviour_occurred_at = b.occurred_at, "
+            "attached_at = now() FROM behaviours b WHERE b.id = :b AND photos.id = :p"),
+            {"b": old_trip, "p": of_old_trip["id"]})
+    assert len(objects_of(settings, citizen.id)) == 3
+
+    runs = await asyncio.gather(app.state.privacy.reduce(), app.state.privacy.reduce())
+    assert sum(r.photos for r in runs) >= 2 and min(r.photos for r in runs) == 0
+    async with app.state.db.engine.connect() as conn:
+        left = {str(r.id) for r in await conn.execute(text(
+            "SELECT id FROM photos WHERE citizen_id = :c"), {"c": citizen.id})}
+    assert left == {loose_new["id"]}
+    assert [p.name for p in objects_of(settings, citizen.id)] == [loose_new["id"]]
 
 
 # --- the same end to end on an S3-compatible store ---------------------------------------------

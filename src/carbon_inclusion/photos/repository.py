@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import and_, delete, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -70,6 +70,17 @@ async def erase(conn: AsyncConnection, citizen_id: uuid.UUID) -> list[str]:
     """Delete the citizen's photo rows; the keys of their objects, for the caller to delete."""
     rows = await conn.execute(delete(_P).where(_P.c.citizen_id == citizen_id)
                               .returning(_P.c.key))
+    return sorted(r.key for r in rows)
+
+
+async def expire(conn: AsyncConnection, *, attached_before: dt.datetime,
+                 loose_before: dt.datetime) -> list[str]:
+    """Delete the rows of photos past retention: attached to a behaviour that occurred before
+    ``attached_before``, or never attached and uploaded before ``loose_before``; the keys of
+    their objects, for the caller to delete. Across citizens (a daily job)."""
+    rows = await conn.execute(delete(_P).where(or_(
+        _P.c.behaviour_occurred_at < attached_before,
+        and_(_P.c.behaviour_id.is_(None), _P.c.created_at < loose_before))).returning(_P.c.key))
     return sorted(r.key for r in rows)
 
 

@@ -11,6 +11,7 @@ back, and an object written for a transaction that then fails to commit is delet
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import logging
 import uuid
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carbon_inclusion.common import idempotency
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
-from carbon_inclusion.common.storage import ObjectStore, new_key
+from carbon_inclusion.common.storage import ObjectStore, new_key, open_store
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import (
     FieldError,
@@ -41,6 +42,13 @@ from carbon_inclusion.ratelimit import RateLimiter
 from carbon_inclusion.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def open_photo_store(settings: Settings) -> ObjectStore:
+    """The object store ``STORAGE_URL`` and the ``S3_*`` settings name."""
+    return open_store(settings.storage_url, endpoint=settings.s3_endpoint_url,
+                      region=settings.s3_region, access_key=settings.s3_access_key_id,
+                      secret_key=settings.s3_secret_access_key)
 
 
 def media_type(content_type: str | None) -> str:
@@ -169,3 +177,15 @@ class PhotoService:
             await self.store.delete(key)
         return len(keys)
 
+
+async def expire_photos(conn: AsyncConnection, store: ObjectStore, settings: Settings,
+                        now: dt.datetime) -> int:
+    """Retention (``privacy reduce``): photos of behaviours that occurred more than
+    ``TRIP_RETENTION_DAYS`` ago, and photos no claim took within ``PHOTO_UNATTACHED_HOURS``,
+    deleted, rows and objects, in the caller's transaction (objects first, as ``erase``)."""
+    keys = await repo.expire(
+        conn, attached_before=now - dt.timedelta(days=settings.trip_retention_days),
+        loose_before=now - dt.timedelta(hours=settings.photo_unattached_hours))
+    for key in keys:
+        await store.delete(key)
+    return len(keys)

@@ -46,3 +46,4 @@ class ReductionOut(msgspec.Struct):
     before: dt.datetime
     behaviours: int
     partner_records: int
+    photos: int = 0  # deleted: of behaviours before ``before``, or never attached

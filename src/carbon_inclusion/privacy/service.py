@@ -18,6 +18,7 @@ from carbon_inclusion.accounts import repository as accounts_repo
 from carbon_inclusion.accounts.service import AccountsService
 from carbon_inclusion.behaviours import repository as behaviours_repo
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
+from carbon_inclusion.common.storage import ObjectStore
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import Forbidden, InvalidInput, NotFound, RateLimited
 from carbon_inclusion.gamification import repository as gamification_repo
@@ -25,7 +26,7 @@ from carbon_inclusion.ledger import repository as ledger_repo
 from carbon_inclusion.methodologies import repository as methodologies_repo
 from carbon_inclusion.partners import repository as partners_repo
 from carbon_inclusion.photos import repository as photos_repo
-from carbon_inclusion.photos.service import PhotoService
+from carbon_inclusion.photos.service import PhotoService, expire_photos
 from carbon_inclusion.privacy import repository as repo
 from carbon_inclusion.privacy.schemas import (
     ConsentOut,
@@ -146,15 +147,17 @@ class PrivacyService:
     # --- retention ----------------------------------------------------------------------
 
     async def reduce(self) -> ReductionOut:
-        return await reduce_trip_data(self.db, self.settings, self.clock)
+        return await reduce_trip_data(self.db, self.settings, self.clock,
+                                      store=self.photos.store)
 
 
 async def reduce_trip_data(db: Database, settings: Settings,
-                           clock: Clock = SYSTEM_CLOCK) -> ReductionOut:
+                           clock: Clock = SYSTEM_CLOCK, *, store: ObjectStore) -> ReductionOut:
     """Reduce trip data older than ``TRIP_RETENTION_DAYS`` (run daily from the scheduler:
     ``carbon-inclusion privacy reduce``). Runs are serialised by an advisory lock and change
     nothing already reduced, so two at once are safe. Partner records still inside the claim
-    window are left whole: binding their card may still credit them."""
+    window are left whole: binding their card may still credit them. Photos of the behaviours
+    reduced go (``photos.service.expire_photos``), and so do photos no claim took."""
     now = clock.now()
     before = now - dt.timedelta(days=settings.trip_retention_days)
     records_before = min(before, now - dt.timedelta(days=settings.claim_window_days))
@@ -163,4 +166,6 @@ async def reduce_trip_data(db: Database, settings: Settings,
         keep = await methodologies_repo.input_names(conn)
         behaviours = await behaviours_repo.reduce_data(conn, keep, before=before)
         records = await behaviours_repo.blank_partner_records(conn, before=records_before)
-    return ReductionOut(before=before, behaviours=behaviours, partner_records=records)
+        photos = await expire_photos(conn, store, settings, now)
+    return ReductionOut(before=before, behaviours=behaviours, partner_records=records,
+                        photos=photos)

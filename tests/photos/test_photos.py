@@ -400,3 +400,21 @@ async def test_photos_on_an_s3_compatible_store_end_to_end(settings, s3_server, 
                                    json={"password": PASSWORD})
             assert gone.status_code == 204, gone.text
             assert not [k for k in s3_server.object_keys() if k.startswith(f"{prefix}/")]
+
+
+async def test_an_upload_the_store_cannot_take_is_503_and_leaves_no_row(settings,
+                                                                        make_citizen):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with own_app(settings, storage_url="s3://nowhere",
+                       s3_endpoint_url=f"http://127.0.0.1:{port}", s3_access_key_id="a",
+                       s3_secret_access_key="s") as application, \
+            client_of(application, "198.51.100.22") as c:
+        citizen = await make_citizen()
+        r = await upload(c, citizen, png())
+        assert r.status_code == 503, r.text
+        assert r.headers["retry-after"] and r.json()["code"] == "dependency_unavailable"
+        assert await photo_rows(application, citizen.id) == 0

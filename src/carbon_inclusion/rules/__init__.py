@@ -17,6 +17,8 @@ from carbon_inclusion.rules.document import (
     canonical_json,
     load_document,
     methodology_schema,
+    photo_problem,
+    photo_sends_to_review,
     plausibility_percentile,
 )
 from carbon_inclusion.rules.errors import DocumentError, InputError, Problem, RulesError
@@ -43,6 +45,8 @@ __all__ = [
     "day_bounds",
     "load_document",
     "methodology_schema",
+    "photo_problem",
+    "photo_sends_to_review",
     "plausibility_percentile",
     "programme_day",
 ]

@@ -79,7 +79,46 @@ def settings(storage: Storage, tmp_path_factory: pytest.TempPathFactory) -> Sett
         # may wait longer than production's 5 s before getting a connection.
         db_pool_timeout=60,
         log_json=False,
+        # Uploaded photos in a directory of the session's own (tests/photos look inside).
+        storage_url=f"file:{tmp_path_factory.mktemp('objects')}",
     )
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A local S3-compatible server (moto's, in a thread) with one bucket."""
+
+    endpoint: str
+    bucket: str
+    access_key: str = "test-access-key"
+    secret_key: str = "test-secret-key"
+    region: str = "us-east-1"
+
+    def client(self):  # boto3: checks from the outside what the store wrote
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name=self.region,
+                            aws_access_key_id=self.access_key,
+                            aws_secret_access_key=self.secret_key)
+
+    def object_keys(self) -> list[str]:
+        listed = self.client().list_objects_v2(Bucket=self.bucket)
+        return sorted(o["Key"] for o in listed.get("Contents", ()))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        s3 = S3Server(f"http://{host}:{port}", "photos-" + secrets.token_hex(4))
+        s3.client().create_bucket(Bucket=s3.bucket)
+        yield s3
+    finally:
+        server.stop()
 
 
 @contextlib.asynccontextmanager

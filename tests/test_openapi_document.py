@@ -173,8 +173,11 @@ def test_component_names_carry_no_module_prefix_and_structs_no_shared_name(docum
 # --- a client generated from it -------------------------------------------------------------
 
 # A team that generates a client says what to do with content types the generator has no
-# model for: the certificate's PDF comes back as bytes.
-GENERATOR_CONFIG = "content_type_overrides:\n  application/pdf: application/octet-stream\n"
+# model for: the certificate's PDF comes back as bytes, and so do photos, which go up as
+# bytes too.
+GENERATOR_CONFIG = "content_type_overrides:\n" + "".join(
+    f"  {media}: application/octet-stream\n"
+    for media in ("application/pdf", "image/jpeg", "image/png", "image/webp"))
 
 
 @pytest.fixture(scope="module")

@@ -89,6 +89,8 @@ from carbon_inclusion.partners.routes import (
     PartnerDirectoryController,
 )
 from carbon_inclusion.partners.service import PartnerService
+from carbon_inclusion.photos.routes import PhotoController
+from carbon_inclusion.photos.service import PhotoService, open_photo_store
 from carbon_inclusion.privacy.routes import MyDataController, PrivacyNoticeController
 from carbon_inclusion.privacy.service import PrivacyService
 from carbon_inclusion.ratelimit import RateLimiter
@@ -141,6 +143,7 @@ ROUTE_HANDLERS = [
     BindingController,
     PartnerBindingController,
     BehaviourController,
+    PhotoController,
     WalletController,
     PartnerBehaviourController,
     AdminReviewController,
@@ -211,7 +214,9 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
     # settings) must not take the hook from the app's, with its consent filter.
     partners.on_bound = behaviours.credit_bound
     rewards = RewardService(db, settings, clock)
-    privacy = PrivacyService(db, accounts, settings, clock)
+    store = open_photo_store(settings)
+    photos = PhotoService(db, settings, store, limiter, clock)
+    privacy = PrivacyService(db, accounts, settings, clock, photos=photos)
     progress = ProgressService(db, settings, clock)
     directory = Directory(db, accounts.phones)
     certificates = CertificateList(db, settings)
@@ -228,6 +233,8 @@ def build_state(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> State:
             "limiter": limiter,
             "accounts": accounts,
             "privacy": privacy,
+            "store": store,
+            "photos": photos,
             "methodologies": methodologies,
             "partners": partners,
             "behaviours": behaviours,
@@ -388,6 +395,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
                 await asyncio.wait_for(asyncio.gather(
                     app.state.leaderboards.drain(), app.state.notifier.drain()), 5)
             await app.state.notifier.close()
+            await app.state.store.close()
             await app.state.db.dispose()
             await app.state.redis.close()
 
@@ -400,6 +408,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             "db": _from_state("db"),
             "accounts": _from_state("accounts"),
             "privacy": _from_state("privacy"),
+            "photos": _from_state("photos"),
             "methodologies": _from_state("methodologies"),
             "partners": _from_state("partners"),
             "behaviours": _from_state("behaviours"),

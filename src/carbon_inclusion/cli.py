@@ -600,14 +600,25 @@ def privacy() -> None:
 
 @privacy.command("reduce")
 def privacy_reduce() -> None:
-    """Reduce raw trip data older than TRIP_RETENTION_DAYS to what accounting needs; run
-    daily from the scheduler (two runs at once are safe)."""
+    """Reduce raw trip data older than TRIP_RETENTION_DAYS to what accounting needs, and
+    delete its photos and those no claim took; run daily from the scheduler (two runs at
+    once are safe)."""
+    from carbon_inclusion.photos.service import open_photo_store
     from carbon_inclusion.privacy.service import reduce_trip_data
 
     settings = _storage()
-    run = _with_db(settings, lambda db: reduce_trip_data(db, settings))
+
+    async def reduce(db: Any) -> Any:
+        store = open_photo_store(settings)
+        try:
+            return await reduce_trip_data(db, settings, store=store)
+        finally:
+            await store.close()
+
+    run = _with_db(settings, reduce)
     click.echo(f"reduced {run.behaviours} behaviour(s) and {run.partner_records} partner "
-               f"record(s) older than {run.before.isoformat()}")
+               f"record(s) older than {run.before.isoformat()}; deleted {run.photos} "
+               "photo(s)")
 
 
 # Last, so that ``python -m carbon_inclusion.cli`` sees every command defined above.

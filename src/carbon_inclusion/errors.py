@@ -64,6 +64,22 @@ class IdempotencyKeyReused(InvalidInput):
                          errors=[FieldError("Idempotency-Key", "already used with another body")])
 
 
+class TooLarge(DomainError):
+    """The request body is larger than the route takes (413, as the edge answers one)."""
+
+    kind = "too_large"
+    code = "body_too_large"
+    title = "Request body too large"
+
+
+class UnsupportedMediaType(DomainError):
+    """The body's ``Content-Type`` is not one the route takes (415, as the edge answers)."""
+
+    kind = "unsupported_media_type"
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
 class Unauthenticated(DomainError):
     kind = "unauthenticated"
     code = "unauthenticated"

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from carbon_inclusion.common.decoding import field_of
+from carbon_inclusion.common.storage import StoreURLError, parse_store_url
 
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-in-production-0000"  # noqa: S105
 ENVIRONMENTS = ("development", "test", "production")
@@ -44,6 +45,7 @@ AtLeast1 = Annotated[int, msgspec.Meta(ge=1)]
 AtLeast60 = Annotated[int, msgspec.Meta(ge=60)]
 AtLeast300 = Annotated[int, msgspec.Meta(ge=300)]
 AtLeast1024 = Annotated[int, msgspec.Meta(ge=1024)]
+PhotoBytes = Annotated[int, msgspec.Meta(ge=1024, le=50 * 1024 * 1024)]
 Flag = Annotated[bool, msgspec.Meta(description="true or false")]
 Money = Annotated[Decimal, msgspec.Meta(description="a positive amount in whole fen, like 40.00")]
 Share = Annotated[Decimal, msgspec.Meta(
@@ -154,6 +156,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Seconds the public overview (GET /v1/public/overview) is kept in Redis before it is
     # read again from PostgreSQL; 0: read every time.
     overview_cache_s: AtLeast0 = msgspec.field(default=60, name="OVERVIEW_CACHE_S")
+    # Uploaded objects (photo evidence): a directory (file:///abs/dir, or file:rel/dir under
+    # the working directory) or an S3-compatible bucket (s3://bucket[/prefix]) with the
+    # S3_* settings; S3_ENDPOINT_URL unset means AWS itself (the region's endpoint).
+    storage_url: str = msgspec.field(default="file:.data/objects", name="STORAGE_URL")
+    s3_endpoint_url: str = msgspec.field(default="", name="S3_ENDPOINT_URL")
+    s3_region: str = msgspec.field(default="us-east-1", name="S3_REGION")
+    s3_access_key_id: str = msgspec.field(default="", name="S3_ACCESS_KEY_ID")
+    s3_secret_access_key: str = msgspec.field(default="", name="S3_SECRET_ACCESS_KEY")
+    # Photo evidence: the largest upload accepted, and uploads per citizen per hour. Photos
+    # of behaviours are deleted with the raw trip data (TRIP_RETENTION_DAYS).
+    photo_max_bytes: PhotoBytes = msgspec.field(default=5 * 1024 * 1024, name="PHOTO_MAX_BYTES")
+    photos_per_hour: AtLeast1 = msgspec.field(default=30, name="PHOTOS_PER_HOUR")
+    # A photo no claim took within this many hours is deleted (privacy reduce).
+    photo_unattached_hours: AtLeast1 = msgspec.field(default=24, name="PHOTO_UNATTACHED_HOURS")
     # Compliance offsets may cover at most this share of an enterprise's verified emissions.
     compliance_offset_cap: Share = msgspec.field(
         default=Decimal("0.05"), name="COMPLIANCE_OFFSET_CAP")
@@ -227,11 +243,25 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("DATABASE_URL must be a PostgreSQL URL")
         if self.redis_is_cluster:
             self._validate_cluster()
+        self._validate_storage()
         if self.is_production and (self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32):
             raise SettingsError(
                 "production refuses to start without SECRET_KEY "
                 "(at least 32 characters, not the development default)"
             )
+
+    def _validate_storage(self) -> None:
+        try:
+            kind, _, _ = parse_store_url(self.storage_url)
+        except StoreURLError as exc:
+            raise SettingsError(str(exc)) from None
+        if kind == "s3" and not (self.s3_access_key_id and self.s3_secret_access_key):
+            raise SettingsError("STORAGE_URL s3://… needs S3_ACCESS_KEY_ID and "
+                                "S3_SECRET_ACCESS_KEY")
+        if self.s3_endpoint_url and not self.s3_endpoint_url.startswith(
+                ("http://", "https://")):
+            raise SettingsError("S3_ENDPOINT_URL must be an http:// or https:// URL, "
+                                f"got {self.s3_endpoint_url!r}")
 
     def _validate_cluster(self) -> None:
         url = self.redis_url
@@ -258,6 +288,8 @@ def _metas(kind: Any) -> list[msgspec.Meta]:
 
 _FIELDS = {f.encode_name: f for f in msgspec.structs.fields(Settings)}
 _MINIMUM = {name: next((m.ge for m in _metas(f.type) if m.ge is not None), None)
+            for name, f in _FIELDS.items()}
+_MAXIMUM = {name: next((m.le for m in _metas(f.type) if m.le is not None), None)
             for name, f in _FIELDS.items()}
 _MEANING = {name: next((m.description for m in _metas(f.type) if m.description), None)
             for name, f in _FIELDS.items()}
@@ -301,5 +333,8 @@ def _problem(name: str, raw: str) -> str:
     if minimum is None:
         return f"{name} must be {_MEANING[name] or 'text'}, got {raw!r}"
     if raw.strip().lstrip("-").isdigit():
+        maximum = _MAXIMUM[name]
+        if maximum is not None and int(raw) > maximum:
+            return f"{name} must be at most {maximum}, got {int(raw)}"
         return f"{name} must be at least {minimum}, got {int(raw)}"
     return f"{name} must be an integer, got {raw!r}"

@@ -19,8 +19,10 @@ from carbon_inclusion.behaviours.views import behaviour_out, has_nul
 from carbon_inclusion.common import idempotency
 from carbon_inclusion.common.integrity import constraint_of, domain_error
 from carbon_inclusion.db import Database
-from carbon_inclusion.errors import InvalidInput, RateLimited
+from carbon_inclusion.errors import Conflict, FieldError, InvalidInput, RateLimited
 from carbon_inclusion.methodologies import repository as methodologies
+from carbon_inclusion.photos import repository as photos
+from carbon_inclusion.photos.service import photo_ref, refs_of
 from carbon_inclusion.ratelimit import RateLimiter
 from carbon_inclusion.settings import Settings
 
@@ -53,7 +55,9 @@ class ClaimService:
         candidate = Candidate(
             citizen_id=citizen_id, district=district or "", type=body.type,
             occurred_at=body.occurred_at, data=body.data, source="app",
-            evidence="self_reported", idempotency_key=key, request_hash=digest)
+            evidence="self_reported", idempotency_key=key, request_hash=digest,
+            photo_id=body.photo_id)
+        base_url = self.settings.public_url
         try:
             async with self.db.connect() as conn:
                 got, versions = await methodologies.versions_after_locks(
@@ -61,6 +65,13 @@ class ClaimService:
                     wait_key=lock_key(citizen_id, body.type))
                 if not got:
                     raise idempotency.in_use("request")
+                photo = None
+                if body.photo_id is not None:
+                    photo = await photos.get(conn, body.photo_id, citizen_id)
+                    if photo is None:
+                        raise InvalidInput.field("photo_id", "no such photo of yours: upload "
+                                                 "it first (POST /v1/photos)",
+                                                 code="unknown_photo")
                 (outcome,) = await self.recorder.record(conn, [candidate], versions=versions,
                                                         locked=True)
                 if outcome.errors:
@@ -68,7 +79,16 @@ class ClaimService:
                         "; ".join(f"{e.field}: {e.message}" for e in outcome.errors),
                         code="invalid_behaviour", errors=outcome.errors)
                 assert outcome.behaviour is not None and outcome.evaluation is not None
-                return behaviour_out(outcome.behaviour, outcome.evaluation), True
+                b = outcome.behaviour
+                # After the behaviour is written: a replay meets its Idempotency-Key first.
+                if photo is not None and not await photos.attach(
+                        conn, citizen_id, photo.id, b["id"], b["occurred_at"], b["created_at"]):
+                    raise Conflict("This photo is attached to another behaviour already.",
+                                   code="photo_already_attached",
+                                   errors=[FieldError("photo_id",
+                                                      "is attached to another behaviour")])
+                ref = None if photo is None else photo_ref(photo, base_url)
+                return behaviour_out(b, outcome.evaluation, ref), True
         except IntegrityError as exc:
             if constraint_of(exc) != KEY_USED:
                 error = domain_error(exc)  # uq_behaviours_period: period_taken
@@ -80,5 +100,7 @@ class ClaimService:
             assert existing is not None
             idempotency.check_replay(existing.request_hash, digest, "claim")
             methodology = await self.recorder.compiled_by_id(conn, existing.methodology_id)
+            refs = await refs_of(conn, [(citizen_id, existing.id)], base_url)
         return behaviour_out(existing._asdict(), methodology.evaluate(existing.data,
-                                                                       existing.evidence)), False
+                                                                       existing.evidence),
+                             refs.get(existing.id)), False

@@ -157,7 +157,7 @@ class PartnerRecordKey(Base):
 class BehaviourPeriodKey(Base):
     """The open (credited or waiting) behaviour of a citizen's period, for a period
     behaviour's type: one per (citizen, type, period), across every month of
-    ``behaviours`` (written and removed by the behaviours' triggers, migration 0024)."""
+    ``behaviours`` (written and removed by the behaviours' triggers, migration 0025)."""
 
     __tablename__ = "behaviour_period_keys"
     __table_args__ = (PrimaryKeyConstraint("citizen_id", "type", "period_start",

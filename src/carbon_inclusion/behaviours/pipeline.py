@@ -71,6 +71,7 @@ class Candidate:
     idempotency_key: str | None = None
     request_hash: bytes | None = None
     record_id: uuid.UUID | None = None  # the partner_records row it came from
+    photo_id: uuid.UUID | None = None  # the photo a self-report carries (checked by claims)
 
 
 @dataclass
@@ -241,6 +242,11 @@ class Recorder:
             except rules.InputError as exc:
                 o.errors = [FieldError(e.field, e.message) for e in exc.errors]
                 continue
+            problem = rules.photo_problem(methodology.evidence_tiers[c.evidence],
+                                          c.photo_id is not None)
+            if problem is not None:
+                o.errors = [FieldError("photo_id", problem)]
+                continue
             scored.append((o, version, methodology, evaluation))
         if not scored:
             return outcomes
@@ -308,7 +314,8 @@ class Recorder:
                     row["flags"] = list(evaluation.flags)
                     row["reason_detail"] = {
                         "review_flags": methodology.review_details(evaluation.flags)}
-                if evaluation.needs_review:
+                if evaluation.needs_review or rules.photo_sends_to_review(
+                        methodology.evidence_tiers[c.evidence], c.photo_id is not None):
                     row["status"] = "pending_review"
                     row["reason"] = "flagged_for_review" if evaluation.flags else "needs_review"
                 else:
@@ -342,7 +349,8 @@ class Recorder:
                     row["flags"] = [*row["flags"], *evaluation.flags]
                     row["reason_detail"] = {
                         "review_flags": methodology.review_details(evaluation.flags)}
-                if evaluation.needs_review or row["flags"]:
+                if evaluation.needs_review or row["flags"] or rules.photo_sends_to_review(
+                        methodology.evidence_tiers[c.evidence], c.photo_id is not None):
                     row["status"] = "pending_review"
                     row["reason"] = ("overlapping" if settled.overlapping else
                                      "flagged_for_review" if evaluation.flags else

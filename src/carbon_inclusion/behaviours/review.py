@@ -18,6 +18,8 @@ from carbon_inclusion.common.pagination import decode_cursor, page
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import Conflict, NotFound
 from carbon_inclusion.ledger import service as ledger
+from carbon_inclusion.photos.schemas import PhotoRef
+from carbon_inclusion.photos.service import refs_of
 from carbon_inclusion.registry.service import issued_among
 
 
@@ -31,8 +33,15 @@ class ReviewService:
         after = decode_cursor(cursor, dt.datetime, uuid.UUID)
         async with self.db.engine.connect() as conn:
             rows = await repository.pending_review(conn, limit=limit + 1, after=after)
-        shown, next_cursor = page(rows, limit, lambda r: (r.created_at, r.id))
-        return BehaviourPage([behaviour_out(r._asdict()) for r in shown], next_cursor)
+            shown, next_cursor = page(rows, limit, lambda r: (r.created_at, r.id))
+            refs = await self._photos(conn, shown)
+        return BehaviourPage([behaviour_out(r._asdict(), None, refs.get(r.id)) for r in shown],
+                             next_cursor)
+
+    async def _photos(self, conn: AsyncConnection, rows: Any) -> dict[uuid.UUID, PhotoRef]:
+        """The photos the behaviours carry: the reviewer opens each by its ``url``."""
+        return await refs_of(conn, [(r.citizen_id, r.id) for r in rows],
+                             self.recorder.settings.public_url)
 
     async def approve(self, admin_id: uuid.UUID, behaviour_id: uuid.UUID,
                       reason: str) -> BehaviourOut:
@@ -58,7 +67,7 @@ class ReviewService:
             await repository.decide(conn, data)
             await self.recorder.credited(conn, [data])
             self.recorder.changed({row.citizen_id}, False)
-            return behaviour_out(data)
+            return behaviour_out(data, None, (await self._photos(conn, [row])).get(row.id))
 
     async def reject(self, admin_id: uuid.UUID, behaviour_id: uuid.UUID,
                      reason: str) -> BehaviourOut:
@@ -90,7 +99,7 @@ class ReviewService:
                                     "decided_at": now, "reviewed_by": admin_id,
                                     "review_reason": reason}
             await repository.decide(conn, data)
-            return behaviour_out(data)
+            return behaviour_out(data, None, (await self._photos(conn, [row])).get(row.id))
 
     async def _locked(self, conn: AsyncConnection, behaviour_id: uuid.UUID) -> Any:
         """The behaviour, read again after taking its citizen-and-type lock (the pipeline's),

@@ -50,7 +50,12 @@ class BehaviourController(Controller):
           "is 409. A reduced or zero award says why in `reason` (`daily_cap_reached` or "
           "`monthly_cap_reached` with `reason_detail.earn_again_at`, `outside_claim_window`, "
           "`recorded_by_partner`; for a period behaviour, `period_taken` with "
-          "`reason_detail.behaviour_id` the behaviour holding the day or month).")
+          "`reason_detail.behaviour_id` the behaviour holding the day or month). "
+          "`photo_id` names a photo uploaded before (`POST /v1/photos`): 422 naming it when "
+          "the methodology requires one and it is missing, takes none, or it is not the "
+          "caller's (`unknown_photo`); 409 `photo_already_attached` when another behaviour "
+          "has it; where the methodology says so (`photo_review`), a behaviour with a photo "
+          "waits for review.")
     async def claim(self, data: JSONBody[ClaimIn], principal: NamedDependency[Principal],
                     behaviours: NamedDependency[BehaviourService],
                     idempotency_key: IdempotencyKey = None) -> Response[BehaviourOut]:

@@ -13,18 +13,24 @@ from carbon_inclusion.ledger.schemas import (  # noqa: F401
     ExpiryOut,
     WalletOut,
 )
+from carbon_inclusion.photos.schemas import PhotoRef
 
 BehaviourType = Annotated[str, msgspec.Meta(pattern="^[a-z][a-z0-9_]{1,47}$",
                                             examples=["transit_trip"])]
 Status = Literal["credited", "pending_review", "rejected", "superseded"]
 
 
-class ClaimIn(msgspec.Struct, forbid_unknown_fields=True):
-    """A behaviour the citizen reports from the app (paid as ``self_reported`` evidence)."""
+class ClaimIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A behaviour the citizen reports from the app (paid as ``self_reported`` evidence).
+
+    ``photo_id``: a photo uploaded before (``POST /v1/photos``), attached to this behaviour
+    only; the methodology says whether one is required. (Left out of the request's hash
+    when absent, so a claim hashes as it did before photos existed.)"""
 
     type: BehaviourType
     occurred_at: Annotated[dt.datetime, msgspec.Meta(tz=True)]
     data: dict[str, Any]
+    photo_id: uuid.UUID | None = None
 
 
 class MethodologyRef(msgspec.Struct):
@@ -58,6 +64,7 @@ class BehaviourOut(msgspec.Struct, omit_defaults=False):
     partner_id: str | None
     created_at: dt.datetime
     explanation: Explanation | None = None
+    photo: PhotoRef | None = None  # the photo it carries (its owner and reviewers open it)
 
 
 class BehaviourPage(msgspec.Struct):

@@ -42,6 +42,7 @@ from carbon_inclusion.errors import NotFound
 from carbon_inclusion.ledger.service import WalletService
 from carbon_inclusion.methodologies.service import MethodologyService
 from carbon_inclusion.partners.service import AuthenticatedPartner, PartnerService
+from carbon_inclusion.photos.service import refs_of
 from carbon_inclusion.ratelimit import RateLimiter
 from carbon_inclusion.settings import Settings
 
@@ -121,8 +122,9 @@ class BehaviourService:
                 raise NotFound("No such behaviour.")
             methodology = (await self.recorder.compiled_by_id(conn, row.methodology_id)
                            if row.methodology_id else None)
+            refs = await refs_of(conn, [(row.citizen_id, row.id)], self.settings.public_url)
         return behaviour_out(row._asdict(), methodology.evaluate(row.data, row.evidence)
-                             if methodology is not None else None)
+                             if methodology is not None else None, refs.get(row.id))
 
     async def list(self, citizen_id: uuid.UUID, *, limit: int, cursor: str | None,
                    type: str | None = None, occurred_from: dt.datetime | None = None,
@@ -132,5 +134,8 @@ class BehaviourService:
             rows = await repository.of_citizen(conn, citizen_id, limit=limit + 1, after=after,
                                                type=type, occurred_from=occurred_from,
                                                occurred_to=occurred_to)
-        shown, next_cursor = page(rows, limit, lambda r: (r.occurred_at, r.id))
-        return BehaviourPage([behaviour_out(r._asdict()) for r in shown], next_cursor)
+            shown, next_cursor = page(rows, limit, lambda r: (r.occurred_at, r.id))
+            refs = await refs_of(conn, [(r.citizen_id, r.id) for r in shown],
+                                 self.settings.public_url)
+        return BehaviourPage([behaviour_out(r._asdict(), None, refs.get(r.id)) for r in shown],
+                             next_cursor)

@@ -14,6 +14,7 @@ from carbon_inclusion.behaviours.schemas import (
     MethodologyRef,
     RecordResult,
 )
+from carbon_inclusion.photos.schemas import PhotoRef
 
 
 def grams_text(value: Decimal) -> str:
@@ -33,9 +34,10 @@ def has_nul(value: Any) -> bool:
     return False
 
 
-def behaviour_out(row: dict[str, Any],
-                  evaluation: rules.Evaluation | None = None) -> BehaviourOut:
-    """The behaviour as served; with ``evaluation``, also why it earned what it did."""
+def behaviour_out(row: dict[str, Any], evaluation: rules.Evaluation | None = None,
+                  photo: PhotoRef | None = None) -> BehaviourOut:
+    """The behaviour as served; with ``evaluation``, also why it earned what it did; with
+    ``photo``, the photo it carries."""
     out = BehaviourOut(
         id=row["id"], type=row["type"], status=row["status"],
         occurred_at=row["occurred_at"].astimezone(dt.UTC), source=row["source"],
@@ -44,7 +46,7 @@ def behaviour_out(row: dict[str, Any],
         methodology=MethodologyRef(row["methodology_code"], row["methodology_version"])
         if row["methodology_code"] else None,
         reason=row["reason"], reason_detail=row["reason_detail"], flags=list(row["flags"]),
-        partner_id=row["partner_id"], created_at=row["created_at"])
+        partner_id=row["partner_id"], created_at=row["created_at"], photo=photo)
     if evaluation is not None:
         out.explanation = Explanation(
             inputs=evaluation.inputs, params=evaluation.params,

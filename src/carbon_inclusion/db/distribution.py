@@ -50,6 +50,8 @@ DISTRIBUTED: dict[str, Distributed] = {
     "challenge_participants": Distributed("citizen_id"),
     "redemptions": Distributed("citizen_id"),
     "bindings": Distributed("citizen_id"),
+    "photos": Distributed("citizen_id", fan_out={
+        "ix_photos_id": "a reviewer (administrator) opens a photo by its id alone"}),
     "privacy_consents": Distributed("user_id"),
     "refresh_tokens": Distributed("user_id", fan_out={
         "ix_refresh_tokens_family_id": "revoking a sign-in's token family (see EXCEPTIONS)"}),

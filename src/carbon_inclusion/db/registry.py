@@ -10,6 +10,7 @@ from carbon_inclusion.gamification import models as gamification_models  # noqa:
 from carbon_inclusion.ledger import models as ledger_models  # noqa: F401
 from carbon_inclusion.methodologies import models as methodology_models  # noqa: F401
 from carbon_inclusion.partners import models as partner_models  # noqa: F401
+from carbon_inclusion.photos import models as photo_models  # noqa: F401
 from carbon_inclusion.registry import models as registry_models  # noqa: F401
 from carbon_inclusion.rewards import models as reward_models  # noqa: F401
 

@@ -39,9 +39,11 @@ class ExportOut(msgspec.Struct):
     redemptions: list[dict[str, Any]]
     badges: list[dict[str, Any]]
     challenges: list[dict[str, Any]]
+    photos: list[dict[str, Any]]  # what was uploaded; each image itself is at its GET
 
 
 class ReductionOut(msgspec.Struct):
     before: dt.datetime
     behaviours: int
     partner_records: int
+    photos: int = 0  # deleted: of behaviours before ``before``, or never attached

@@ -18,12 +18,15 @@ from carbon_inclusion.accounts import repository as accounts_repo
 from carbon_inclusion.accounts.service import AccountsService
 from carbon_inclusion.behaviours import repository as behaviours_repo
 from carbon_inclusion.common.clock import SYSTEM_CLOCK, Clock
+from carbon_inclusion.common.storage import ObjectStore
 from carbon_inclusion.db import Database
 from carbon_inclusion.errors import Forbidden, InvalidInput, NotFound, RateLimited
 from carbon_inclusion.gamification import repository as gamification_repo
 from carbon_inclusion.ledger import repository as ledger_repo
 from carbon_inclusion.methodologies import repository as methodologies_repo
 from carbon_inclusion.partners import repository as partners_repo
+from carbon_inclusion.photos import repository as photos_repo
+from carbon_inclusion.photos.service import PhotoService, expire_photos
 from carbon_inclusion.privacy import repository as repo
 from carbon_inclusion.privacy.schemas import (
     ConsentOut,
@@ -44,9 +47,11 @@ def pseudonym(user_id: uuid.UUID) -> str:
 
 class PrivacyService:
     def __init__(self, db: Database, accounts: AccountsService,
-                 settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
+                 settings: Settings, clock: Clock = SYSTEM_CLOCK, *,
+                 photos: PhotoService) -> None:
         self.db = db
         self.accounts = accounts
+        self.photos = photos
         self.settings = settings
         self.clock = clock
 
@@ -86,6 +91,7 @@ class PrivacyService:
                 redemptions=await rewards_repo.export_redemptions(conn, user_id),
                 badges=await gamification_repo.export_awards(conn, user_id),
                 challenges=await gamification_repo.export_participations(conn, user_id),
+                photos=await photos_repo.export(conn, user_id),
             )
             await conn.rollback()
         return out
@@ -96,7 +102,8 @@ class PrivacyService:
         """Erase the citizen's personal data after re-checking their password.
 
         Personal fields are replaced (``accounts.repository.erase_personal_data``), bindings
-        removed, refresh tokens revoked, trip data reduced to what accounting needs; the row
+        removed, refresh tokens revoked, trip data reduced to what accounting needs, photos
+        deleted (rows and objects, ``PhotoService.erase``); the row
         stays with status ``deleted``, so ledger entries, credit batches and certificates
         keep their (now pseudonymous) owner. Password checks are throttled per account like
         sign-in (a budget reserved before the check).
@@ -134,20 +141,23 @@ class PrivacyService:
             await partners_repo.erase_bindings(conn, user_id)
             await behaviours_repo.reduce_data(conn, keep, citizen_id=user_id)
             await behaviours_repo.blank_partner_records(conn, citizen_id=user_id)
+            await self.photos.erase(conn, user_id)
         self.accounts.forget(user_id)
 
     # --- retention ----------------------------------------------------------------------
 
     async def reduce(self) -> ReductionOut:
-        return await reduce_trip_data(self.db, self.settings, self.clock)
+        return await reduce_trip_data(self.db, self.settings, self.clock,
+                                      store=self.photos.store)
 
 
 async def reduce_trip_data(db: Database, settings: Settings,
-                           clock: Clock = SYSTEM_CLOCK) -> ReductionOut:
+                           clock: Clock = SYSTEM_CLOCK, *, store: ObjectStore) -> ReductionOut:
     """Reduce trip data older than ``TRIP_RETENTION_DAYS`` (run daily from the scheduler:
     ``carbon-inclusion privacy reduce``). Runs are serialised by an advisory lock and change
     nothing already reduced, so two at once are safe. Partner records still inside the claim
-    window are left whole: binding their card may still credit them."""
+    window are left whole: binding their card may still credit them. Photos of the behaviours
+    reduced go (``photos.service.expire_photos``), and so do photos no claim took."""
     now = clock.now()
     before = now - dt.timedelta(days=settings.trip_retention_days)
     records_before = min(before, now - dt.timedelta(days=settings.claim_window_days))
@@ -156,4 +166,6 @@ async def reduce_trip_data(db: Database, settings: Settings,
         keep = await methodologies_repo.input_names(conn)
         behaviours = await behaviours_repo.reduce_data(conn, keep, before=before)
         records = await behaviours_repo.blank_partner_records(conn, before=records_before)
-    return ReductionOut(before=before, behaviours=behaviours, partner_records=records)
+        photos = await expire_photos(conn, store, settings, now)
+    return ReductionOut(before=before, behaviours=behaviours, partner_records=records,
+                        photos=photos)

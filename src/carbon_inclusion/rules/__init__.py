@@ -23,6 +23,8 @@ from carbon_inclusion.rules.document import (
     canonical_json,
     load_document,
     methodology_schema,
+    photo_problem,
+    photo_sends_to_review,
     plausibility_percentile,
 )
 from carbon_inclusion.rules.errors import DocumentError, InputError, Problem, RulesError
@@ -59,6 +61,8 @@ __all__ = [
     "methodology_schema",
     "period_bounds",
     "period_start",
+    "photo_problem",
+    "photo_sends_to_review",
     "plausibility_percentile",
     "programme_day",
 ]

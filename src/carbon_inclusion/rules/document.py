@@ -128,12 +128,26 @@ class Points(_Strict, kw_only=True):
     formula: LongText
 
 
+PhotoRule = Literal["required", "optional"]
+
+
 class EvidenceTier(_Strict, kw_only=True):
     """How a behaviour proven this way pays: ``factor`` of the grams, and whether a person
-    must review it before anything is credited."""
+    must review it before anything is credited.
+
+    ``photo`` (self-reports only): whether the report carries a photo uploaded beforehand
+    (``required``, ``optional``; absent: it takes none), and ``photo_review`` whether one
+    that carries a photo waits for a person to look at it. Both are left out of the stored
+    document when absent, so documents written before them keep their hash."""
 
     factor: Decimal  # 0..1, checked in load_document
     review: bool = False
+    photo: Annotated[PhotoRule, msgspec.Meta(description=(
+        "Optional, self-reported tier only. `required`: a report without a photo is "
+        "refused; `optional`: a photo may come with it; absent: it takes none."))] | None = None
+    photo_review: Annotated[bool, msgspec.Meta(description=(
+        "Optional, with `photo`: a behaviour that carries a photo waits for review "
+        "(a person looks at the photo) before anything is credited."))] = False
 
 
 class DailyLimits(_Strict, kw_only=True):
@@ -230,6 +244,24 @@ EVIDENCE_TIERS = ("partner_verified", "self_reported")
 # absent, so that every document written before them keeps its sha256.
 OPTIONAL_FIELDS = ("plausibility_percentile", "review_flags", "same_behaviour_window_s",
                    "once_per")
+# The tiers whose behaviours may carry a photo: a citizen uploads it with a self-report;
+# a partner's records carry none.
+PHOTO_TIERS = ("self_reported",)
+
+
+def photo_problem(tier: EvidenceTier, has_photo: bool) -> str | None:
+    """What is wrong with a behaviour of ``tier`` carrying a photo or not (None: nothing)."""
+    if tier.photo == "required" and not has_photo:
+        return ("this behaviour needs a photo: upload it (POST /v1/photos) and name it "
+                "here")
+    if tier.photo is None and has_photo:
+        return "this behaviour takes no photo"
+    return None
+
+
+def photo_sends_to_review(tier: EvidenceTier, has_photo: bool) -> bool:
+    """Whether a behaviour of ``tier`` waits for review because of the photo it carries."""
+    return has_photo and tier.photo is not None and tier.photo_review
 
 
 class Methodology:
@@ -403,6 +435,13 @@ def load_document(raw: Any) -> Methodology:
         if name not in EVIDENCE_TIERS:
             problems.append(Problem(f"evidence.{name}",
                                     f"unknown tier; use {' or '.join(EVIDENCE_TIERS)}"))
+        elif tier.photo is not None and name not in PHOTO_TIERS:
+            problems.append(Problem(f"evidence.{name}.photo",
+                                    f"only {' and '.join(PHOTO_TIERS)} behaviours carry a "
+                                    "photo"))
+        if tier.photo_review and tier.photo is None:
+            problems.append(Problem(f"evidence.{name}.photo_review",
+                                    "needs photo (required or optional)"))
     if problems:  # formulas are checked against a sound set of names only
         raise DocumentError(problems)
 
@@ -608,5 +647,7 @@ def _param_type(param: Param, path: str, problems: list[Problem]) -> Type:
                   integer=param.value == param.value.to_integral_value())
 
 
-__all__ = ["BOOL", "DEFAULT_PLAUSIBILITY_PERCENTILE", "Document", "Methodology",
-           "canonical_json", "load_document", "methodology_schema", "plausibility_percentile"]
+__all__ = ["BOOL", "DEFAULT_PLAUSIBILITY_PERCENTILE", "PHOTO_TIERS", "Document",
+           "EvidenceTier", "Methodology", "canonical_json", "load_document",
+           "methodology_schema", "photo_problem", "photo_sends_to_review",
+           "plausibility_percentile"]

@@ -5,6 +5,9 @@
   character (PostgreSQL text cannot store one): 422 naming the parameter;
 * a body whose ``Content-Type`` says anything but JSON (``application/json`` or
   ``application/*+json``) is 415; a body with no ``Content-Type`` is read as JSON;
+* a route that takes a raw body (``opt["raw_body"]``: the media types it takes, e.g. a
+  photo) is left to its handler, which checks the type (415 naming ``Content-Type``) and
+  reads the body within its own limit (``read_body``, 413);
 * a JSON body may nest at most ``MAX_DEPTH`` arrays/objects deep (deeper ones exhausted the
   decoder's recursion): 422 naming ``body``; and no string in it (key or value) may hold a
   NUL character (``\\u0000``): 422 naming the field;
@@ -34,7 +37,7 @@ from litestar.exceptions import HTTPException
 
 from carbon_inclusion.common.decoding import field_of
 from carbon_inclusion.common.numbers import is_amount, to_amount
-from carbon_inclusion.errors import InvalidInput
+from carbon_inclusion.errors import InvalidInput, TooLarge
 
 MAX_DEPTH = 32
 NUL_MESSAGE = "must not contain a NUL character"
@@ -250,6 +253,8 @@ async def check_request(request: Request) -> None:
             raise InvalidInput.field(name.decode(), NUL_MESSAGE)
     if scope["method"] not in BODY_METHODS:
         return
+    if request.route_handler.opt.get("raw_body"):
+        return  # the handler checks its type and reads it within its own limit
     body = await request.body()
     if not body:
         return
@@ -267,6 +272,22 @@ async def check_request(request: Request) -> None:
             raise InvalidInput.field(*field_of(exc)) from None
         except (msgspec.DecodeError, RecursionError):
             pass  # the framework's decoder answers 400 malformed_body
+
+
+async def read_body(request: Request, limit: int, too_large: TooLarge) -> bytes:
+    """The body of a raw-body route, refused with ``too_large`` past ``limit`` bytes: at
+    once when its ``Content-Length`` says so, else as soon as that many have arrived."""
+    announced = request.headers.get("content-length")
+    if announced is not None and announced.strip().isdigit() and int(announced) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class BodyTimeout(Exception):

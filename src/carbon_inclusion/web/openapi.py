@@ -17,7 +17,7 @@ from litestar.openapi.spec import (
     RequestBody,
     Schema,
 )
-from litestar.openapi.spec.enums import OpenAPIType
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.routes import HTTPRoute
 from litestar.typing import FieldDefinition
@@ -90,6 +90,8 @@ def complete_document(app: Litestar) -> None:
       without it; it is optional to the framework only so that the 422 can say why);
     * the JSON body of a signed route (``opt["signed_body"]``: its struct, then any other
       it names), which the handler reads as bytes to check the signature before decoding;
+    * the raw body of a route taking one (``opt["raw_body"]``: its media types, e.g. a
+      photo), and the binary 200 of one answering one (``opt["binary_answer"]``);
     * a description on every operation: its summary and who may call it, where the route
       says no more;
     * the values of the ``Idempotent-Replayed`` header, as ``created`` writes them;
@@ -115,10 +117,18 @@ def complete_document(app: Litestar) -> None:
                     operation.security = []
                 if signed := handler.opt.get("signed_body"):
                     operation.request_body = _json_body(document, signed)
+                if raw := handler.opt.get("raw_body"):
+                    operation.request_body = RequestBody(required=True, content={
+                        media: OpenAPIMediaType(schema=_BINARY) for media in raw})
+                if (binary := handler.opt.get("binary_answer")) and operation.responses:
+                    ok = operation.responses.get("200")
+                    if ok is not None:
+                        ok.content = {media: OpenAPIMediaType(schema=_BINARY)
+                                      for media in binary}
                 if not operation.description:
                     operation.description = f"{operation.summary}. {_callers(handler.opt)}"
                 if operation.request_body is not None and operation.responses:
-                    _edge_answers(operation.responses)
+                    _edge_answers(operation.responses, raw)
                 if handler.opt.get("csv") and operation.responses:
                     _csv_answer(operation.responses, route.path_format.endswith(SUFFIX))
                 for response in (operation.responses or {}).values():
@@ -141,15 +151,22 @@ _EDGE = {"408": "The request body did not arrive in time (BODY_TIMEOUT_S)",
          "415": "The request body is not JSON (Content-Type must be application/json)"}
 
 
-def _edge_answers(responses: dict) -> None:
-    """Add the edge's 408/413/415 to an operation's responses, shaped like its 422."""
+_BINARY = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+
+
+def _edge_answers(responses: dict, raw: tuple[str, ...] | None = None) -> None:
+    """Add the edge's 408/413/415 to an operation's responses, shaped like its 422 (a
+    raw-body route's 415 names the types it takes instead of JSON)."""
     model = responses.get("422")
     if model is None:
         return
     for status, text in _EDGE.items():
-        if status not in responses:
-            responses[status] = copy.copy(model)
-            responses[status].description = text
+        if raw and status == "415":
+            text = f"The request body is not one of {', '.join(raw)} (see Content-Type)"
+        elif status in responses:
+            continue
+        responses[status] = copy.copy(responses.get(status, model))
+        responses[status].description = text
 
 
 def _csv_answer(responses: dict, only: bool) -> None:

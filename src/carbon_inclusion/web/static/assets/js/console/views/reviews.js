@@ -2,6 +2,18 @@
 import * as api from "../../api.js";
 import { h, pagedTable, when, grams, num, attempt, notice } from "../../dom.js";
 import { t } from "../../i18n.js";
+import { behaviourName } from "../../names.js";
+
+// The photo a self-report carries, fetched with the reviewer's token and shown in place.
+function photoCell(b) {
+  if (!b.photo) return "–";
+  const cell = h("div", { class: "photo" });
+  cell.append(h("button", { type: "button", class: "secondary show-photo", onclick: async () => {
+    const blob = await attempt(cell, () => api.request("GET", `/v1/photos/${b.photo.id}`, { accept: "blob", mime: b.photo.content_type }));
+    if (blob) cell.replaceChildren(h("img", { src: URL.createObjectURL(blob), alt: t("review.photo"), class: "evidence" }));
+  } }, t("review.photo")));
+  return cell;
+}
 
 export default async function reviews(main) {
   const status = h("div", { id: "review-status" });
@@ -13,11 +25,12 @@ export default async function reviews(main) {
   }
   const list = pagedTable((cursor) => api.get("/v1/admin/reviews", { cursor }), [
     { label: t("field.occurred"), value: (b) => when(b.occurred_at) },
-    { label: t("field.behaviour"), key: "type" },
+    { label: t("field.behaviour"), value: (b) => behaviourName(b.type) },
     { label: t("field.reduction"), value: (b) => grams(b.reduction_g), num: true },
     { label: t("field.points"), value: (b) => num(b.points), num: true },
     { label: t("field.evidence"), key: "evidence" },
     { label: t("field.flags"), value: (b) => (b.flags || []).join(", ") || "–" },
+    { label: t("review.photo"), cell: photoCell },
     { label: t("review.decision"), cell: (b) => {
       const reason = h("input", { placeholder: t("field.reason"), "aria-label": t("field.reason"), class: "reason" });
       const row = h("div", { class: "decide", dataset: { behaviour: b.id } }, reason);

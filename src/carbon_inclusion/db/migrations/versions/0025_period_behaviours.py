@@ -14,16 +14,16 @@ partition), so, as 0023's key tables, it lives in a narrow non-partitioned key t
   again if one returns to them. A second open behaviour of one period fails its statement.
 * A behaviour's type and period are fixed once it has one (its key row points at them).
 
-Revision ID: 0024
-Revises: 0023
+Revision ID: 0025
+Revises: 0024
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = '0024'
-down_revision = '0023'
+revision = '0025'
+down_revision = '0024'
 branch_labels = None
 depends_on = None
 

@@ -73,7 +73,7 @@ async def test_each_seed_badge_is_awarded_once_under_20_concurrent_qualifying_be
     upcoming = {n["code"]: n for n in mine["next"]}
     # The others have one level, earned; the scene badges' behaviours have not happened.
     assert set(upcoming) == {"green_streak", "carbon_saver", "bike_rider", "clean_plate",
-                             "paperless", "second_life"}
+                             "paperless", "second_life", "step_walker", "power_saver"}
     streak = upcoming["green_streak"]
     # Ten days of sorting waste, then today: eleven days running.
     assert (streak["level"], Decimal(streak["value"]), Decimal(streak["target"])) == (

@@ -30,6 +30,13 @@ async def test_a_self_reported_drop_waits_for_review_then_is_paid(client, citize
     assert (wallet["balance"], wallet["pending"]) == (0, 12)
     queue = (await client.get("/v1/admin/reviews/?limit=100", headers=admin.headers)).json()
     assert b["id"] in [x["id"] for x in queue["items"]]
+    # The queue narrowed to one behaviour type holds only that type.
+    waste = (await client.get("/v1/admin/reviews/?limit=100&type=waste_sorting",
+                              headers=admin.headers)).json()["items"]
+    assert b["id"] in [x["id"] for x in waste] and {x["type"] for x in waste} == {"waste_sorting"}
+    other = (await client.get("/v1/admin/reviews/?limit=100&type=transit_trip",
+                              headers=admin.headers)).json()["items"]
+    assert b["id"] not in [x["id"] for x in other]
     r = await client.post(f"/v1/admin/reviews/{b['id']}/approve", headers=admin.headers,
                           json={"reason": "photo of the station receipt"})
     assert r.status_code == 200, r.text

@@ -279,10 +279,12 @@ async def of_citizen(conn: AsyncConnection, citizen_id: uuid.UUID, *, limit: int
     return (await conn.execute(stmt)).all()
 
 
-async def pending_review(conn: AsyncConnection, *, limit: int,
-                         after: Keyset | None) -> Sequence[Any]:
-    """Up to ``limit`` behaviours waiting for review, oldest first."""
+async def pending_review(conn: AsyncConnection, *, limit: int, after: Keyset | None,
+                         behaviour_type: str | None = None) -> Sequence[Any]:
+    """Up to ``limit`` behaviours waiting for review (of one type, if given), oldest first."""
     stmt = select(_T).where(_T.c.status == "pending_review")
+    if behaviour_type is not None:
+        stmt = stmt.where(_T.c.type == behaviour_type)
     if after is not None:
         at, bid = after
         stmt = stmt.where(or_(_T.c.created_at > at, and_(_T.c.created_at == at, _T.c.id > bid)))

@@ -29,10 +29,12 @@ class ReviewService:
         self.recorder = recorder
         self.clock = clock
 
-    async def reviews(self, *, limit: int, cursor: str | None) -> BehaviourPage:
+    async def reviews(self, *, limit: int, cursor: str | None,
+                      behaviour_type: str | None = None) -> BehaviourPage:
         after = decode_cursor(cursor, dt.datetime, uuid.UUID)
         async with self.db.engine.connect() as conn:
-            rows = await repository.pending_review(conn, limit=limit + 1, after=after)
+            rows = await repository.pending_review(conn, limit=limit + 1, after=after,
+                                                   behaviour_type=behaviour_type)
             shown, next_cursor = page(rows, limit, lambda r: (r.created_at, r.id))
             refs = await self._photos(conn, shown)
         return BehaviourPage([behaviour_out(r._asdict(), None, refs.get(r.id)) for r in shown],

@@ -138,10 +138,14 @@ class AdminReviewController(Controller):
     opt = ADMIN
 
     @get("/", operation_id="listReviews", responses=problems(401, 403),
-         summary="Behaviours waiting for review, oldest first")
+         summary="Behaviours waiting for review, oldest first; `type` narrows to one "
+                 "behaviour type")
     async def pending(self, behaviours: NamedDependency[BehaviourService],
-                      limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> BehaviourPage:
-        return await behaviours.reviews(limit=check_limit(limit), cursor=cursor)
+                      limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+                      type: Annotated[str | None, QueryParameter(max_length=48)] = None,
+                      ) -> BehaviourPage:
+        return await behaviours.reviews(limit=check_limit(limit), cursor=cursor,
+                                        behaviour_type=type)
 
     @get("/{behaviour_id:uuid}", operation_id="getReviewBehaviour",
          responses=problems(401, 403, 404), summary="Any behaviour, with its explanation")

@@ -90,8 +90,10 @@ class BehaviourService:
                            partner_id: str, ref_hash: bytes) -> int:
         return await self.ingestion.credit_bound(conn, citizen_id, partner_id, ref_hash)
 
-    async def reviews(self, *, limit: int, cursor: str | None) -> BehaviourPage:
-        return await self.review.reviews(limit=limit, cursor=cursor)
+    async def reviews(self, *, limit: int, cursor: str | None,
+                      behaviour_type: str | None = None) -> BehaviourPage:
+        return await self.review.reviews(limit=limit, cursor=cursor,
+                                         behaviour_type=behaviour_type)
 
     async def approve(self, admin_id: uuid.UUID, behaviour_id: uuid.UUID,
                       reason: str) -> BehaviourOut:

@@ -33,3 +33,8 @@ export function behaviourName(type) {
   const known = t(`type.${type}`);
   return known === `type.${type}` ? type : known;
 }
+
+/** The behaviour types a published methodology scores, sorted by name. */
+export function behaviourTypes() {
+  return [...(titles?.keys() || [])].sort((a, b) => behaviourName(a).localeCompare(behaviourName(b)));
+}

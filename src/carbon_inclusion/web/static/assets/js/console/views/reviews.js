@@ -2,7 +2,7 @@
 import * as api from "../../api.js";
 import { h, pagedTable, when, grams, num, attempt, notice } from "../../dom.js";
 import { t } from "../../i18n.js";
-import { behaviourName } from "../../names.js";
+import { behaviourName, behaviourTypes } from "../../names.js";
 
 // The photo a self-report carries, fetched with the reviewer's token and shown in place.
 function photoCell(b) {
@@ -23,7 +23,7 @@ export default async function reviews(main) {
       if (done) { row.replaceChildren(notice(t(`review.${verdict}d`), "ok")); }
     };
   }
-  const list = pagedTable((cursor) => api.get("/v1/admin/reviews", { cursor }), [
+  const columns = [
     { label: t("field.occurred"), value: (b) => when(b.occurred_at) },
     { label: t("field.behaviour"), value: (b) => behaviourName(b.type) },
     { label: t("field.reduction"), value: (b) => grams(b.reduction_g), num: true },
@@ -39,6 +39,14 @@ export default async function reviews(main) {
         h("button", { type: "button", class: "warn reject", onclick: decide(b, "reject", reason, row) }, t("review.reject")));
       return row;
     } },
-  ]);
-  main.append(h("h1", {}, t("menu.reviews")), h("p", { class: "muted" }, t("review.hint")), status, h("section", { class: "card" }, list));
+  ];
+  // One scene at a time, when a queue holds many: GET /v1/admin/reviews?type=…
+  const card = h("section", { class: "card" });
+  const show = (type) => card.replaceChildren(pagedTable((cursor) => api.get("/v1/admin/reviews", { cursor, ...(type ? { type } : {}) }), columns));
+  const filter = h("select", { id: "review-type", "aria-label": t("field.behaviour"), onchange: () => show(filter.value) },
+    h("option", { value: "" }, t("review.type.all")),
+    behaviourTypes().map((k) => h("option", { value: k }, behaviourName(k))));
+  main.append(h("h1", {}, t("menu.reviews")), h("p", { class: "muted" }, t("review.hint")),
+    h("label", { class: "inline" }, `${t("field.behaviour")} `, filter), status, card);
+  show("");
 }

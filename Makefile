@@ -58,7 +58,8 @@ bench: $(STAMP)
 	@began=$$(date +%s); missed=""; \
 	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || missed="$$missed $$b"; done; \
 	echo "== make bench: $$(( $$(date +%s) - began )) s;" \
-	     "$${missed:+targets missed in:$$missed}$${missed:-every target met}"; \
+	     "$$(if [ -n "$$missed" ]; then echo "targets missed in:$$missed"; \
+	         else echo "every target met"; fi)"; \
 	test -z "$$missed"
 
 ## soak: a mixed workload for SOAK_SECONDS (60), then every invariant checked

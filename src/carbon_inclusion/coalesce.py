@@ -6,8 +6,10 @@ totals, a live notification). Done per request, each is a PostgreSQL read and Re
 trips that the request waits for before it answers; under load that was most of a claim's
 cost after its own transaction. A ``Coalescer`` takes the items at once and hands them to its
 ``flush`` from a single background task: when idle, a flush starts at the next turn of the
-event loop (no added delay); under load, everything that queued during one flush goes in the
-next, so the round trips no longer grow with the request rate.
+event loop, or after ``linger`` seconds when one is given; under load, everything that
+queued during one flush (and its linger) goes in the next, so the round trips no longer grow
+with the request rate. A ``drain`` cuts the linger short: a reader waiting for what its own
+process queued never waits for the linger.
 
 What is coalesced must be safe to lose with the process (it is after the commit and
 rebuildable from PostgreSQL), as a crash between the commit and the flush loses it.
@@ -16,6 +18,7 @@ rebuildable from PostgreSQL), as a crash between the commit and the flush loses 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
@@ -25,9 +28,12 @@ log = logging.getLogger("carbon_inclusion.coalesce")
 
 
 class Coalescer(Generic[T]):
-    def __init__(self, flush: Callable[[list[T]], Awaitable[None]], name: str) -> None:
+    def __init__(self, flush: Callable[[list[T]], Awaitable[None]], name: str, *,
+                 linger: float = 0.0) -> None:
         self._flush = flush
         self.name = name
+        self.linger = linger
+        self._hurry = asyncio.Event()
         self._items: list[T] = []
         self._task: asyncio.Task[None] | None = None
         self._added = 0  # items ever added, and ever flushed (or failed): drain()'s clock
@@ -53,11 +59,16 @@ class Coalescer(Generic[T]):
             return
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append((self._added, waiter))
+        self._hurry.set()
         await waiter
 
     async def _run(self) -> None:
         try:
             while self._items:
+                if self.linger and not self._hurry.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._hurry.wait(), self.linger)
+                self._hurry.clear()
                 items, self._items = self._items, []
                 try:
                     await self._flush(items)

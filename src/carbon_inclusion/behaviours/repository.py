@@ -150,19 +150,9 @@ PeriodKey = tuple[uuid.UUID, str, dt.date]  # citizen, type, first day of the pe
 
 
 @dataclass(frozen=True, slots=True)
-class Holder:
+class Holder(Nearby):
     """The open behaviour holding a citizen's period (``behaviour_period_keys``)."""
 
-    id: uuid.UUID
-    citizen_id: uuid.UUID
-    type: str
-    occurred_at: dt.datetime
-    source: str
-    status: str
-    points: int
-    reduction_g: Decimal
-    programme_day: dt.date
-    ledger_entry_id: uuid.UUID | None
     computed_reduction_g: Decimal
     period_start: dt.date
 

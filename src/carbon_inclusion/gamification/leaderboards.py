@@ -50,6 +50,10 @@ CHUNK = 10_000
 REBUILD_LEASE_S = 600
 REBUILD_WAIT_S = 30.0
 PAGE_TTL_S = 1.0
+# Touched citizens wait this long for others before their totals are written: a flush's
+# reads (PostgreSQL sums over each citizen's days) cost the same for one citizen as for
+# fifty. Boards lag by at most this; a process's own reads never wait for it (``drain``).
+TOUCH_LINGER_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +96,8 @@ class Leaderboards:
         self._refreshing: dict[tuple[str, int], asyncio.Future[Any]] = {}
         self._generation = 0  # bumped whenever this process changes a board
         self._districts: frozenset[str] | None = None
-        self._touches: Coalescer[tuple[uuid.UUID, bool]] = Coalescer(self._write_touched,
-                                                                      "leaderboards")
+        self._touches: Coalescer[tuple[uuid.UUID, bool]] = Coalescer(
+            self._write_touched, "leaderboards", linger=TOUCH_LINGER_S)
 
     def board(self, scope: str, period: str, district: str | None,
               today: dt.date | None = None) -> Board:

@@ -451,15 +451,9 @@ def load_document(raw: Any) -> Methodology:
         path = f"conditions[{i}]"
         if cond.field not in inputs:
             problems.append(Problem(f"{path}.field", "must name an input"))
-        try:
-            formula = parse(cond.require, input_types)
-        except FormulaError as exc:
-            problems.append(Problem(f"{path}.require", str(exc)))
-            continue
-        if formula.type.kind != "bool":
-            problems.append(Problem(f"{path}.require",
-                                    f"is {formula.type.describe()}, not a condition"))
-        formulas[f"conditions.{i}"] = formula
+        if (formula := _condition(f"{path}.require", cond.require, input_types,
+                                  problems)) is not None:
+            formulas[f"conditions.{i}"] = formula
 
     def check(path: str, source: str, scope: dict[str, Type]) -> Formula | None:
         try:
@@ -526,16 +520,23 @@ def _check_review_flags(doc: Document, inputs: dict[str, InputSpec], types: dict
         seen.add(flag.flag)
         if flag.field is not None and flag.field not in inputs:
             problems.append(Problem(f"{path}.field", "must name an input"))
-        try:
-            formula = parse(flag.when, types)
-        except FormulaError as exc:
-            problems.append(Problem(f"{path}.when", str(exc)))
-            continue
-        if formula.type.kind != "bool":
-            problems.append(Problem(f"{path}.when",
-                                    f"is {formula.type.describe()}, not a condition"))
-            continue
-        formulas[f"review_flags.{i}"] = formula
+        if (formula := _condition(f"{path}.when", flag.when, types, problems)) is not None:
+            formulas[f"review_flags.{i}"] = formula
+
+
+def _condition(path: str, source: str, types: dict[str, Type],
+               problems: list[Problem]) -> Formula | None:
+    """``source`` parsed as a condition (a formula of type bool), else None and a problem
+    at ``path``."""
+    try:
+        formula = parse(source, types)
+    except FormulaError as exc:
+        problems.append(Problem(path, str(exc)))
+        return None
+    if formula.type.kind != "bool":
+        problems.append(Problem(path, f"is {formula.type.describe()}, not a condition"))
+        return None
+    return formula
 
 
 def _check_header(doc: Document, problems: list[Problem]) -> None:

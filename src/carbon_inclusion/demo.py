@@ -3,7 +3,9 @@
 ``carbon-inclusion seed --demo`` fills an *empty* database through the same services the API
 calls: 400 citizens across Chongqing's districts bind metro, charging and waste-station
 cards; the three partners push a month of signed-for records (commutes there and back,
-charging sessions, waste drops), and citizens report some bus trips themselves; points buy
+charging sessions, waste drops), as do the partners of the other scenes of
+``seed/demo/scenes.json`` (steps, bike rides, clean plates, e-receipts, second-hand trades,
+household electricity), and citizens report some bus trips themselves; points buy
 coupons; badges and leaderboards follow. Two batches of credits are made from the month's
 verified reductions, transit (the metro's records; the citizens' own unreviewed reports
 earn points but stay out) and EV charging, and each goes proposed (the administrator, with

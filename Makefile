@@ -62,7 +62,8 @@ bench: $(STAMP)
 	         else echo "every target met"; fi)"; \
 	test -z "$$missed"
 
-## soak: a mixed workload for SOAK_SECONDS (60), then every invariant checked
+## soak: a mixed workload at SOAK_RATE (100/s) for SOAK_SECONDS (60), p99 per route, then
+## every invariant checked
 soak: $(STAMP)
 	$(BIN)/python bench/soak.py
 

@@ -43,6 +43,10 @@ async def test_the_seed_methodologies_are_public_with_parameters_and_sources(cli
             assert param["source"].strip(), (item["code"], name)
     transit = [i for i in items if i["behaviour"] == "transit_trip"]
     assert len(transit) >= 2, "a second version exercises versioning with real data"
+    # An event footprint's methodology says so: it scores no citizen's behaviour.
+    kinds = {i["code"]: i["kind"] for i in items}
+    assert kinds["CQ-EVENT"] == "footprint" and kinds["CQ-TRANSIT"] == "behaviour"
+    assert {i["kind"] for i in items} == {"behaviour", "footprint"}
 
 
 async def test_a_draft_is_created_checked_and_hidden_from_the_public(client, admin, code):

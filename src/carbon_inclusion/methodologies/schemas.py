@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -12,6 +12,8 @@ class VersionOut(msgspec.Struct):
     code: str
     version: int
     behaviour: str
+    # "behaviour": it scores citizens' behaviours; "footprint": an event's emissions
+    kind: Literal["behaviour", "footprint"]
     status: str
     title: dict[str, str]
     effective_from: dt.datetime

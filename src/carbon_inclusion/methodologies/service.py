@@ -51,6 +51,7 @@ def version_out(row: MethodologyVersion) -> VersionOut:
         code=row.code,
         version=row.version,
         behaviour=row.behaviour,
+        kind=row.kind,
         status=row.status,
         title=dict(doc.get("title", {})),
         effective_from=dt.datetime.fromisoformat(doc["effective_from"]),

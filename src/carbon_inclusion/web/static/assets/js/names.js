@@ -16,6 +16,7 @@ export async function loadBehaviourNames() {
       const page = await api.get("/v1/methodologies", { limit: 100, ...(cursor ? { cursor } : {}) }, { auth: false });
       // Newest version first within a code is not promised: keep the latest published.
       for (const v of page.items) {
+        if (v.kind !== "behaviour") continue;  // an event footprint scores no behaviour
         const seen = found.get(v.behaviour);
         if (!seen || (v.published_at || "") > (seen.published_at || "")) found.set(v.behaviour, v);
       }

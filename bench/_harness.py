@@ -97,6 +97,35 @@ def server(database_url: str, redis_url: str, **overrides: str) -> Iterator[Serv
         log.close()
 
 
+@dataclass
+class Spent:
+    """What the block of ``measured`` took: process CPU and wall seconds."""
+
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+
+
+@contextlib.contextmanager
+def measured(name: str, *, profile: bool) -> Iterator[Spent]:
+    """Time the block (process CPU and wall); with ``profile``, a pyinstrument profile of it
+    written to ``<tmp>/<name>-profile.txt`` (the profile tools, not ``make bench``)."""
+    profiler = None
+    if profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(async_mode="enabled", interval=0.0005)
+        profiler.start()
+    spent = Spent()
+    cpu, wall = time.process_time(), time.perf_counter()
+    yield spent
+    spent.cpu_s, spent.wall_s = time.process_time() - cpu, time.perf_counter() - wall
+    if profiler is not None:
+        profiler.stop()
+        out = Path(tempfile.gettempdir()) / f"{name}-profile.txt"
+        out.write_text(profiler.output_text(unicode=True, show_all=False))
+        print(f"profile written to {out}")
+
+
 def run(coro):
     return asyncio.run(coro)
 

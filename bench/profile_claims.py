@@ -15,13 +15,10 @@ import datetime as dt
 import json
 import os
 import secrets
-import tempfile
-import time
-from pathlib import Path
 
 import httpx
 
-from _harness import ROOT, storage
+from _harness import ROOT, measured, storage
 
 PASSWORD = "Low-carbon-2026"
 
@@ -37,72 +34,53 @@ async def drive(database_url: str, redis_url: str, claims: int, citizens: int,
     from carbon_inclusion.seeding import seed_all
     from carbon_inclusion.settings import Settings
 
-    if True:
-        os.environ.update({
-            "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-            "REDIS_PREFIX": f"prof:{secrets.token_hex(4)}:", "LOG_JSON": "true",
-            "CLAIMS_PER_MINUTE": "1000000", "REGISTRATIONS_PER_IP": "1000000",
-            "LOGIN_FAILURES_PER_IP": "1000000",
-            "JWT_KEYS_DIR": str(ROOT / ".data" / "bench-jwt")})
-        settings = Settings.from_env()
-        app = create_app(settings)
-        async with app.lifespan() if hasattr(app, "lifespan") else _null():
-            state = app.state
-            await seed_all(state.db, settings=settings)
-            tokens = []
-            for i in range(citizens):
-                phone = "137" + str(secrets.randbelow(10**8)).zfill(8)
-                user = await state.accounts.create_user(
-                    role="citizen", phone=phone, password=PASSWORD, nickname=f"p{i}",
-                    district_code="yuzhong")
-                await state.accounts.consent(user.id, 1)
-                tokens.append(state.accounts.tokens.issue(user.id, "citizen"))
-            transport = httpx.ASGITransport(app=app)
-            now = dt.datetime.now(dt.UTC)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-                def body(k: int) -> dict:
-                    at = now - dt.timedelta(minutes=17 * (k // citizens) + 5,
-                                            seconds=k % citizens)
-                    return {"type": "transit_trip", "occurred_at": at.isoformat(),
-                            "data": {"mode": "metro", "distance_km": "12.5"}}
+    os.environ.update({
+        "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+        "REDIS_PREFIX": f"prof:{secrets.token_hex(4)}:", "LOG_JSON": "true",
+        "CLAIMS_PER_MINUTE": "1000000", "REGISTRATIONS_PER_IP": "1000000",
+        "LOGIN_FAILURES_PER_IP": "1000000",
+        "JWT_KEYS_DIR": str(ROOT / ".data" / "bench-jwt")})
+    settings = Settings.from_env()
+    app = create_app(settings)
+    async with app.lifespan():
+        state = app.state
+        await seed_all(state.db, settings=settings)
+        tokens = []
+        for i in range(citizens):
+            phone = "137" + str(secrets.randbelow(10**8)).zfill(8)
+            user = await state.accounts.create_user(
+                role="citizen", phone=phone, password=PASSWORD, nickname=f"p{i}",
+                district_code="yuzhong")
+            await state.accounts.consent(user.id, 1)
+            tokens.append(state.accounts.tokens.issue(user.id, "citizen"))
+        transport = httpx.ASGITransport(app=app)
+        now = dt.datetime.now(dt.UTC)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            def body(k: int) -> dict:
+                at = now - dt.timedelta(minutes=17 * (k // citizens) + 5,
+                                        seconds=k % citizens)
+                return {"type": "transit_trip", "occurred_at": at.isoformat(),
+                        "data": {"mode": "metro", "distance_km": "12.5"}}
 
-                async def one(k: int) -> None:
-                    r = await c.post("/v1/behaviours/", json=body(k), headers={
-                        "Authorization": f"Bearer {tokens[k % citizens]}",
-                        "Idempotency-Key": f"k-{k}-{secrets.token_hex(4)}"})
-                    assert r.status_code == 201, r.text
+            async def one(k: int) -> None:
+                r = await c.post("/v1/behaviours/", json=body(k), headers={
+                    "Authorization": f"Bearer {tokens[k % citizens]}",
+                    "Idempotency-Key": f"k-{k}-{secrets.token_hex(4)}"})
+                assert r.status_code == 201, r.text
 
-                for k in range(200):  # warm up
+            for k in range(200):  # warm up
+                await one(k)
+            sem = asyncio.Semaphore(16)
+
+            async def bounded(k: int) -> None:
+                async with sem:
                     await one(k)
-                profiler = None
-                if profile:
-                    from pyinstrument import Profiler
-                    profiler = Profiler(async_mode="enabled", interval=0.0005)
-                    profiler.start()
-                cpu, wall = time.process_time(), time.perf_counter()
-                sem = asyncio.Semaphore(16)
 
-                async def bounded(k: int) -> None:
-                    async with sem:
-                        await one(k)
-
+            with measured("claims", profile=profile) as spent:
                 await asyncio.gather(*[bounded(200 + k) for k in range(claims)])
-                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-                if profiler is not None:
-                    profiler.stop()
-                    out = Path(tempfile.gettempdir()) / "claims-profile.txt"
-                    out.write_text(profiler.output_text(unicode=True, show_all=False))
-                    print(f"profile written to {out}")
-            print(json.dumps({"claims": claims, "cpu_ms_per_claim": round(cpu / claims * 1e3, 3),
-                              "wall_claims_per_s": round(claims / wall, 1)}))
-
-
-class _null:
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
+        print(json.dumps({"claims": claims,
+                          "cpu_ms_per_claim": round(spent.cpu_s / claims * 1e3, 3),
+                          "wall_claims_per_s": round(claims / spent.wall_s, 1)}))
 
 
 if __name__ == "__main__":

@@ -13,14 +13,11 @@ import asyncio
 import json
 import os
 import secrets
-import tempfile
-import time
-from pathlib import Path
 
 import httpx
 
 import bench_ingest
-from _harness import ROOT, storage
+from _harness import ROOT, measured, storage
 
 
 def main(records: int, profile: bool) -> None:
@@ -49,23 +46,12 @@ async def drive(database_url: str, redis_url: str, profile: bool) -> None:
         batches = [rows[i:i + bench_ingest.BATCH] for i in range(0, len(rows),
                                                                  bench_ingest.BATCH)]
         await bench_ingest.push("http://t", pid, secret, batches[:2], transport)  # warm up
-        profiler = None
-        if profile:
-            from pyinstrument import Profiler
-            profiler = Profiler(async_mode="enabled", interval=0.0005)
-            profiler.start()
-        cpu, wall = time.process_time(), time.perf_counter()
-        counts, _ = await bench_ingest.push("http://t", pid, secret, batches[2:], transport)
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        if profiler is not None:
-            profiler.stop()
-            out = Path(tempfile.gettempdir()) / "ingest-profile.txt"
-            out.write_text(profiler.output_text(unicode=True, show_all=False))
-            print(f"profile written to {out}")
+        with measured("ingest", profile=profile) as spent:
+            counts, _ = await bench_ingest.push("http://t", pid, secret, batches[2:], transport)
         n = sum(counts.values())
         print(json.dumps({"records": n, "counts": counts,
-                          "cpu_us_per_record": round(cpu / n * 1e6, 1),
-                          "wall_records_per_s": round(n / wall, 1)}))
+                          "cpu_us_per_record": round(spent.cpu_s / n * 1e6, 1),
+                          "wall_records_per_s": round(n / spent.wall_s, 1)}))
 
 
 if __name__ == "__main__":

@@ -238,8 +238,7 @@ def main() -> None:
                at_least=1),
         Target("per-record answers ÷ records sent", answered, len(rows), "answers",
                at_least=1, at_most=1),
-        Target("replayed records answered duplicate", sum(v for k, v in replay.items()
-                                                          if k == "duplicate"),
+        Target("replayed records answered duplicate", replay.get("duplicate", 0),
                sum(map(len, replayed)), "records", at_least=1),
     ])
 

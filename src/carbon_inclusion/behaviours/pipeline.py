@@ -310,16 +310,7 @@ class Recorder:
                         dropped.add(earlier["id"])
                     else:
                         replaced.setdefault(reason, {})[holder.id] = holder
-                if evaluation.flags:  # the document's review flags: why a person must look
-                    row["flags"] = list(evaluation.flags)
-                    row["reason_detail"] = {
-                        "review_flags": methodology.review_details(evaluation.flags)}
-                if evaluation.needs_review or rules.photo_sends_to_review(
-                        methodology.evidence_tiers[c.evidence], c.photo_id is not None):
-                    row["status"] = "pending_review"
-                    row["reason"] = "flagged_for_review" if evaluation.flags else "needs_review"
-                else:
-                    to_pay.append((row, methodology, evaluation))
+                _review_or_pay(row, c, methodology, evaluation, to_pay)
                 holders[key] = SimpleNamespace(
                     id=row["id"], source=c.source, row=row,
                     computed_reduction_g=evaluation.reduction_g)
@@ -345,18 +336,7 @@ class Recorder:
                 superseded.update((b.id, b) for b in trip if b.id in settled.supersedes)
                 if settled.overlapping:
                     row["flags"] = ["overlapping"]
-                if evaluation.flags:  # the document's review flags: why a person must look
-                    row["flags"] = [*row["flags"], *evaluation.flags]
-                    row["reason_detail"] = {
-                        "review_flags": methodology.review_details(evaluation.flags)}
-                if evaluation.needs_review or row["flags"] or rules.photo_sends_to_review(
-                        methodology.evidence_tiers[c.evidence], c.photo_id is not None):
-                    row["status"] = "pending_review"
-                    row["reason"] = ("overlapping" if settled.overlapping else
-                                     "flagged_for_review" if evaluation.flags else
-                                     "needs_review")
-                else:
-                    to_pay.append((row, methodology, evaluation))
+                _review_or_pay(row, c, methodology, evaluation, to_pay)
                 if c.source == "partner":  # a later record of this batch may repeat it
                     nearby.setdefault((c.citizen_id, c.type), []).append(SimpleNamespace(
                         id=row["id"], source="partner", occurred_at=c.occurred_at,
@@ -537,6 +517,23 @@ def release(used: dict[DayKey, caps.Usage], behaviour: Any) -> None:
     key = (behaviour.citizen_id, behaviour.type, behaviour.programme_day)
     used[key] = caps.release(used.get(key, caps.Usage()), behaviour.reduction_g,
                              behaviour.points)
+
+
+def _review_or_pay(row: dict[str, Any], c: Candidate, methodology: rules.CompiledMethodology,
+                   evaluation: rules.Evaluation, to_pay: list[Payable]) -> None:
+    """A scored row that stands: it waits for review when a flag is on it (``overlapping``,
+    or the document's review flags, shown with why), its evidence tier asks for review, or
+    the photo it carries does; otherwise it is to be paid."""
+    if evaluation.flags:  # the document's review flags: why a person must look
+        row["flags"] = [*row["flags"], *evaluation.flags]
+        row["reason_detail"] = {"review_flags": methodology.review_details(evaluation.flags)}
+    if evaluation.needs_review or row["flags"] or rules.photo_sends_to_review(
+            methodology.evidence_tiers[c.evidence], c.photo_id is not None):
+        row["status"] = "pending_review"
+        row["reason"] = ("overlapping" if "overlapping" in row["flags"] else
+                         "flagged_for_review" if evaluation.flags else "needs_review")
+    else:
+        to_pay.append((row, methodology, evaluation))
 
 
 def _refuse(row: dict[str, Any], reason: str, detail: dict[str, Any]) -> None:
